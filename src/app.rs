@@ -1,0 +1,182 @@
+//! Start-up and shutdown: `App::build(config)` wires store, hub, services and
+//! doors and binds the listener; `run_until_stopped` serves until a shutdown
+//! future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::auth::PasswordHasher;
+use crate::compat::socketio;
+use crate::config::Config;
+use crate::graphql;
+use crate::http::{self, AppState};
+use crate::hub::Hub;
+use crate::services::Services;
+use crate::store;
+
+/// How long open connections get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A built application, listening but not yet serving.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    io: SocketIo,
+    services: Services,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl App {
+    /// Connects the store (migrating or indexing it), creates the bootstrap
+    /// admin, builds the doors and binds `HOST:PORT`.
+    ///
+    /// # Errors
+    /// When the store cannot be prepared or the address cannot be bound.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let hasher = PasswordHasher::new();
+        Self::build_with_hasher(config, hasher).await
+    }
+
+    /// Like [`build`](Self::build) with a chosen password hasher (tests use
+    /// cheap parameters so hundreds of registrations stay fast).
+    ///
+    /// # Errors
+    /// When the store cannot be prepared or the address cannot be bound.
+    pub async fn build_with_hasher(config: Config, hasher: PasswordHasher) -> anyhow::Result<App> {
+        let store = store::connect(&config.store)
+            .await
+            .context("preparing the store")?;
+        let hub = Hub::default();
+        let services = Services::new(&config, store, hub, hasher);
+        if let Some(admin) = &config.bootstrap_admin {
+            services
+                .accounts
+                .ensure_bootstrap_admin(admin)
+                .await
+                .context("creating the bootstrap admin (ADMIN_EMAIL)")?;
+        }
+
+        let schema = graphql::schema(services.clone());
+        let (socket_layer, io, forwarder) = socketio::attach(&services);
+        let state = AppState {
+            services: services.clone(),
+            schema,
+        };
+        let router = http::router(state, &config, socket_layer);
+
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {address} (HOST/PORT)"))?;
+
+        let throttle_janitor = {
+            let accounts = services.accounts.clone();
+            tokio::spawn(async move {
+                let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    every_minute.tick().await;
+                    accounts.forget_idle_throttles();
+                }
+            })
+        };
+
+        Ok(App {
+            listener,
+            router,
+            io,
+            services,
+            background: vec![forwarder, throttle_janitor],
+        })
+    }
+
+    /// The port actually bound (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map_or(0, |address| address.port())
+    }
+
+    /// The services, for tests and the CLI.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Serves until `shutdown` resolves, then closes Socket.IO connections
+    /// and gives the rest [`SHUTDOWN_GRACE`] to finish.
+    ///
+    /// # Errors
+    /// When the listener fails.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            listener,
+            router,
+            io,
+            background,
+            ..
+        } = self;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing connections");
+            let _ = stopping_tx.send(());
+            io.close().await;
+        };
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
+        let deadline = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            result = server => result.context("serving HTTP"),
+            () = deadline => {
+                tracing::warn!("connections still open after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        for task in background {
+            task.abort();
+        }
+        result
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

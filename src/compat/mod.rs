@@ -1,0 +1,8 @@
+//! The legacy doors: the REST routes and Socket.IO events that clients of the
+//! original Express + Socket.IO design call. Each handler authenticates,
+//! parses into domain types, calls the service the GraphQL resolver calls, and
+//! reshapes the result into the documented envelope (`envelope.rs`).
+
+pub mod envelope;
+pub mod rest;
+pub mod socketio;

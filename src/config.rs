@@ -1,0 +1,497 @@
+//! Configuration, read once from the environment (and an optional `.env`).
+//!
+//! The variables and defaults are the table in API.md. Nothing else in the
+//! crate reads the environment: everything it needs arrives in a [`Config`].
+//! A bad value stops start-up with one line naming the variable.
+
+use std::fs;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::{Email, Password};
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// The embedded default: one SQLite database file.
+    Sqlite {
+        /// Path of the database file (inside `DATA_DIR`).
+        path: PathBuf,
+    },
+    /// A MongoDB deployment; the database is the one named in the URI.
+    Mongo {
+        /// The connection string, kept secret because it may hold a password.
+        uri: SecretString,
+    },
+}
+
+/// Log output shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log shippers.
+    Json,
+    /// Human-readable lines, for terminals.
+    Pretty,
+}
+
+/// The first admin, created at start-up when no account has its email.
+#[derive(Debug, Clone)]
+pub struct BootstrapAdmin {
+    /// Sign-in address.
+    pub email: Email,
+    /// Initial password.
+    pub password: Password,
+}
+
+/// Everything the server needs to know about its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address (`HOST`).
+    pub host: IpAddr,
+    /// Listen port (`PORT`); 0 picks a free one (tests).
+    pub port: u16,
+    /// Where the embedded store and the generated secret live (`DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Which store to use (`MONGODB_URI` set means MongoDB).
+    pub store: StoreConfig,
+    /// HS256 signing secret (`JWT_SECRET`, or generated once in `DATA_DIR`).
+    pub jwt_secret: SecretString,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens (and so of a signed-in session).
+    pub refresh_token_ttl: Duration,
+    /// `ADMIN_EMAIL` + `ADMIN_PASSWORD`.
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// Browser origins allowed by CORS (`CORS_ORIGINS`); empty means
+    /// same-origin only.
+    pub cors_origins: Vec<String>,
+    /// Log filter (`RUST_LOG`).
+    pub log_filter: String,
+    /// Log shape (`LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Longest an HTTP request may take before it is answered 408/503.
+    pub request_timeout: Duration,
+    /// Sign-in attempts allowed per client address per minute.
+    pub login_attempts_per_address: u32,
+    /// Sign-in attempts allowed per account per minute.
+    pub login_attempts_per_account: u32,
+}
+
+/// A configuration value that stops start-up; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The variable is set to something unusable.
+    #[error("invalid {variable}: {problem}")]
+    Invalid {
+        /// The environment variable.
+        variable: &'static str,
+        /// What is wrong with it (never the secret value itself).
+        problem: String,
+    },
+    /// The variable must be set in this configuration.
+    #[error("{variable} must be set: {why}")]
+    Missing {
+        /// The environment variable.
+        variable: &'static str,
+        /// Why it is required here.
+        why: &'static str,
+    },
+    /// The data directory or the secret file cannot be used.
+    #[error("DATA_DIR {path}: {problem}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The I/O problem.
+        problem: String,
+    },
+}
+
+/// Shortest acceptable signing secret: HS256 wants at least its output size.
+const MIN_SECRET_BYTES: usize = 32;
+/// Name of the generated secret inside `DATA_DIR`.
+const SECRET_FILE: &str = "jwt-secret";
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if present.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case; a broken one is reported by the
+        // variables it fails to provide.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds a configuration from any variable source (tests pass a map).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+
+        let host = match var("HOST") {
+            Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
+                variable: "HOST",
+                problem: "must be an IP address such as 127.0.0.1 or 0.0.0.0".into(),
+            })?,
+            None => IpAddr::from([127, 0, 0, 1]),
+        };
+        let port = match var("PORT") {
+            Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
+                variable: "PORT",
+                problem: "must be a number from 0 to 65535".into(),
+            })?,
+            None => 4000,
+        };
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./data".into()));
+
+        let mongo_uri = var("MONGODB_URI");
+        if let Some(uri) = &mongo_uri
+            && !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://"))
+        {
+            return Err(ConfigError::Invalid {
+                variable: "MONGODB_URI",
+                problem: "must start with mongodb:// or mongodb+srv://".into(),
+            });
+        }
+
+        let jwt_secret = match var("JWT_SECRET") {
+            Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+                return Err(ConfigError::Invalid {
+                    variable: "JWT_SECRET",
+                    problem: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                });
+            }
+            Some(secret) => SecretString::from(secret),
+            None if mongo_uri.is_some() => {
+                return Err(ConfigError::Missing {
+                    variable: "JWT_SECRET",
+                    why: "with MONGODB_URI every server process must sign tokens alike",
+                });
+            }
+            None => load_or_create_secret(&data_dir)?,
+        };
+
+        let store = match mongo_uri {
+            Some(uri) => StoreConfig::Mongo {
+                uri: SecretString::from(uri),
+            },
+            None => {
+                fs::create_dir_all(&data_dir).map_err(|e| data_dir_error(&data_dir, e))?;
+                StoreConfig::Sqlite {
+                    path: data_dir.join("realtime-dashboard.sqlite3"),
+                }
+            }
+        };
+
+        let bootstrap_admin = match (var("ADMIN_EMAIL"), var("ADMIN_PASSWORD")) {
+            (None, None) => None,
+            (Some(email), Some(password)) => Some(BootstrapAdmin {
+                email: Email::parse(&email).map_err(|e| ConfigError::Invalid {
+                    variable: "ADMIN_EMAIL",
+                    problem: e.to_string(),
+                })?,
+                password: Password::parse(&password).map_err(|e| ConfigError::Invalid {
+                    variable: "ADMIN_PASSWORD",
+                    problem: e.to_string(),
+                })?,
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    variable: "ADMIN_PASSWORD",
+                    why: "ADMIN_EMAIL is set, and the bootstrap admin needs both",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    variable: "ADMIN_EMAIL",
+                    why: "ADMIN_PASSWORD is set, and the bootstrap admin needs both",
+                });
+            }
+        };
+
+        let cors_origins = match var("CORS_ORIGINS") {
+            Some(raw) => parse_origins(&raw)?,
+            None => Vec::new(),
+        };
+
+        let log_format = match var("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    variable: "LOG_FORMAT",
+                    problem: "must be json or pretty".into(),
+                });
+            }
+        };
+        let log_filter = var("RUST_LOG").unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+            return Err(ConfigError::Invalid {
+                variable: "RUST_LOG",
+                problem: "is not a valid log filter (e.g. info or realtime_dashboard=debug)".into(),
+            });
+        }
+
+        Ok(Config {
+            host,
+            port,
+            data_dir,
+            store,
+            jwt_secret,
+            bootstrap_admin,
+            cors_origins,
+            log_filter,
+            log_format,
+            ..Self::defaults()
+        })
+    }
+
+    /// The configuration for one-off CLI commands (`create-admin`): like
+    /// [`from_env`](Self::from_env), except that `ADMIN_EMAIL` and
+    /// `ADMIN_PASSWORD` are not the bootstrap pair here; the password is
+    /// returned for the command to use.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_env_for_cli() -> Result<(Self, Option<SecretString>), ConfigError> {
+        let _ = dotenvy::dotenv();
+        let config = Self::from_lookup(|name| match name {
+            "ADMIN_EMAIL" | "ADMIN_PASSWORD" => None,
+            _ => std::env::var(name).ok(),
+        })?;
+        let password = std::env::var("ADMIN_PASSWORD")
+            .ok()
+            .filter(|password| !password.is_empty())
+            .map(SecretString::from);
+        Ok((config, password))
+    }
+
+    /// A configuration for tests: port 0 on loopback, a fresh data directory
+    /// under the system temp dir, a fixed secret, quiet logs.
+    pub fn for_tests() -> Self {
+        let mut suffix = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut suffix);
+        let data_dir = std::env::temp_dir().join(format!("rtd-test-{}", hex::encode(suffix)));
+        fs::create_dir_all(&data_dir).expect("BUG: the temp dir must be writable in tests");
+        Config {
+            port: 0,
+            store: StoreConfig::Sqlite {
+                path: data_dir.join("test.sqlite3"),
+            },
+            data_dir,
+            jwt_secret: SecretString::from("test-secret-that-is-at-least-32-bytes-long"),
+            ..Self::defaults()
+        }
+    }
+
+    /// Values API.md does not make configurable.
+    fn defaults() -> Self {
+        Config {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 4000,
+            data_dir: PathBuf::from("./data"),
+            store: StoreConfig::Sqlite {
+                path: PathBuf::from("./data/realtime-dashboard.sqlite3"),
+            },
+            jwt_secret: SecretString::from(String::new()),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            bootstrap_admin: None,
+            cors_origins: Vec::new(),
+            log_filter: "info".into(),
+            log_format: LogFormat::Pretty,
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            login_attempts_per_address: 20,
+            login_attempts_per_account: 5,
+        }
+    }
+
+    /// The secret as bytes, for the token issuer.
+    pub fn jwt_secret_bytes(&self) -> &[u8] {
+        self.jwt_secret.expose_secret().as_bytes()
+    }
+}
+
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+            if scheme_ok
+                && !origin.ends_with('/')
+                && axum::http::HeaderValue::from_str(origin).is_ok()
+            {
+                Ok(origin.to_owned())
+            } else {
+                Err(ConfigError::Invalid {
+                    variable: "CORS_ORIGINS",
+                    problem: format!("{origin:?} is not an origin like https://admin.example.com"),
+                })
+            }
+        })
+        .collect()
+}
+
+fn data_dir_error(path: &Path, error: std::io::Error) -> ConfigError {
+    ConfigError::DataDir {
+        path: path.display().to_string(),
+        problem: error.to_string(),
+    }
+}
+
+/// Reads the secret generated on an earlier start, or makes one and keeps it
+/// in an owner-only file, so tokens survive restarts without configuration.
+fn load_or_create_secret(data_dir: &Path) -> Result<SecretString, ConfigError> {
+    let path = data_dir.join(SECRET_FILE);
+    match fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= MIN_SECRET_BYTES => {
+            return Ok(SecretString::from(secret.trim().to_owned()));
+        }
+        Ok(_) => {
+            return Err(ConfigError::DataDir {
+                path: path.display().to_string(),
+                problem: "the stored secret is too short; delete the file to regenerate it".into(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(data_dir_error(&path, e)),
+    }
+    fs::create_dir_all(data_dir).map_err(|e| data_dir_error(data_dir, e))?;
+    let mut bytes = [0u8; 48];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(|e| data_dir_error(&path, e))?;
+    file.write_all(secret.as_bytes())
+        .map_err(|e| data_dir_error(&path, e))?;
+    // Configuration is read before telemetry starts, so this line goes to stderr.
+    eprintln!(
+        "generated a JWT signing secret in {} (owner-only); set JWT_SECRET to manage it yourself",
+        path.display()
+    );
+    Ok(SecretString::from(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    fn temp_data_dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn no_configuration_means_loopback_4000_and_sqlite_in_the_data_dir() {
+        let dir = temp_data_dir();
+        let config = config_from(&[("DATA_DIR", dir.path().to_str().unwrap())]).unwrap();
+        assert_eq!(config.host.to_string(), "127.0.0.1");
+        assert_eq!(config.port, 4000);
+        assert!(matches!(config.store, StoreConfig::Sqlite { .. }));
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn the_generated_secret_is_kept_owner_only_and_reused() {
+        let dir = temp_data_dir();
+        let vars = [("DATA_DIR", dir.path().to_str().unwrap())];
+        let first = config_from(&vars).unwrap();
+        let second = config_from(&vars).unwrap();
+        assert_eq!(first.jwt_secret_bytes(), second.jwt_secret_bytes());
+        assert!(first.jwt_secret_bytes().len() >= 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let dir = temp_data_dir();
+        let data_dir = dir.path().to_str().unwrap();
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("PORT", "http")], "PORT"),
+            (&[("PORT", "70000")], "PORT"),
+            (&[("HOST", "localhost:4000")], "HOST"),
+            (&[("JWT_SECRET", "short")], "JWT_SECRET"),
+            (&[("MONGODB_URI", "mongodb://127.0.0.1/db")], "JWT_SECRET"),
+            (&[("MONGODB_URI", "postgres://x")], "MONGODB_URI"),
+            (&[("ADMIN_EMAIL", "root")], "ADMIN_EMAIL"),
+            (&[("ADMIN_EMAIL", "root@example.com")], "ADMIN_PASSWORD"),
+            (
+                &[
+                    ("ADMIN_EMAIL", "root@example.com"),
+                    ("ADMIN_PASSWORD", "short"),
+                ],
+                "ADMIN_PASSWORD",
+            ),
+            (&[("CORS_ORIGINS", "example.com")], "CORS_ORIGINS"),
+            (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        ];
+        for (vars, variable) in cases {
+            let mut vars = vars.to_vec();
+            vars.push(("DATA_DIR", data_dir));
+            let error = config_from(&vars).expect_err(variable).to_string();
+            assert!(
+                error.contains(variable),
+                "{error:?} does not name {variable}"
+            );
+            assert!(!error.contains('\n'), "{error:?} is more than one line");
+        }
+    }
+
+    #[test]
+    fn mongo_with_a_secret_is_accepted() {
+        let config = config_from(&[
+            ("MONGODB_URI", "mongodb://127.0.0.1:27017/dashboard"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(matches!(config.store, StoreConfig::Mongo { .. }));
+    }
+
+    #[test]
+    fn cors_origins_are_split_on_commas() {
+        let dir = temp_data_dir();
+        let config = config_from(&[
+            ("DATA_DIR", dir.path().to_str().unwrap()),
+            (
+                "CORS_ORIGINS",
+                "https://a.example.com, http://localhost:5173",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins,
+            ["https://a.example.com", "http://localhost:5173"]
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! Opaque ids in the 24-hex ObjectId form, on every store.
+//!
+//! Both stores use the same generator, so a client cannot tell which store is
+//! behind the server and ids sort roughly by creation time (the first four
+//! bytes are the creation second, as in a MongoDB ObjectId).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use rand::RngCore;
+
+use super::ValidationError;
+
+/// An id of an entity of kind `K`. The kind is a marker type, so a `UserId`
+/// cannot be passed where a product id is expected.
+pub struct Id<K> {
+    hex: String,
+    kind: PhantomData<fn() -> K>,
+}
+
+/// Marker for user ids.
+#[derive(Debug)]
+pub enum UserKind {}
+
+/// The id of a user account.
+pub type UserId = Id<UserKind>;
+
+impl<K> Id<K> {
+    /// A fresh id: creation second, then eight random bytes.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 12];
+        let seconds = chrono::Utc::now().timestamp() as u32;
+        bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+        rand::thread_rng().fill_bytes(&mut bytes[4..]);
+        Id {
+            hex: hex::encode(bytes),
+            kind: PhantomData,
+        }
+    }
+
+    /// Accepts exactly 24 hex digits (any case; kept lower-case).
+    ///
+    /// # Errors
+    /// A [`ValidationError`] for anything else: such an id cannot exist, so
+    /// it is a malformed request, not a missing entity.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.len() == 24 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Id {
+                hex: raw.to_ascii_lowercase(),
+                kind: PhantomData,
+            })
+        } else {
+            Err(ValidationError("must be a 24-character hexadecimal id"))
+        }
+    }
+
+    /// The id as it appears on the wire and in the stores.
+    pub fn as_str(&self) -> &str {
+        &self.hex
+    }
+}
+
+impl<K> Clone for Id<K> {
+    fn clone(&self) -> Self {
+        Id {
+            hex: self.hex.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> PartialEq for Id<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hex == other.hex
+    }
+}
+
+impl<K> Eq for Id<K> {}
+
+impl<K> std::hash::Hash for Id<K> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.hex.hash(state);
+    }
+}
+
+impl<K> PartialOrd for Id<K> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<K> Ord for Id<K> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.hex.cmp(&other.hex)
+    }
+}
+
+impl<K> fmt::Display for Id<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex)
+    }
+}
+
+impl<K> fmt::Debug for Id<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({})", self.hex)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_24_hex_and_distinct() {
+        let a = UserId::generate();
+        let b = UserId::generate();
+        assert_eq!(a.as_str().len(), 24);
+        assert!(UserId::parse(a.as_str()).is_ok());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for raw in [
+            "",
+            "abc",
+            "zzzzzzzzzzzzzzzzzzzzzzzz",
+            "0123456789abcdef012345678",
+            "{\"$ne\":null}",
+        ] {
+            assert!(UserId::parse(raw).is_err(), "{raw:?} accepted");
+        }
+    }
+
+    #[test]
+    fn ids_are_normalised_to_lower_case() {
+        let id = UserId::parse("0123456789ABCDEF01234567").unwrap();
+        assert_eq!(id.as_str(), "0123456789abcdef01234567");
+    }
+}

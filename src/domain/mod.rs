@@ -1,0 +1,28 @@
+//! Plain types and the newtypes that make bad values unrepresentable.
+//!
+//! Parsing happens once, at a door: past it, a value of one of these types is
+//! valid. Nothing here does I/O or knows about GraphQL, HTTP or a driver; each
+//! store and each door maps these types to its own shapes.
+
+mod email;
+mod id;
+mod password;
+mod user;
+
+pub use email::Email;
+pub use id::{Id, UserId};
+pub use password::Password;
+pub use user::{NewUser, Role, User, UserName};
+
+/// Why a raw value was refused by a domain type: a message a person can read,
+/// without the offending value (it may be a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValidationError(pub &'static str);
+
+impl ValidationError {
+    /// Turns the refusal into the validation error class, about one field.
+    pub fn on(self, field: &str) -> crate::error::AppError {
+        crate::error::AppError::invalid(field, self.0)
+    }
+}

@@ -1,0 +1,68 @@
+//! Who is calling, as seen from a resolver.
+
+use std::net::IpAddr;
+
+use async_graphql::Context;
+
+use super::error::IntoGraphql as _;
+use crate::auth::{INVALID_TOKEN, Principal};
+use crate::error::AppError;
+use crate::services::Services;
+
+/// The caller of one GraphQL request or WebSocket connection.
+///
+/// A bad token does not fail the whole request: operations that need no
+/// caller (`login`, `refreshToken`, public queries) still work, which is what
+/// lets a client with an expired token refresh it. Operations that need a
+/// caller answer `UNAUTHENTICATED`.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No token was sent.
+    Anonymous,
+    /// A valid token.
+    Signed(Principal),
+    /// A token was sent and refused.
+    Rejected,
+}
+
+/// The client's network address, for throttling.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Resolver helpers on the context.
+pub trait ContextExt {
+    /// The signed-in caller, or `UNAUTHENTICATED`.
+    fn principal(&self) -> async_graphql::Result<&Principal>;
+    /// The signed-in caller, if any.
+    fn principal_opt(&self) -> Option<&Principal>;
+    /// The services.
+    fn services(&self) -> &Services;
+    /// The client's address (loopback when the transport does not say).
+    fn client_addr(&self) -> IpAddr;
+}
+
+impl ContextExt for Context<'_> {
+    fn principal(&self) -> async_graphql::Result<&Principal> {
+        match self.data_opt::<Caller>() {
+            Some(Caller::Signed(principal)) => Ok(principal),
+            _ => Err(AppError::Unauthenticated(INVALID_TOKEN)).graphql(),
+        }
+    }
+
+    fn principal_opt(&self) -> Option<&Principal> {
+        match self.data_opt::<Caller>() {
+            Some(Caller::Signed(principal)) => Some(principal),
+            _ => None,
+        }
+    }
+
+    fn services(&self) -> &Services {
+        self.data::<Services>()
+            .expect("BUG: the schema is always built with its services")
+    }
+
+    fn client_addr(&self) -> IpAddr {
+        self.data_opt::<ClientAddr>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |addr| addr.0)
+    }
+}

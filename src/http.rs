@@ -1,0 +1,182 @@
+//! The axum router: `/graphql`, the REST compat routes, Socket.IO, health,
+//! and the layers around them (request ids, tracing, CORS, security headers,
+//! body limit, timeouts, panic catching). Every error a layer produces on its
+//! own (unknown route, body too large, timeout, panic) is rewritten into the
+//! documented envelope, so clients only ever see one error shape.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use socketioxide::layer::SocketIoLayer;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::compat::{envelope, rest};
+use crate::config::Config;
+use crate::graphql::{self, AppSchema};
+use crate::services::Services;
+
+/// Shared state of every HTTP handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The services every door calls.
+    pub services: Services,
+    /// The GraphQL schema (with the services in its data).
+    pub schema: AppSchema,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, config: &Config, socket_io: SocketIoLayer) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(graphql::routes::router())
+        .merge(rest::router())
+        .fallback(not_found)
+        .with_state(state)
+        .layer(socket_io);
+
+    // Innermost: limits whose refusals come out bare and are enveloped next.
+    let limits = ServiceBuilder::new()
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        // The limit wraps the body in its own type; the routes take axum's.
+        .layer(MapRequestBodyLayer::new(axum::body::Body::new))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
+        ));
+
+    let outer = ServiceBuilder::new()
+        .layer(SetSensitiveHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request.id = %request_id,
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            (status, Json(envelope::status_body(status))).into_response()
+        }))
+        .layer(cors(config))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ));
+
+    routes
+        .layer(limits)
+        .layer(middleware::from_fn(envelope_bare_errors))
+        .layer(outer)
+}
+
+/// `CORS_ORIGINS` as a CORS policy; no origins means same-origin only (no
+/// CORS headers at all).
+fn cors(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .allow_credentials(false)
+        .max_age(Duration::from_secs(600))
+}
+
+/// Rewrites error responses that carry no body of their own (from layers and
+/// the router: 404, 405, 413, timeouts, panics) into the envelope.
+async fn envelope_bare_errors(request: Request, next: Next) -> Response {
+    let is_graphql = request.uri().path().starts_with("/graphql");
+    let response = next.run(request).await;
+    let status = response.status();
+    let bare = !response.headers().contains_key(header::CONTENT_TYPE);
+    if !(status.is_client_error() || status.is_server_error()) || !bare {
+        return response;
+    }
+    let body = envelope::status_body(status);
+    let status = if status == StatusCode::REQUEST_TIMEOUT {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        status
+    };
+    if is_graphql {
+        let graphql_body = serde_json::json!({
+            "errors": [{ "message": body["message"], "extensions": { "code": body["code"] } }]
+        });
+        return (status, Json(graphql_body)).into_response();
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(envelope::status_body(StatusCode::NOT_FOUND)),
+    )
+        .into_response()
+}
+
+/// The process is up.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The store answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.services.store.ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ok", "store": "ok" })).into_response(),
+        Err(error) => crate::error::AppError::from(error).into_response(),
+    }
+}

@@ -1,0 +1,394 @@
+//! The in-process event bus: services publish, doors deliver.
+//!
+//! An event is published once with the [`Audience`] the publishing service
+//! decided. Delivery is keyed by audience: one channel for everyone, one for
+//! admins, one per connected user (created on first subscription, dropped when
+//! its last subscriber goes), so an event for one user wakes only that user's
+//! subscribers. Channels are bounded `tokio::sync::broadcast` channels: a slow
+//! subscriber falls behind, is told how many events it missed
+//! ([`HubItem::Lagged`]), and never blocks the publisher.
+//!
+//! The Socket.IO forwarder reads every event once through [`Hub::tap`] and
+//! emits it into the audience's room. A backplane (e.g. Redis pub/sub) could
+//! later carry the same envelopes between processes without services knowing.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::auth::Principal;
+use crate::domain::{Role, UserId};
+
+/// Who may hear an event. Decided by the service that publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every connected client, signed in or not.
+    Everyone,
+    /// Connected admins.
+    Admins,
+    /// Every connection of one user.
+    User(UserId),
+}
+
+/// Something that happened, named in the past tense. Wire names (GraphQL
+/// fields, Socket.IO events) are chosen by the doors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// An admin changed this account's role: tokens carry the old one, so
+    /// the account's live connections must end.
+    RoleChanged {
+        /// The account.
+        user_id: UserId,
+        /// Its new role.
+        role: Role,
+    },
+    /// The user signed out (a refresh family was revoked).
+    SignedOut {
+        /// The account.
+        user_id: UserId,
+    },
+}
+
+/// An event with its audience, shared by every subscriber that receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// Who may hear it.
+    pub audience: Audience,
+    /// What happened.
+    pub event: Event,
+}
+
+/// What a subscriber reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubItem {
+    /// The next event.
+    Event(Arc<Envelope>),
+    /// The subscriber fell this many events behind; they are gone.
+    Lagged(u64),
+}
+
+/// Events a channel holds for its slowest subscriber before that subscriber
+/// starts missing them.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// A cheap-clone handle on the bus, held in application state.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    capacity: usize,
+    everyone: broadcast::Sender<Arc<Envelope>>,
+    admins: broadcast::Sender<Arc<Envelope>>,
+    users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Envelope>>>>,
+    tap: broadcast::Sender<Arc<Envelope>>,
+}
+
+impl Hub {
+    /// A hub whose channels hold `capacity` events each.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Hub {
+            inner: Arc::new(Inner {
+                capacity,
+                everyone: broadcast::channel(capacity).0,
+                admins: broadcast::channel(capacity).0,
+                users: Mutex::new(HashMap::new()),
+                tap: broadcast::channel(capacity).0,
+            }),
+        }
+    }
+
+    /// Publishes one event to its audience. Never waits: with no subscriber
+    /// the event is dropped, and slow subscribers lag instead of blocking.
+    pub fn publish(&self, audience: Audience, event: Event) {
+        let envelope = Arc::new(Envelope { audience, event });
+        match &envelope.audience {
+            Audience::Everyone => {
+                let _ = self.inner.everyone.send(envelope.clone());
+            }
+            Audience::Admins => {
+                let _ = self.inner.admins.send(envelope.clone());
+            }
+            Audience::User(user_id) => {
+                let sender = self.inner.users().get(user_id).cloned();
+                if let Some(sender) = sender {
+                    let _ = sender.send(envelope.clone());
+                }
+            }
+        }
+        let _ = self.inner.tap.send(envelope);
+    }
+
+    /// Everything a signed-in connection may hear: everyone's events, admins'
+    /// events for admins, and its own user's events.
+    pub fn subscribe(&self, principal: &Principal) -> Subscription {
+        let mut streams = vec![BroadcastStream::new(self.inner.everyone.subscribe())];
+        if principal.is_admin() {
+            streams.push(BroadcastStream::new(self.inner.admins.subscribe()));
+        }
+        let own = self
+            .inner
+            .users()
+            .entry(principal.user_id.clone())
+            .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
+            .subscribe();
+        streams.push(BroadcastStream::new(own));
+        Subscription {
+            streams,
+            user: Some(principal.user_id.clone()),
+            hub: self.inner.clone(),
+            next: 0,
+        }
+    }
+
+    /// What an anonymous connection may hear: everyone's events only.
+    pub fn subscribe_anonymous(&self) -> Subscription {
+        Subscription {
+            streams: vec![BroadcastStream::new(self.inner.everyone.subscribe())],
+            user: None,
+            hub: self.inner.clone(),
+            next: 0,
+        }
+    }
+
+    /// Every event, once, whatever its audience: for forwarders that deliver
+    /// into audience-keyed rooms themselves (the Socket.IO door).
+    pub fn tap(&self) -> broadcast::Receiver<Arc<Envelope>> {
+        self.inner.tap.subscribe()
+    }
+
+    /// Number of users with a live per-user channel (for tests and metrics).
+    pub fn user_channels(&self) -> usize {
+        self.inner.users().len()
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl Inner {
+    fn users(&self) -> MutexGuard<'_, HashMap<UserId, broadcast::Sender<Arc<Envelope>>>> {
+        // The map is only touched by short, non-panicking sections; a poisoned
+        // lock still holds a consistent map.
+        self.users
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A stream of [`HubItem`]s for one connection. Dropping it releases the
+/// user's channel when it was the last subscriber.
+pub struct Subscription {
+    streams: Vec<BroadcastStream<Arc<Envelope>>>,
+    user: Option<UserId>,
+    hub: Arc<Inner>,
+    /// Round-robin start, so a busy channel cannot starve the others.
+    next: usize,
+}
+
+impl Stream for Subscription {
+    type Item = HubItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<HubItem>> {
+        let this = &mut *self;
+        let count = this.streams.len();
+        let mut finished = 0;
+        for offset in 0..count {
+            let index = (this.next + offset) % count;
+            match Pin::new(&mut this.streams[index]).poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    this.next = (index + 1) % count;
+                    return Poll::Ready(Some(match item {
+                        Ok(envelope) => HubItem::Event(envelope),
+                        Err(BroadcastStreamRecvError::Lagged(missed)) => HubItem::Lagged(missed),
+                    }));
+                }
+                Poll::Ready(None) => finished += 1,
+                Poll::Pending => {}
+            }
+        }
+        if finished == count {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.streams.clear();
+        if let Some(user) = &self.user {
+            let mut users = self.hub.users();
+            if users
+                .get(user)
+                .is_some_and(|sender| sender.receiver_count() == 0)
+            {
+                users.remove(user);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::{FutureExt as _, StreamExt as _};
+
+    use super::*;
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            user_id: UserId::generate(),
+            role,
+        }
+    }
+
+    fn signed_out(user_id: &UserId) -> Event {
+        Event::SignedOut {
+            user_id: user_id.clone(),
+        }
+    }
+
+    async fn next_event(subscription: &mut Subscription) -> Arc<Envelope> {
+        match tokio::time::timeout(Duration::from_secs(1), subscription.next()).await {
+            Ok(Some(HubItem::Event(envelope))) => envelope,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    fn nothing_pending(subscription: &mut Subscription) -> bool {
+        subscription.next().now_or_never().is_none()
+    }
+
+    #[tokio::test]
+    async fn an_event_for_one_user_wakes_only_that_users_subscribers() {
+        let hub = Hub::default();
+        let alice = principal(Role::User);
+        let bob = principal(Role::User);
+        let admin = principal(Role::Admin);
+        let mut alice_tab_1 = hub.subscribe(&alice);
+        let mut alice_tab_2 = hub.subscribe(&alice);
+        let mut bob_tab = hub.subscribe(&bob);
+        let mut admin_tab = hub.subscribe(&admin);
+
+        hub.publish(
+            Audience::User(alice.user_id.clone()),
+            signed_out(&alice.user_id),
+        );
+
+        assert_eq!(
+            next_event(&mut alice_tab_1).await.event,
+            signed_out(&alice.user_id)
+        );
+        assert_eq!(
+            next_event(&mut alice_tab_2).await.event,
+            signed_out(&alice.user_id)
+        );
+        assert!(nothing_pending(&mut bob_tab));
+        assert!(nothing_pending(&mut admin_tab));
+    }
+
+    #[tokio::test]
+    async fn admin_events_reach_admins_only_and_everyone_events_reach_all() {
+        let hub = Hub::default();
+        let user = principal(Role::User);
+        let admin = principal(Role::Admin);
+        let mut user_tab = hub.subscribe(&user);
+        let mut admin_tab = hub.subscribe(&admin);
+        let mut anonymous = hub.subscribe_anonymous();
+
+        hub.publish(Audience::Admins, signed_out(&admin.user_id));
+        assert_eq!(next_event(&mut admin_tab).await.audience, Audience::Admins);
+        assert!(nothing_pending(&mut user_tab));
+        assert!(nothing_pending(&mut anonymous));
+
+        hub.publish(Audience::Everyone, signed_out(&user.user_id));
+        for tab in [&mut user_tab, &mut admin_tab, &mut anonymous] {
+            assert_eq!(next_event(tab).await.audience, Audience::Everyone);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_never_blocks_the_publisher_and_is_told() {
+        let hub = Hub::new(4);
+        let user = principal(Role::User);
+        let mut idle = hub.subscribe(&user);
+        let mut tap = hub.tap();
+
+        // Publishing far past capacity completes without anyone reading.
+        for _ in 0..100 {
+            hub.publish(
+                Audience::User(user.user_id.clone()),
+                signed_out(&user.user_id),
+            );
+        }
+
+        match idle.next().await {
+            Some(HubItem::Lagged(missed)) => assert_eq!(missed, 96),
+            other => panic!("expected a lag report, got {other:?}"),
+        }
+        // After the report the subscriber continues with what is still held.
+        assert_eq!(next_event(&mut idle).await.event, signed_out(&user.user_id));
+        assert!(matches!(
+            tap.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(96))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_tap_sees_every_event_once_whatever_its_audience() {
+        let hub = Hub::default();
+        let user = principal(Role::User);
+        let mut tap = hub.tap();
+        hub.publish(
+            Audience::User(user.user_id.clone()),
+            signed_out(&user.user_id),
+        );
+        hub.publish(Audience::Admins, signed_out(&user.user_id));
+        hub.publish(Audience::Everyone, signed_out(&user.user_id));
+        let audiences: Vec<Audience> = (0..3)
+            .map(|_| tap.try_recv().unwrap().audience.clone())
+            .collect();
+        assert_eq!(
+            audiences,
+            [
+                Audience::User(user.user_id.clone()),
+                Audience::Admins,
+                Audience::Everyone
+            ]
+        );
+        assert!(tap.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_users_channel_is_dropped_with_its_last_subscriber() {
+        let hub = Hub::default();
+        let user = principal(Role::User);
+        let first = hub.subscribe(&user);
+        let second = hub.subscribe(&user);
+        assert_eq!(hub.user_channels(), 1);
+        drop(first);
+        assert_eq!(hub.user_channels(), 1);
+        drop(second);
+        assert_eq!(hub.user_channels(), 0);
+        // Publishing to a user with no channel is a no-op, not an error.
+        hub.publish(
+            Audience::User(user.user_id.clone()),
+            signed_out(&user.user_id),
+        );
+        assert_eq!(hub.user_channels(), 0);
+    }
+}

@@ -1,0 +1,30 @@
+//! Realtime Dashboard: a live admin-dashboard backend with three doors onto
+//! one core.
+//!
+//! Start reading here. A request enters through a door, becomes a call on a
+//! service, and the service checks, writes and publishes; the hub carries the
+//! event back out to whoever may see it, on every door.
+//!
+//! - [`domain`]: newtypes that make bad values unrepresentable; no I/O.
+//! - [`auth`]: password hashing, access and refresh tokens, [`auth::Principal`].
+//! - [`store`]: the persistence port and its SQLite and MongoDB adapters.
+//! - [`hub`]: the in-process event bus, keyed by audience.
+//! - [`services`]: the only place rules live.
+//! - [`graphql`]: the primary door (queries, mutations, subscriptions).
+//! - [`compat`]: the legacy doors, REST and Socket.IO, on the same services.
+//! - [`http`]: the axum router and its layers.
+//! - [`app`], [`config`], [`telemetry`], [`error`]: start-up, configuration,
+//!   logging, and the error classes of the public contract.
+
+pub mod app;
+pub mod auth;
+pub mod compat;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod hub;
+pub mod services;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,104 @@
+//! The `realtime-dashboard` binary: `serve` (the default), `create-admin`,
+//! `print-schema`. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret as _;
+
+use realtime_dashboard::app::{self, App};
+use realtime_dashboard::config::Config;
+use realtime_dashboard::domain::{Email, Password, UserName};
+use realtime_dashboard::{graphql, telemetry};
+
+/// A live admin-dashboard backend: GraphQL, REST and Socket.IO on one core.
+/// Configuration comes from the environment (and `.env`); see the README.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP, GraphQL and Socket.IO (the default).
+    Serve,
+    /// Create an admin account. The password comes from ADMIN_PASSWORD or a prompt.
+    CreateAdmin {
+        /// Sign-in address of the new admin.
+        #[arg(long)]
+        email: String,
+        /// Display name of the new admin.
+        #[arg(long)]
+        name: String,
+    },
+    /// Write the GraphQL schema (SDL) to stdout.
+    PrintSchema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::PrintSchema => {
+            print!("{}", graphql::sdl());
+            ExitCode::SUCCESS
+        }
+        Command::Serve => run(serve()),
+        Command::CreateAdmin { email, name } => run(create_admin(email, name)),
+    }
+}
+
+/// Runs a command on a multi-threaded runtime; any error is one line on stderr.
+fn run(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    telemetry::init(&config);
+    let app = App::build(config.clone()).await?;
+    tracing::info!(
+        address = %format!("{}:{}", config.host, app.port()),
+        store = match config.store {
+            realtime_dashboard::config::StoreConfig::Sqlite { .. } => "sqlite",
+            realtime_dashboard::config::StoreConfig::Mongo { .. } => "mongodb",
+        },
+        "listening: GraphQL at /graphql, REST at / and /api/v1, Socket.IO at /socket.io/"
+    );
+    app.run_until_stopped(app::shutdown_signal()).await
+}
+
+async fn create_admin(email: String, name: String) -> anyhow::Result<()> {
+    let (mut config, password) = Config::from_env_for_cli()?;
+    config.port = 0;
+    let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
+    let name = UserName::parse(&name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
+    let password = match password {
+        Some(password) => password.expose_secret().to_owned(),
+        None => rpassword::prompt_password("Password for the new admin: ")?,
+    };
+    let password = Password::parse(&password).map_err(|e| anyhow::anyhow!("password {e}"))?;
+    let app = App::build(config).await?;
+    let user = app
+        .services()
+        .accounts
+        .create_admin(name, email, &password)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    println!("created admin {} ({})", user.id, user.email);
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The only place rules live. Each service takes a `Principal` (when the
+//! operation needs one) and typed domain input, checks role and ownership,
+//! calls the store, publishes to the hub, and returns typed output or a typed
+//! [`AppError`](crate::error::AppError). The doors only translate.
+
+mod accounts;
+mod throttle;
+
+use std::sync::Arc;
+
+pub use accounts::{Accounts, Registration, Session, SignIn};
+pub use throttle::LoginThrottle;
+
+use crate::auth::{PasswordHasher, TokenIssuer};
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::Store;
+
+/// Every service, built once at start-up and shared by all doors.
+#[derive(Clone)]
+pub struct Services {
+    /// Accounts, sign-in and sessions.
+    pub accounts: Accounts,
+    /// The store, for readiness checks.
+    pub store: Arc<dyn Store>,
+    /// The event bus the services publish to and the doors read from.
+    pub hub: Hub,
+    /// Verifies access tokens at every door.
+    pub tokens: TokenIssuer,
+}
+
+impl Services {
+    /// Wires the services to one store and one hub.
+    pub fn new(config: &Config, store: Arc<dyn Store>, hub: Hub, hasher: PasswordHasher) -> Self {
+        let tokens = TokenIssuer::new(config.jwt_secret_bytes(), config.access_token_ttl);
+        let throttle = LoginThrottle::new(
+            config.login_attempts_per_address,
+            config.login_attempts_per_account,
+        );
+        let accounts = Accounts::new(
+            store.clone(),
+            hasher,
+            tokens.clone(),
+            hub.clone(),
+            throttle,
+            config.refresh_token_ttl,
+        );
+        Services {
+            accounts,
+            store,
+            hub,
+            tokens,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The persistence port: one [`Store`] interface, two adapters.
+//!
+//! [`SqliteStore`] is the embedded default (WAL mode, files under `DATA_DIR`),
+//! [`MongoStore`] the deployment choice. Both pass the one contract suite in
+//! `contract.rs`. Adapters classify their driver's errors where they happen
+//! ([`StoreError`]), so a duplicate key is a conflict and a lost connection is
+//! `UNAVAILABLE` on every store, and no driver message reaches a client.
+//! Operations that must be atomic are single methods here (a conditional
+//! update), never read-check-write sequences in a service.
+
+mod mongo;
+mod sqlite;
+
+#[cfg(test)]
+mod contract;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use mongo::MongoStore;
+pub use sqlite::SqliteStore;
+
+use crate::auth::RefreshTokenHash;
+use crate::config::StoreConfig;
+use crate::domain::{Email, NewUser, Role, User, UserId};
+use crate::error::AppError;
+
+/// How a store operation failed, classified by the adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; the service names the conflict.
+    #[error("duplicate key")]
+    Duplicate,
+    /// The store cannot be reached or timed out; nothing was written.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: a bug or corrupt data.
+    #[error("store failure: {0}")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Duplicate => AppError::Conflict("already exists".into()),
+            StoreError::Unavailable(cause) => AppError::Unavailable(cause),
+            StoreError::Internal(cause) => AppError::Internal(cause),
+        }
+    }
+}
+
+/// An account with its password hash, for sign-in only.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The account.
+    pub user: User,
+    /// Its argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// A refresh token about to be stored (its hash only).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    /// SHA-256 of the token.
+    pub hash: RefreshTokenHash,
+    /// Whose session it continues.
+    pub user_id: UserId,
+    /// The sign-in it descends from; reuse of any member revokes them all.
+    pub family: String,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When it stops working even if unused.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Unused, unexpired, unrevoked: now marked used, to be rotated.
+    Fresh {
+        /// Whose session it is.
+        user_id: UserId,
+        /// Its family, inherited by the replacement.
+        family: String,
+    },
+    /// Already rotated once: someone replays it. The family must be revoked.
+    Reused {
+        /// Whose session it was.
+        user_id: UserId,
+        /// The family to revoke.
+        family: String,
+    },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// The persistence port. Methods are grouped by aggregate; every method is
+/// one round trip or one atomic operation on the store.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Succeeds when the store answers (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- users ---
+
+    /// Writes a new account. [`StoreError::Duplicate`] when the email is taken.
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<User>;
+    /// One account by id.
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// Several accounts by id, in no particular order; unknown ids are skipped
+    /// (the batch behind GraphQL's user loader).
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
+    /// An account and its password hash, by email, for sign-in.
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<Credentials>>;
+    /// Changes a role; `None` when the account does not exist.
+    async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<Option<User>>;
+    /// Number of accounts.
+    async fn count_users(&self) -> StoreResult<u64>;
+
+    // --- refresh tokens ---
+
+    /// Keeps a newly issued refresh token.
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()>;
+    /// Atomically marks a usable token used and says what it was; the
+    /// conditional update makes two concurrent uses of one token end as one
+    /// `Fresh` and one `Reused`.
+    async fn use_refresh_token(
+        &self,
+        hash: &RefreshTokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefreshUse>;
+    /// Revokes every token of a family; returns how many were still live.
+    async fn revoke_refresh_family(&self, family: &str, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// The family and owner of a token, whatever its state (for logout).
+    async fn refresh_token_owner(
+        &self,
+        hash: &RefreshTokenHash,
+    ) -> StoreResult<Option<(UserId, String)>>;
+}
+
+/// Opens the store the configuration names, applying migrations (SQLite) or
+/// creating indexes (MongoDB).
+///
+/// # Errors
+/// [`StoreError::Unavailable`] when the store cannot be reached or prepared.
+pub async fn connect(config: &StoreConfig) -> StoreResult<Arc<dyn Store>> {
+    match config {
+        StoreConfig::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path).await?)),
+        StoreConfig::Mongo { uri } => Ok(Arc::new(MongoStore::connect(uri).await?)),
+    }
+}
+
+/// Timestamps are kept at millisecond precision on every store (BSON dates
+/// are milliseconds), so a value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    truncate_to_millis(Utc::now())
+}
+
+/// Drops sub-millisecond precision.
+pub fn truncate_to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}

@@ -135,13 +135,17 @@ fn cors(config: &Config) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// Rewrites error responses that carry no body of their own (from layers and
-/// the router: 404, 405, 413, timeouts, panics) into the envelope.
+/// Rewrites error responses that carry no JSON body of their own (from layers
+/// and the router: 404, 405, 413, timeouts) into the envelope.
 async fn envelope_bare_errors(request: Request, next: Next) -> Response {
     let is_graphql = request.uri().path().starts_with("/graphql");
     let response = next.run(request).await;
     let status = response.status();
-    let bare = !response.headers().contains_key(header::CONTENT_TYPE);
+    // Layers answer with no body or a plain-text one; handlers always with JSON.
+    let bare = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|value| value.as_bytes().starts_with(b"text/plain"));
     if !(status.is_client_error() || status.is_server_error()) || !bare {
         return response;
     }

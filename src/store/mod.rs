@@ -19,7 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use mongo::MongoStore;
+pub use mongo::{MongoStore, with_database};
 pub use sqlite::SqliteStore;
 
 use crate::auth::RefreshTokenHash;

@@ -351,6 +351,20 @@ impl Store for MongoStore {
     }
 }
 
+/// The URI with its database (path) replaced and its options kept; tests
+/// and tooling use it to point at a fresh database on the same server.
+pub fn with_database(uri: &str, name: &str) -> String {
+    let (address, query) = match uri.split_once('?') {
+        Some((address, query)) => (address, format!("?{query}")),
+        None => (uri, String::new()),
+    };
+    let scheme_end = address.find("://").map_or(0, |i| i + 3);
+    let host_end = address[scheme_end..]
+        .find('/')
+        .map_or(address.len(), |i| scheme_end + i);
+    format!("{}/{name}{query}", &address[..host_end])
+}
+
 #[cfg(test)]
 mod tests {
     //! The contract suite against a real server speaking the MongoDB wire
@@ -375,19 +389,6 @@ mod tests {
             &test_server_uri(),
             &format!("rtd_test_{}", ObjectId::new().to_hex()),
         )
-    }
-
-    /// The URI with its database path replaced, options kept.
-    fn with_database(uri: &str, name: &str) -> String {
-        let (address, query) = match uri.split_once('?') {
-            Some((address, query)) => (address, format!("?{query}")),
-            None => (uri, String::new()),
-        };
-        let scheme_end = address.find("://").map_or(0, |i| i + 3);
-        let host_end = address[scheme_end..]
-            .find('/')
-            .map_or(address.len(), |i| scheme_end + i);
-        format!("{}/{name}{query}", &address[..host_end])
     }
 
     async fn fresh_store() -> MongoStore {
@@ -437,7 +438,7 @@ mod tests {
             ("mongodb://u:p@h1,h2/old", "mongodb://u:p@h1,h2/db"),
         ];
         for (uri, expected) in cases {
-            assert_eq!(with_database(uri, "db"), expected);
+            assert_eq!(super::with_database(uri, "db"), expected);
         }
     }
 }

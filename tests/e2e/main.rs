@@ -1,1 +1,11 @@
+//! End-to-end tests: the real server on port 0, driven as clients drive it.
+//! One test binary; a module per area.
 
+mod support;
+
+mod auth_graphql;
+mod auth_rest;
+mod graphql_ws;
+mod http_edges;
+mod schema;
+mod socketio;

@@ -1,0 +1,144 @@
+//! What every HTTP client meets around the routes: health, unknown routes,
+//! oversize bodies, security headers, request ids, CORS, GraphiQL.
+
+use serde_json::{Value, json};
+
+use crate::support::{Backend, TestApp};
+
+#[tokio::test]
+async fn health_and_readiness_answer_200() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["store"], "ok");
+}
+
+#[tokio::test]
+async fn readiness_checks_mongodb_too() {
+    let app = TestApp::spawn_with(Backend::Mongo, |_| {}).await;
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_routes_get_the_envelope() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/no/such/route", None).await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["code"], "NOT_FOUND");
+    let response = app.get("/auth/login", None).await;
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+}
+
+#[tokio::test]
+async fn oversize_bodies_get_413_in_the_envelope_and_the_server_lives_on() {
+    let app = TestApp::spawn().await;
+    let huge = "x".repeat(70 * 1024);
+    let response = app
+        .post(
+            "/auth/login",
+            json!({ "email": huge, "password": "password-123" }),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["code"], "BAD_USER_INPUT");
+
+    let response = app
+        .post(
+            "/graphql",
+            json!({ "query": format!("{{ me {{ id }} }} #{huge}") }),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn malformed_graphql_requests_get_graphql_errors() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_raw("/graphql", "{not json", "application/json")
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_a_request_id() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/healthz", None).await;
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers.contains_key("content-security-policy"));
+    assert!(!headers["x-request-id"].is_empty());
+
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "client-chosen-id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-id");
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.cors_origins = vec!["https://admin.example.test".into()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://admin.example.test").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://admin.example.test"
+    );
+    let refused = preflight("https://evil.example.test").await.unwrap();
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}
+
+#[tokio::test]
+async fn a_browser_get_on_graphql_serves_graphiql_wired_for_subscriptions() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("graphiql"), "not a GraphiQL page");
+    assert!(page.contains("/graphql"));
+    assert!(
+        page.contains("subscriptionUrl: createUrl('/graphql', true)"),
+        "subscriptions not wired"
+    );
+}

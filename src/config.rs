@@ -30,6 +30,17 @@ pub enum StoreConfig {
     },
 }
 
+/// Where the signing secret came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `JWT_SECRET`.
+    Environment,
+    /// The file in `DATA_DIR`, generated on an earlier start.
+    Stored(PathBuf),
+    /// The file in `DATA_DIR`, generated on this start.
+    Generated(PathBuf),
+}
+
 /// Log output shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -61,6 +72,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// HS256 signing secret (`JWT_SECRET`, or generated once in `DATA_DIR`).
     pub jwt_secret: SecretString,
+    /// Where the secret came from, for the start-up log line.
+    pub jwt_secret_source: SecretSource,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
     /// Lifetime of refresh tokens (and so of a signed-in session).
@@ -163,33 +176,13 @@ impl Config {
             });
         }
 
-        let jwt_secret = match var("JWT_SECRET") {
-            Some(secret) if secret.len() < MIN_SECRET_BYTES => {
-                return Err(ConfigError::Invalid {
-                    variable: "JWT_SECRET",
-                    problem: format!("must be at least {MIN_SECRET_BYTES} bytes"),
-                });
-            }
-            Some(secret) => SecretString::from(secret),
-            None if mongo_uri.is_some() => {
-                return Err(ConfigError::Missing {
-                    variable: "JWT_SECRET",
-                    why: "with MONGODB_URI every server process must sign tokens alike",
-                });
-            }
-            None => load_or_create_secret(&data_dir)?,
-        };
-
         let store = match mongo_uri {
             Some(uri) => StoreConfig::Mongo {
                 uri: SecretString::from(uri),
             },
-            None => {
-                fs::create_dir_all(&data_dir).map_err(|e| data_dir_error(&data_dir, e))?;
-                StoreConfig::Sqlite {
-                    path: data_dir.join("realtime-dashboard.sqlite3"),
-                }
-            }
+            None => StoreConfig::Sqlite {
+                path: data_dir.join("realtime-dashboard.sqlite3"),
+            },
         };
 
         let bootstrap_admin = match (var("ADMIN_EMAIL"), var("ADMIN_PASSWORD")) {
@@ -241,12 +234,31 @@ impl Config {
             });
         }
 
+        // Last, so that a bad variable never leaves a generated file behind.
+        let (jwt_secret, jwt_secret_source) = match var("JWT_SECRET") {
+            Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+                return Err(ConfigError::Invalid {
+                    variable: "JWT_SECRET",
+                    problem: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                });
+            }
+            Some(secret) => (SecretString::from(secret), SecretSource::Environment),
+            None if matches!(store, StoreConfig::Mongo { .. }) => {
+                return Err(ConfigError::Missing {
+                    variable: "JWT_SECRET",
+                    why: "with MONGODB_URI every server process must sign tokens alike",
+                });
+            }
+            None => load_or_create_secret(&data_dir)?,
+        };
+
         Ok(Config {
             host,
             port,
             data_dir,
             store,
             jwt_secret,
+            jwt_secret_source,
             bootstrap_admin,
             cors_origins,
             log_filter,
@@ -289,6 +301,7 @@ impl Config {
             },
             data_dir,
             jwt_secret: SecretString::from("test-secret-that-is-at-least-32-bytes-long"),
+            jwt_secret_source: SecretSource::Environment,
             ..Self::defaults()
         }
     }
@@ -303,6 +316,7 @@ impl Config {
                 path: PathBuf::from("./data/realtime-dashboard.sqlite3"),
             },
             jwt_secret: SecretString::from(String::new()),
+            jwt_secret_source: SecretSource::Environment,
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             bootstrap_admin: None,
@@ -352,11 +366,14 @@ fn data_dir_error(path: &Path, error: std::io::Error) -> ConfigError {
 
 /// Reads the secret generated on an earlier start, or makes one and keeps it
 /// in an owner-only file, so tokens survive restarts without configuration.
-fn load_or_create_secret(data_dir: &Path) -> Result<SecretString, ConfigError> {
+fn load_or_create_secret(data_dir: &Path) -> Result<(SecretString, SecretSource), ConfigError> {
     let path = data_dir.join(SECRET_FILE);
     match fs::read_to_string(&path) {
         Ok(secret) if secret.trim().len() >= MIN_SECRET_BYTES => {
-            return Ok(SecretString::from(secret.trim().to_owned()));
+            return Ok((
+                SecretString::from(secret.trim().to_owned()),
+                SecretSource::Stored(path),
+            ));
         }
         Ok(_) => {
             return Err(ConfigError::DataDir {
@@ -378,12 +395,7 @@ fn load_or_create_secret(data_dir: &Path) -> Result<SecretString, ConfigError> {
     let mut file = options.open(&path).map_err(|e| data_dir_error(&path, e))?;
     file.write_all(secret.as_bytes())
         .map_err(|e| data_dir_error(&path, e))?;
-    // Configuration is read before telemetry starts, so this line goes to stderr.
-    eprintln!(
-        "generated a JWT signing secret in {} (owner-only); set JWT_SECRET to manage it yourself",
-        path.display()
-    );
-    Ok(SecretString::from(secret))
+    Ok((SecretString::from(secret), SecretSource::Generated(path)))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret as _;
 
 use realtime_dashboard::app::{self, App};
-use realtime_dashboard::config::Config;
+use realtime_dashboard::config::{Config, SecretSource};
 use realtime_dashboard::domain::{Email, Password, UserName};
 use realtime_dashboard::{graphql, telemetry};
 
@@ -70,6 +70,16 @@ fn run(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
 async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     telemetry::init(&config);
+    match &config.jwt_secret_source {
+        SecretSource::Generated(path) => tracing::info!(
+            path = %path.display(),
+            "generated a JWT signing secret (owner-only file); set JWT_SECRET to manage it yourself"
+        ),
+        SecretSource::Stored(path) => {
+            tracing::info!(path = %path.display(), "using the stored JWT signing secret")
+        }
+        SecretSource::Environment => {}
+    }
     let app = App::build(config.clone()).await?;
     tracing::info!(
         address = %format!("{}:{}", config.host, app.port()),

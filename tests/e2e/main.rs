@@ -5,6 +5,7 @@ mod support;
 
 mod auth_graphql;
 mod auth_rest;
+mod binary;
 mod graphql_ws;
 mod http_edges;
 mod schema;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need,
+# starts what they talk to, runs `cargo test`, and cleans up.
+#
+#   - the JavaScript clients (socket.io-client, graphql-ws) under tests/js;
+#   - a MongoDB-compatible server (secantusd-py from the secantusdb package,
+#     in a virtualenv under .test-env/), unless MONGODB_URI already points at
+#     a server, in which case that one is used (each test makes its own
+#     database there).
+#
+# Extra arguments go to `cargo test` (e.g. `tests/run.sh auth_rest`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECANTUSDB_VERSION="0.7.0b3"
+env_dir=".test-env"
+mkdir -p "$env_dir"
+
+command -v node >/dev/null || { echo "tests/run.sh: node (>= 20) is required" >&2; exit 1; }
+command -v npm >/dev/null || { echo "tests/run.sh: npm is required" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "tests/run.sh: python3 (>= 3.10) is required" >&2; exit 1; }
+
+echo "==> JavaScript clients (npm ci in tests/js)"
+npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+
+cleanup() {
+    if [ -n "${mongo_pid:-}" ]; then
+        kill "$mongo_pid" 2>/dev/null || true
+        wait "$mongo_pid" 2>/dev/null || true
+    fi
+    if [ -n "${mongo_storage:-}" ]; then
+        rm -rf "$mongo_storage"
+    fi
+}
+trap cleanup EXIT
+
+if [ -z "${MONGODB_URI:-}" ]; then
+    echo "==> MongoDB-compatible server (secantusdb $SECANTUSDB_VERSION)"
+    if [ ! -x "$env_dir/venv/bin/python" ]; then
+        python3 -m venv "$env_dir/venv"
+    fi
+    if [ ! -x "$env_dir/venv/bin/secantusd-py" ]; then
+        "$env_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check "secantusdb==$SECANTUSDB_VERSION"
+    fi
+    port=$("$env_dir/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mongo_storage=$(mktemp -d)
+    "$env_dir/venv/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$mongo_storage" \
+        --log-level WARNING >"$env_dir/secantusd.log" 2>&1 &
+    mongo_pid=$!
+    "$env_dir/venv/bin/python" - "$port" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit("secantusd-py did not start listening within 60 s; see .test-env/secantusd.log")
+PY
+    export MONGODB_URI="mongodb://127.0.0.1:$port/"
+    echo "    listening on 127.0.0.1:$port"
+else
+    echo "==> Using the MongoDB server at MONGODB_URI"
+fi
+
+echo "==> cargo test"
+cargo test --locked "$@"

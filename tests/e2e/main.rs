@@ -10,3 +10,4 @@ mod graphql_ws;
 mod http_edges;
 mod schema;
 mod socketio;
+mod store_outage;

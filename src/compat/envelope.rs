@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 
 use crate::error::AppError;
 
+/// An instant as every door spells it: RFC 3339, UTC, milliseconds, `Z`.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// A success body.
 pub fn success(data: impl Serialize) -> Value {
     json!({ "status": "success", "data": data })

@@ -10,6 +10,7 @@ mod error;
 mod mutation;
 mod query;
 pub mod routes;
+mod scalars;
 mod types;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};

@@ -9,11 +9,16 @@ use async_graphql::{Data, ParseRequestError};
 use async_graphql_axum::{
     GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::{SinkExt as _, StreamExt as _};
 
 use super::Caller;
 use super::context::ClientAddr;
@@ -73,21 +78,59 @@ async fn graphql_get(
     let tokens = state.services.tokens.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            let mut data = Data::default();
-            data.insert(ClientAddr(peer.ip()));
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .with_data(data)
-                .on_connection_init(move |payload| async move {
-                    let principal = authenticate_connection(&tokens, &payload)
-                        .map_err(|error| async_graphql::Error::new(error.to_string()))?;
-                    let mut data = Data::default();
-                    data.insert(Caller::Signed(principal));
-                    Ok(data)
-                })
-                .serve()
-                .await;
+        .on_upgrade(move |socket| {
+            serve_websocket(socket, schema, protocol, tokens, ClientAddr(peer.ip()))
         })
+}
+
+/// Close code of `graphql-transport-ws` for a refused `connection_init`.
+const CLOSE_FORBIDDEN: u16 = 4403;
+
+/// Serves one GraphQL WebSocket. async-graphql closes a refused
+/// `connection_init` with 1002 (protocol error); the protocol says 4403
+/// Forbidden, which is what clients such as `graphql-ws` act on, so the close
+/// frame is rewritten when the refusal was ours.
+async fn serve_websocket(
+    socket: WebSocket,
+    schema: super::AppSchema,
+    protocol: GraphQLProtocol,
+    tokens: TokenIssuer,
+    client: ClientAddr,
+) {
+    let refused = Arc::new(AtomicBool::new(false));
+    let (sink, stream) = socket.split();
+    let sink = {
+        let refused = refused.clone();
+        sink.with(move |message: Message| {
+            let message = match message {
+                Message::Close(Some(frame))
+                    if frame.code == 1002 && refused.load(Ordering::Acquire) =>
+                {
+                    Message::Close(Some(CloseFrame {
+                        code: CLOSE_FORBIDDEN,
+                        reason: "Forbidden".into(),
+                    }))
+                }
+                other => other,
+            };
+            std::future::ready(Ok::<_, axum::Error>(message))
+        })
+    };
+    let mut data = Data::default();
+    data.insert(client);
+    GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
+        .with_data(data)
+        .on_connection_init(move |payload| async move {
+            let principal = authenticate_connection(&tokens, &payload).map_err(|error| {
+                refused.store(true, Ordering::Release);
+                async_graphql::Error::new(error.to_string())
+            })?;
+            let mut data = Data::default();
+            data.insert(Caller::Signed(principal));
+            Ok(data)
+        })
+        .serve()
+        .await;
 }
 
 fn graphiql() -> Response {

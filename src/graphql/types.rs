@@ -2,9 +2,9 @@
 //! Domain types carry no GraphQL derives; these are the schema's own shapes.
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
-use chrono::{DateTime, Utc};
 
 use super::context::ContextExt as _;
+use super::scalars::DateTime;
 use crate::domain;
 use crate::services::Session;
 
@@ -47,9 +47,9 @@ pub struct User {
     /// What the account may do.
     pub role: Role,
     /// When the account was created.
-    pub created_at: DateTime<Utc>,
+    pub created_at: DateTime,
     /// Last time the account was seen active, if ever.
-    pub last_active: Option<DateTime<Utc>>,
+    pub last_active: Option<DateTime>,
     #[graphql(skip)]
     email: String,
 }
@@ -70,8 +70,8 @@ impl From<domain::User> for User {
             id: ID(user.id.to_string()),
             name: user.name.as_str().to_owned(),
             role: user.role.into(),
-            created_at: user.created_at,
-            last_active: user.last_active,
+            created_at: user.created_at.into(),
+            last_active: user.last_active.map(DateTime),
             email: user.email.as_str().to_owned(),
         }
     }

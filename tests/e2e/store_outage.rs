@@ -84,7 +84,10 @@ fn upstream_of(uri: &str) -> String {
         .expect("the outage test relays a plain mongodb:// URI with one host");
     let rest = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts);
     let host = rest.split(['/', '?']).next().unwrap();
-    assert!(!host.contains(','), "the outage test needs a single-host MONGODB_URI");
+    assert!(
+        !host.contains(','),
+        "the outage test needs a single-host MONGODB_URI"
+    );
     host.to_owned()
 }
 
@@ -104,7 +107,13 @@ async fn a_store_outage_is_unavailable_and_writes_nothing() {
     let database_uri = mongo_database_uri();
     let mut relay = Relay::start(upstream_of(&database_uri)).await;
     let database = database_uri.split_once("://").unwrap().1;
-    let database = database.split_once('/').map_or("", |(_, path)| path).split('?').next().unwrap().to_owned();
+    let database = database
+        .split_once('/')
+        .map_or("", |(_, path)| path)
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let relayed = format!(
         "mongodb://{}/{database}?directConnection=true&serverSelectionTimeoutMS=1000&connectTimeoutMS=1000",
         relay.address
@@ -123,7 +132,10 @@ async fn a_store_outage_is_unavailable_and_writes_nothing() {
     let (status, body) = register(&app, &lost).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "UNAVAILABLE");
-    assert!(!body["message"].as_str().unwrap().contains("127.0.0.1"), "driver detail leaked: {body}");
+    assert!(
+        !body["message"].as_str().unwrap().contains("127.0.0.1"),
+        "driver detail leaked: {body}"
+    );
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status(), 503);
     let login = app
@@ -133,13 +145,23 @@ async fn a_store_outage_is_unavailable_and_writes_nothing() {
             None,
         )
         .await;
-    assert_eq!(login["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{login}");
-    assert_eq!(app.get("/healthz", None).await.status(), 200, "the process lives on");
+    assert_eq!(
+        login["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{login}"
+    );
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        200,
+        "the process lives on"
+    );
 
     relay.restore().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while app.get("/readyz", None).await.status() != 200 {
-        assert!(tokio::time::Instant::now() < deadline, "the store never came back");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the store never came back"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Nothing of the failed registration was written: the email is free.

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -51,8 +50,8 @@ pub struct UserBody {
     name: String,
     email: String,
     role: &'static str,
-    created_at: DateTime<Utc>,
-    last_active: Option<DateTime<Utc>>,
+    created_at: String,
+    last_active: Option<String>,
 }
 
 impl From<&User> for UserBody {
@@ -62,24 +61,30 @@ impl From<&User> for UserBody {
             name: user.name.as_str().to_owned(),
             email: user.email.as_str().to_owned(),
             role: user.role.as_str(),
-            created_at: user.created_at,
-            last_active: user.last_active,
+            created_at: envelope::timestamp(user.created_at),
+            last_active: user.last_active.map(envelope::timestamp),
         }
     }
 }
 
-/// The session envelope; `token` and `user` are mirrored at the top level
-/// because the original auth-flow clients read them there.
-fn session_body(session: &Session) -> serde_json::Value {
-    let user = UserBody::from(&session.user);
-    let mut body = envelope::success(json!({
+/// The session as `data`.
+fn session_data(session: &Session) -> serde_json::Value {
+    json!({
         "token": session.access.token,
         "refreshToken": session.refresh.expose(),
         "expiresIn": session.access.expires_in,
-        "user": user,
-    }));
-    body["token"] = json!(session.access.token);
-    body["user"] = json!(user);
+        "user": UserBody::from(&session.user),
+    })
+}
+
+/// The session envelope of login and register, with `token` and `user`
+/// mirrored at the top level because the original auth-flow clients read
+/// them there.
+fn mirrored_session_body(session: &Session) -> serde_json::Value {
+    let data = session_data(session);
+    let mut body = envelope::success(&data);
+    body["token"] = data["token"].clone();
+    body["user"] = data["user"].clone();
     body
 }
 
@@ -100,7 +105,7 @@ pub async fn register(
         .accounts
         .register(registration, peer.ip())
         .await?;
-    Ok((StatusCode::CREATED, Json(session_body(&session))))
+    Ok((StatusCode::CREATED, Json(mirrored_session_body(&session))))
 }
 
 pub async fn login(
@@ -110,7 +115,7 @@ pub async fn login(
 ) -> Result<impl IntoResponse, AppError> {
     let sign_in = SignIn::parse(&body.email, &body.password)?;
     let session = state.services.accounts.login(sign_in, peer.ip()).await?;
-    Ok(Json(session_body(&session)))
+    Ok(Json(mirrored_session_body(&session)))
 }
 
 pub async fn refresh(
@@ -119,13 +124,7 @@ pub async fn refresh(
 ) -> Result<impl IntoResponse, AppError> {
     let presented = RefreshToken::from_client(&body.refresh_token);
     let session = state.services.accounts.refresh(&presented).await?;
-    let mut response = session_body(&session);
-    // Only login and register mirror at the top level.
-    if let Some(object) = response.as_object_mut() {
-        object.remove("token");
-        object.remove("user");
-    }
-    Ok(Json(response))
+    Ok(Json(envelope::success(session_data(&session))))
 }
 
 pub async fn logout(

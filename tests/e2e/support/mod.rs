@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod node;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -1,0 +1,355 @@
+//! The Socket.IO door, driven by the real `socket.io-client` (tests/js/sio-driver.mjs):
+//! handshake authentication, sessions ended by the server, and hostile input.
+
+use std::time::Duration;
+
+use realtime_dashboard::auth::INVALID_TOKEN;
+use realtime_dashboard::domain::Role;
+use serde_json::{Value, json};
+
+use crate::support::node::NodeClient;
+use crate::support::tokens::{
+    signed_with_another_key, unsigned, with_forged_admin_role, with_tampered_signature,
+};
+use crate::support::{Account, Backend, TestApp, unique_email};
+
+/// How long to wait for something that must happen.
+const WAIT: Duration = Duration::from_secs(10);
+/// How long to watch for something that must not happen.
+const QUIET: Duration = Duration::from_millis(750);
+
+/// The disconnect reason socket.io-client reports when the server ends the socket.
+const SERVER_DISCONNECT: &str = "io server disconnect";
+
+fn is_kind(kind: &'static str) -> impl Fn(&Value) -> bool {
+    move |line| line["kind"] == kind
+}
+
+fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
+    move |line| line["kind"] == "event" && line["event"] == event
+}
+
+/// A socket.io-client connected with `auth.token`; returns once `connect` is seen.
+async fn connected_socket(app: &TestApp, token: &str) -> NodeClient {
+    let mut socket = NodeClient::socketio(&app.address, json!({ "token": token })).await;
+    socket.expect("connect", WAIT, is_kind("connect")).await;
+    socket
+}
+
+/// Index of the first line the driver printed that satisfies `predicate`.
+fn position_seen(socket: &NodeClient, predicate: impl Fn(&Value) -> bool) -> Option<usize> {
+    socket.seen().iter().position(|line| {
+        serde_json::from_str::<Value>(line)
+            .map(|value| predicate(&value))
+            .unwrap_or(false)
+    })
+}
+
+/// Asserts the socket was told `session_ended {reason}` and was then
+/// disconnected by the server, in that order.
+async fn assert_session_ended(socket: &mut NodeClient, reason: &str) {
+    let ended = socket
+        .expect("session_ended", WAIT, is_event("session_ended"))
+        .await;
+    assert_eq!(
+        ended["args"],
+        json!([{ "reason": reason }]),
+        "session_ended payload"
+    );
+    let disconnect = socket
+        .expect("disconnect", WAIT, is_kind("disconnect"))
+        .await;
+    assert_eq!(
+        disconnect["reason"], SERVER_DISCONNECT,
+        "the server ends the socket"
+    );
+    let told = position_seen(socket, is_event("session_ended"));
+    let dropped = position_seen(socket, is_kind("disconnect"));
+    assert!(
+        told < dropped,
+        "session_ended must arrive before the disconnect; lines: {:#?}",
+        socket.seen()
+    );
+}
+
+/// Asserts the socket was refused at the handshake and never connected.
+async fn assert_refused(socket: &mut NodeClient, case: &str) {
+    let outcome = socket
+        .expect(&format!("the handshake outcome for {case}"), WAIT, |line| {
+            line["kind"] == "connect_error" || line["kind"] == "connect"
+        })
+        .await;
+    assert_eq!(outcome["kind"], "connect_error", "{case}: {outcome}");
+    assert_eq!(
+        outcome["message"], INVALID_TOKEN,
+        "connect_error message for {case}"
+    );
+    // Close the client and wait for it, so its whole history is known.
+    socket.send(json!({ "cmd": "disconnect" })).await;
+    socket.expect("closed", WAIT, is_kind("closed")).await;
+    assert_eq!(
+        position_seen(socket, is_kind("connect")),
+        None,
+        "{case}: the socket connected anyway; lines: {:#?}",
+        socket.seen()
+    );
+}
+
+#[tokio::test]
+async fn a_socket_with_a_valid_token_in_auth_token_connects() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("sio-alice")).await;
+
+    // Act
+    let mut socket = NodeClient::socketio(&app.address, json!({ "token": alice.token })).await;
+
+    // Assert
+    let connected = socket.expect("connect", WAIT, is_kind("connect")).await;
+    assert!(
+        connected["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "a socket id"
+    );
+    assert!(
+        socket
+            .receives_none_within(QUIET, is_kind("disconnect"))
+            .await,
+        "the socket stays connected; lines: {:#?}",
+        socket.seen()
+    );
+}
+
+#[tokio::test]
+async fn the_authorization_header_and_the_token_query_parameter_are_accepted_too() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("sio-old-client")).await;
+    let cases = [
+        (
+            "an Authorization: Bearer header",
+            json!({
+                "url": app.address,
+                "extraHeaders": { "Authorization": format!("Bearer {}", alice.token) },
+            }),
+        ),
+        (
+            "a token query parameter",
+            json!({ "url": app.address, "query": { "token": alice.token } }),
+        ),
+    ];
+
+    for (case, options) in cases {
+        // Act
+        let mut socket = NodeClient::spawn("sio-driver.mjs", options).await;
+
+        // Assert
+        socket
+            .expect(&format!("connect with {case}"), WAIT, is_kind("connect"))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn missing_malformed_forged_and_expired_tokens_get_connect_error_and_never_connect() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("sio-refused")).await;
+    let cases = [
+        ("no auth at all", Value::Null),
+        ("an auth object without a token", json!({})),
+        ("a token that is not a string", json!({ "token": 42 })),
+        ("an empty token", json!({ "token": "" })),
+        ("a malformed token", json!({ "token": "not-a-jwt" })),
+        (
+            "a token with a tampered signature",
+            json!({ "token": with_tampered_signature(&alice.token) }),
+        ),
+        (
+            "a token whose role claim was raised to admin",
+            json!({ "token": with_forged_admin_role(&alice.token) }),
+        ),
+        (
+            "an unsigned alg:none token",
+            json!({ "token": unsigned(&alice.token) }),
+        ),
+        (
+            "a token signed with another key",
+            json!({ "token": signed_with_another_key(&alice.id) }),
+        ),
+        (
+            "an expired token",
+            json!({ "token": app.expired_token(&alice.id, Role::User) }),
+        ),
+    ];
+
+    for (case, auth) in cases {
+        // Act
+        let mut socket = NodeClient::socketio(&app.address, auth).await;
+
+        // Assert
+        assert_refused(&mut socket, case).await;
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_ends_that_users_session_and_nobody_elses() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    let alice = app.register(&unique_email("sio-promoted")).await;
+    let bob = app.register(&unique_email("sio-bystander")).await;
+    let mut alice_socket = connected_socket(&app, &alice.token).await;
+    let mut bob_socket = connected_socket(&app, &bob.token).await;
+
+    // Act
+    let body = app
+        .graphql(
+            "mutation($id: ID!) { setUserRole(id: $id, role: ADMIN) { id role } }",
+            json!({ "id": alice.id }),
+            Some(&admin.token),
+        )
+        .await;
+
+    // Assert
+    assert!(body["errors"].is_null(), "setUserRole failed: {body}");
+    assert_eq!(body["data"]["setUserRole"]["role"], "ADMIN", "{body}");
+    assert_session_ended(&mut alice_socket, "role_changed").await;
+    assert!(
+        bob_socket
+            .receives_none_within(QUIET, |line| {
+                line["kind"] == "event" || line["kind"] == "disconnect"
+            })
+            .await,
+        "the bystander heard something; lines: {:#?}",
+        bob_socket.seen()
+    );
+}
+
+#[tokio::test]
+async fn logging_out_over_rest_ends_the_session_with_reason_logged_out() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("sio-rest-logout")).await;
+    let mut socket = connected_socket(&app, &alice.token).await;
+
+    // Act
+    let response = app
+        .post(
+            "/auth/logout",
+            json!({ "refreshToken": alice.refresh_token }),
+            None,
+        )
+        .await;
+
+    // Assert
+    assert_eq!(response.status(), 200, "POST /auth/logout");
+    assert_session_ended(&mut socket, "logged_out").await;
+}
+
+#[tokio::test]
+async fn logging_out_over_graphql_ends_the_session_with_reason_logged_out() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("sio-gql-logout")).await;
+    let mut socket = connected_socket(&app, &alice.token).await;
+
+    // Act
+    let body = app
+        .graphql(
+            "mutation($refreshToken: String!) { logout(refreshToken: $refreshToken) }",
+            json!({ "refreshToken": alice.refresh_token }),
+            None,
+        )
+        .await;
+
+    // Assert
+    assert_eq!(body["data"]["logout"], true, "logout failed: {body}");
+    assert_session_ended(&mut socket, "logged_out").await;
+}
+
+#[tokio::test]
+async fn an_unknown_event_is_ignored_and_the_socket_stays_connected() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("sio-unknown-event")).await;
+    let mut socket = connected_socket(&app, &alice.token).await;
+
+    // Act
+    socket
+        .emit("no_such_event", json!({ "anything": [1, 2, 3] }))
+        .await;
+    socket.emit("no_such_event_either", json!([])).await;
+
+    // Assert: a logout still reaches this socket, so it was alive until then.
+    let response = app
+        .post(
+            "/auth/logout",
+            json!({ "refreshToken": alice.refresh_token }),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200, "POST /auth/logout");
+    assert_session_ended(&mut socket, "logged_out").await;
+}
+
+#[tokio::test]
+async fn garbage_frames_and_unknown_events_do_not_take_the_server_down() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("sio-garbage")).await;
+    let bob = app.register(&unique_email("sio-after-garbage")).await;
+    let garbage = [
+        "42[\"no_such_event\",{\"a\":1}]",
+        "42[\"unterminated\",",
+        "42{\"not\":\"an array\"}",
+        "42[]",
+        "42[42]",
+        "43[]",
+        "45-[\"binary?\"]",
+        "40/no-such-namespace,",
+        "4",
+        "4x",
+        "9",
+        "",
+        "not a packet at all",
+        "\u{0}\u{1}\u{2}",
+    ];
+
+    // Act: each packet on a fresh socket, so every one reaches the parser
+    // (the server may drop a socket at its first bad frame).
+    for packet in garbage {
+        let mut vandal = connected_socket(&app, &alice.token).await;
+        vandal.emit("no_such_event", json!({ "x": 1 })).await;
+        vandal
+            .send(json!({ "cmd": "emit_raw", "packet": packet }))
+            .await;
+        vandal
+            .expect(&format!("{packet:?} written"), WAIT, is_kind("sent_raw"))
+            .await;
+        // Closing the socket and seeing it closed means the server has read
+        // the packet before the close frame (or had already dropped it).
+        vandal.send(json!({ "cmd": "disconnect" })).await;
+        vandal.expect("closed", WAIT, is_kind("closed")).await;
+    }
+
+    // Assert
+    let mut newcomer = NodeClient::socketio(&app.address, json!({ "token": bob.token })).await;
+    newcomer
+        .expect("a new socket connects", WAIT, is_kind("connect"))
+        .await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status(), 200, "GET /healthz after the garbage");
+}
+
+#[tokio::test]
+async fn a_socket_with_a_valid_token_connects_on_mongodb() {
+    // Arrange
+    let app = TestApp::spawn_with(Backend::Mongo, |_| {}).await;
+    let alice: Account = app.register(&unique_email("sio-mongo")).await;
+
+    // Act
+    let mut socket = NodeClient::socketio(&app.address, json!({ "token": alice.token })).await;
+
+    // Assert
+    socket.expect("connect", WAIT, is_kind("connect")).await;
+}

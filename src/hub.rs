@@ -12,7 +12,7 @@
 //! emits it into the audience's room. A backplane (e.g. Redis pub/sub) could
 //! later carry the same envelopes between processes without services knowing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -23,7 +23,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::Principal;
-use crate::domain::{Role, UserId};
+use crate::domain::{Order, Product, ProductId, Role, UserId};
 
 /// Who may hear an event. Decided by the service that publishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,9 @@ pub enum Audience {
     Admins,
     /// Every connection of one user.
     User(UserId),
+    /// Every connection of one user and every admin connection, each once
+    /// (an admin who is that user hears it once too).
+    UserAndAdmins(UserId),
 }
 
 /// Something that happened, named in the past tense. Wire names (GraphQL
@@ -53,6 +56,16 @@ pub enum Event {
         /// The account.
         user_id: UserId,
     },
+    /// A product was added to the catalogue.
+    ProductAdded(Product),
+    /// A product's fields changed (by an admin).
+    ProductChanged(Product),
+    /// A product was removed from the catalogue.
+    ProductRemoved(ProductId),
+    /// A user placed an order.
+    OrderPlaced(Order),
+    /// An admin moved an order along; the order as it is now.
+    OrderStatusChanged(Order),
 }
 
 /// An event with its audience, shared by every subscriber that receives it.
@@ -117,14 +130,20 @@ impl Hub {
             Audience::Admins => {
                 let _ = self.inner.admins.send(envelope.clone());
             }
-            Audience::User(user_id) => {
-                let sender = self.inner.users().get(user_id).cloned();
-                if let Some(sender) = sender {
-                    let _ = sender.send(envelope.clone());
-                }
+            Audience::User(user_id) => self.send_to_user(user_id, &envelope),
+            Audience::UserAndAdmins(user_id) => {
+                self.send_to_user(user_id, &envelope);
+                let _ = self.inner.admins.send(envelope.clone());
             }
         }
         let _ = self.inner.tap.send(envelope);
+    }
+
+    fn send_to_user(&self, user_id: &UserId, envelope: &Arc<Envelope>) {
+        let sender = self.inner.users().get(user_id).cloned();
+        if let Some(sender) = sender {
+            let _ = sender.send(envelope.clone());
+        }
     }
 
     /// Everything a signed-in connection may hear: everyone's events, admins'
@@ -146,6 +165,7 @@ impl Hub {
             user: Some(principal.user_id.clone()),
             hub: self.inner.clone(),
             next: 0,
+            recent: VecDeque::with_capacity(RECENT),
         }
     }
 
@@ -156,6 +176,7 @@ impl Hub {
             user: None,
             hub: self.inner.clone(),
             next: 0,
+            recent: VecDeque::new(),
         }
     }
 
@@ -195,33 +216,53 @@ pub struct Subscription {
     hub: Arc<Inner>,
     /// Round-robin start, so a busy channel cannot starve the others.
     next: usize,
+    /// The last events delivered, to drop the second copy of an event that
+    /// reached this subscriber on two channels (`UserAndAdmins`).
+    recent: VecDeque<Arc<Envelope>>,
 }
+
+/// How many delivered events a subscription remembers for de-duplication.
+/// Copies of one event are published back to back, so a few suffice.
+const RECENT: usize = 16;
 
 impl Stream for Subscription {
     type Item = HubItem;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<HubItem>> {
         let this = &mut *self;
-        let count = this.streams.len();
-        let mut finished = 0;
-        for offset in 0..count {
-            let index = (this.next + offset) % count;
-            match Pin::new(&mut this.streams[index]).poll_next(cx) {
-                Poll::Ready(Some(item)) => {
-                    this.next = (index + 1) % count;
-                    return Poll::Ready(Some(match item {
-                        Ok(envelope) => HubItem::Event(envelope),
-                        Err(BroadcastStreamRecvError::Lagged(missed)) => HubItem::Lagged(missed),
-                    }));
+        loop {
+            let count = this.streams.len();
+            let mut finished = 0;
+            let mut item = None;
+            for offset in 0..count {
+                let index = (this.next + offset) % count;
+                match Pin::new(&mut this.streams[index]).poll_next(cx) {
+                    Poll::Ready(Some(ready)) => {
+                        this.next = (index + 1) % count;
+                        item = Some(ready);
+                        break;
+                    }
+                    Poll::Ready(None) => finished += 1,
+                    Poll::Pending => {}
                 }
-                Poll::Ready(None) => finished += 1,
-                Poll::Pending => {}
             }
-        }
-        if finished == count {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
+            match item {
+                Some(Ok(envelope)) => {
+                    if this.recent.iter().any(|seen| Arc::ptr_eq(seen, &envelope)) {
+                        continue;
+                    }
+                    if this.recent.len() == RECENT {
+                        this.recent.pop_front();
+                    }
+                    this.recent.push_back(envelope.clone());
+                    return Poll::Ready(Some(HubItem::Event(envelope)));
+                }
+                Some(Err(BroadcastStreamRecvError::Lagged(missed))) => {
+                    return Poll::Ready(Some(HubItem::Lagged(missed)));
+                }
+                None if finished == count => return Poll::Ready(None),
+                None => return Poll::Pending,
+            }
         }
     }
 }
@@ -371,6 +412,53 @@ mod tests {
             ]
         );
         assert!(tap.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn user_and_admins_events_reach_the_owner_and_admins_once_each() {
+        let hub = Hub::default();
+        let owner = principal(Role::User);
+        let owner_who_is_admin = principal(Role::Admin);
+        let other_admin = principal(Role::Admin);
+        let bystander = principal(Role::User);
+        let mut owner_tab = hub.subscribe(&owner);
+        let mut admin_owner_tab = hub.subscribe(&owner_who_is_admin);
+        let mut admin_tab = hub.subscribe(&other_admin);
+        let mut bystander_tab = hub.subscribe(&bystander);
+
+        hub.publish(
+            Audience::UserAndAdmins(owner.user_id.clone()),
+            signed_out(&owner.user_id),
+        );
+        hub.publish(
+            Audience::UserAndAdmins(owner_who_is_admin.user_id.clone()),
+            signed_out(&owner_who_is_admin.user_id),
+        );
+
+        assert_eq!(
+            next_event(&mut owner_tab).await.event,
+            signed_out(&owner.user_id)
+        );
+        assert!(nothing_pending(&mut owner_tab));
+        // The admin who owns the second event gets both, each once.
+        assert_eq!(
+            next_event(&mut admin_owner_tab).await.event,
+            signed_out(&owner.user_id)
+        );
+        assert_eq!(
+            next_event(&mut admin_owner_tab).await.event,
+            signed_out(&owner_who_is_admin.user_id)
+        );
+        assert!(nothing_pending(&mut admin_owner_tab));
+        assert_eq!(
+            next_event(&mut admin_tab).await.event,
+            signed_out(&owner.user_id)
+        );
+        assert_eq!(
+            next_event(&mut admin_tab).await.event,
+            signed_out(&owner_who_is_admin.user_id)
+        );
+        assert!(nothing_pending(&mut bystander_tab));
     }
 
     #[tokio::test]

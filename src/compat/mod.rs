@@ -6,3 +6,4 @@
 pub mod envelope;
 pub mod rest;
 pub mod socketio;
+pub mod wire;

@@ -25,6 +25,20 @@ pub enum UserKind {}
 /// The id of a user account.
 pub type UserId = Id<UserKind>;
 
+/// Marker for product ids.
+#[derive(Debug)]
+pub enum ProductKind {}
+
+/// The id of a product.
+pub type ProductId = Id<ProductKind>;
+
+/// Marker for order ids.
+#[derive(Debug)]
+pub enum OrderKind {}
+
+/// The id of an order.
+pub type OrderId = Id<OrderKind>;
+
 impl<K> Id<K> {
     /// A fresh id: creation second, then eight random bytes.
     pub fn generate() -> Self {

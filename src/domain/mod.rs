@@ -6,12 +6,21 @@
 
 mod email;
 mod id;
+mod order;
+mod page;
 mod password;
+mod product;
 mod user;
 
 pub use email::Email;
-pub use id::{Id, UserId};
+pub use id::{Id, OrderId, ProductId, UserId};
+pub use order::{NewOrder, Order, OrderStatus, Quantity};
+pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, SortKey, page_size};
 pub use password::Password;
+pub use product::{
+    Description, NewProduct, Price, Product, ProductName, ProductPatch, ProductSort, SearchTerms,
+    Stock,
+};
 pub use user::{NewUser, Role, User, UserName};
 
 /// Why a raw value was refused by a domain type: a message a person can read,

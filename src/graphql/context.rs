@@ -66,3 +66,14 @@ impl ContextExt for Context<'_> {
             .map_or(IpAddr::from([127, 0, 0, 1]), |addr| addr.0)
     }
 }
+
+/// Parses an `ID` argument into a typed id; a malformed one is
+/// `BAD_USER_INPUT` naming the argument.
+pub fn id_arg<K>(
+    id: &async_graphql::ID,
+    argument: &str,
+) -> async_graphql::Result<crate::domain::Id<K>> {
+    crate::domain::Id::parse(id)
+        .map_err(|e| e.on(argument))
+        .graphql()
+}

@@ -16,13 +16,20 @@ pub trait IntoGraphql<T> {
 
 impl<T> IntoGraphql<T> for Result<T, AppError> {
     fn graphql(self) -> async_graphql::Result<T> {
-        self.map_err(render)
+        self.map_err(|error| render(&error))
+    }
+}
+
+/// Errors shared by a batch (the dataloaders' error type).
+impl<T> IntoGraphql<T> for Result<T, Arc<AppError>> {
+    fn graphql(self) -> async_graphql::Result<T> {
+        self.map_err(|error| render(&error))
     }
 }
 
 /// One error, rendered: message, `code`, and `details` / `retryAfter` when
 /// the class has them. The cause of internal errors is logged here, once.
-pub fn render(error: AppError) -> async_graphql::Error {
+pub fn render(error: &AppError) -> async_graphql::Error {
     error.log();
     let details = error.details().cloned();
     let retry_after = error.retry_after_secs();

@@ -1,39 +1,67 @@
 //! The GraphQL door: the async-graphql schema (query, mutation, subscription
-//! roots), its types, and the axum handlers that mount it.
+//! roots merged from one module per area), its types, batch loaders, and the
+//! axum handlers that mount it.
 //!
 //! Resolvers are thin: the caller from the context, input parsed into domain
 //! types, one service call, the result mapped to a GraphQL type. Rules live in
 //! `services`. The schema is independent of HTTP; `routes.rs` mounts it.
 
+mod accounts;
+mod catalog;
 mod context;
 mod error;
-mod mutation;
-mod query;
+mod live;
+pub mod loaders;
+mod orders;
 pub mod routes;
 mod scalars;
-mod types;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub use context::Caller;
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
 
 use crate::services::Services;
 
+/// Every query, by area.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(
+    accounts::AccountQuery,
+    catalog::CatalogQuery,
+    orders::OrderQuery,
+);
+
+/// Every mutation, by area.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(
+    accounts::AccountMutation,
+    catalog::CatalogMutation,
+    orders::OrderMutation,
+);
+
+/// Every subscription, by area.
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(catalog::CatalogSubscription, orders::OrderSubscription);
+
 /// The schema type served at `/graphql`.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest selection accepted; deeper documents are refused before execution.
 pub const MAX_DEPTH: usize = 12;
 /// Largest summed field cost accepted; bounds the work one document can ask for.
-pub const MAX_COMPLEXITY: usize = 500;
+pub const MAX_COMPLEXITY: usize = 2000;
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .extension(error::ErrorCodes)
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .extension(error::ErrorCodes)
 }
 
 /// The schema with the services every resolver reaches through the context.

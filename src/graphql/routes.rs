@@ -22,9 +22,11 @@ use futures::{SinkExt as _, StreamExt as _};
 
 use super::Caller;
 use super::context::ClientAddr;
+use super::loaders;
 use crate::auth::{Principal, TokenIssuer, bearer_token};
 use crate::error::AppError;
 use crate::http::AppState;
+use crate::services::Services;
 
 /// GraphiQL loads its scripts from unpkg, so its page gets a policy that
 /// allows exactly that; every other response keeps the strict default.
@@ -48,7 +50,8 @@ async fn graphql_post(
         Err(GraphQLRejection(error)) => return bad_request(&error),
     };
     let caller = caller_from_headers(&state.services.tokens, &headers);
-    let request = request.data(caller).data(ClientAddr(peer.ip()));
+    let mut request = request.data(caller).data(ClientAddr(peer.ip()));
+    loaders::install(&mut request.data, &state.services);
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
@@ -75,11 +78,11 @@ async fn graphql_get(
         Err(rejection) => return rejection.into_response(),
     };
     let schema = state.schema.clone();
-    let tokens = state.services.tokens.clone();
+    let services = state.services.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            serve_websocket(socket, schema, protocol, tokens, ClientAddr(peer.ip()))
+            serve_websocket(socket, schema, protocol, services, ClientAddr(peer.ip()))
         })
 }
 
@@ -94,9 +97,10 @@ async fn serve_websocket(
     socket: WebSocket,
     schema: super::AppSchema,
     protocol: GraphQLProtocol,
-    tokens: TokenIssuer,
+    services: Services,
     client: ClientAddr,
 ) {
+    let tokens = services.tokens.clone();
     let refused = Arc::new(AtomicBool::new(false));
     let (sink, stream) = socket.split();
     let sink = {
@@ -118,6 +122,7 @@ async fn serve_websocket(
     };
     let mut data = Data::default();
     data.insert(client);
+    loaders::install(&mut data, &services);
     GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
         .with_data(data)
         .on_connection_init(move |payload| async move {

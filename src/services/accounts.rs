@@ -253,6 +253,14 @@ impl Accounts {
             .ok_or(AppError::Unauthenticated(crate::auth::INVALID_TOKEN))
     }
 
+    /// Accounts by id, for batch loaders; unknown ids are skipped.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, AppError> {
+        Ok(self.store.users_by_ids(ids).await?)
+    }
+
     /// Changes another account's role (admins only). The account's live
     /// connections are told, since their tokens carry the old role.
     ///

@@ -4,11 +4,17 @@
 //! [`AppError`](crate::error::AppError). The doors only translate.
 
 mod accounts;
+mod catalog;
+mod dashboard;
+mod orders;
 mod throttle;
 
 use std::sync::Arc;
 
 pub use accounts::{Accounts, Registration, Session, SignIn};
+pub use catalog::{Catalog, ProductListing};
+pub use dashboard::{Dashboard, DashboardStats};
+pub use orders::{OrderListing, Orders, order_cursor};
 pub use throttle::LoginThrottle;
 
 use crate::auth::{PasswordHasher, TokenIssuer};
@@ -21,6 +27,12 @@ use crate::store::Store;
 pub struct Services {
     /// Accounts, sign-in and sessions.
     pub accounts: Accounts,
+    /// The product catalogue.
+    pub catalog: Catalog,
+    /// Orders and their status flow.
+    pub orders: Orders,
+    /// The admin dashboard's figures.
+    pub dashboard: Dashboard,
     /// The store, for readiness checks.
     pub store: Arc<dyn Store>,
     /// The event bus the services publish to and the doors read from.
@@ -47,6 +59,9 @@ impl Services {
         );
         Services {
             accounts,
+            catalog: Catalog::new(store.clone(), hub.clone()),
+            orders: Orders::new(store.clone(), hub.clone()),
+            dashboard: Dashboard::new(store.clone()),
             store,
             hub,
             tokens,

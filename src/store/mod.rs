@@ -24,7 +24,10 @@ pub use sqlite::SqliteStore;
 
 use crate::auth::RefreshTokenHash;
 use crate::config::StoreConfig;
-use crate::domain::{Email, NewUser, Role, User, UserId};
+use crate::domain::{
+    Cursor, Email, NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId,
+    ProductPatch, ProductSort, Role, SearchTerms, Stock, User, UserId,
+};
 use crate::error::AppError;
 
 /// How a store operation failed, classified by the adapter.
@@ -99,6 +102,73 @@ pub enum RefreshUse {
     Invalid,
 }
 
+/// A catalogue list request, already valid.
+#[derive(Debug, Clone, Default)]
+pub struct ProductQuery {
+    /// Word prefixes the name must match (all of them).
+    pub search: Option<SearchTerms>,
+    /// Lowest price, inclusive.
+    pub min_price: Option<Price>,
+    /// Highest price, inclusive.
+    pub max_price: Option<Price>,
+    /// The ordering.
+    pub sort: ProductSort,
+    /// Start strictly after this position (its ordering is `sort`'s).
+    pub after: Option<Cursor>,
+    /// How many rows to return at most (the service asks one more than a
+    /// page to know whether more follow).
+    pub limit: usize,
+}
+
+/// An order list request, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct OrderQuery {
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only this user's orders.
+    pub user_id: Option<UserId>,
+    /// Start strictly after this position (a newest-first cursor).
+    pub after: Option<Cursor>,
+    /// How many rows to return at most.
+    pub limit: usize,
+}
+
+/// The ordering tag of order lists' cursors.
+pub const ORDERS_NEWEST: &str = "orders_newest";
+
+/// What placing an order did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlaceOrder {
+    /// Stock taken and order written.
+    Placed(Order),
+    /// Not enough stock; nothing written.
+    OutOfStock,
+    /// No such product; nothing written.
+    UnknownProduct,
+}
+
+/// What a status move did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MoveOrder {
+    /// Moved; the order as it is now.
+    Moved(Order),
+    /// The order is in a status the move may not start from; unchanged.
+    NotAllowed(Order),
+    /// No such order.
+    UnknownOrder,
+}
+
+/// Order figures for the dashboard.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderStats {
+    /// How many orders are in each status (every status listed).
+    pub by_status: Vec<(OrderStatus, u64)>,
+    /// Sum of all order totals, in minor units.
+    pub revenue_cents: i64,
+    /// Orders placed since the given instant.
+    pub placed_since: u64,
+}
+
 /// The persistence port. Methods are grouped by aggregate; every method is
 /// one round trip or one atomic operation on the store.
 #[async_trait]
@@ -121,6 +191,53 @@ pub trait Store: Send + Sync {
     async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<Option<User>>;
     /// Number of accounts.
     async fn count_users(&self) -> StoreResult<u64>;
+
+    // --- products ---
+
+    /// Writes a new product (with its search terms).
+    async fn insert_product(&self, product: &Product) -> StoreResult<()>;
+    /// Applies a partial update; `None` when the product does not exist.
+    async fn update_product(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Product>>;
+    /// Removes a product; false when it did not exist. Orders keep their
+    /// product id (history stays), the product just resolves to nothing.
+    async fn delete_product(&self, id: &ProductId) -> StoreResult<bool>;
+    /// One product.
+    async fn product_by_id(&self, id: &ProductId) -> StoreResult<Option<Product>>;
+    /// Several products, any order, unknown ids skipped.
+    async fn products_by_ids(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>>;
+    /// A keyset-paginated, filtered catalogue list.
+    async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>>;
+    /// Number of products.
+    async fn count_products(&self) -> StoreResult<u64>;
+    /// Products with fewer than `below` units, fewest first.
+    async fn low_stock_products(&self, below: Stock, limit: usize) -> StoreResult<Vec<Product>>;
+
+    // --- orders ---
+
+    /// Takes the stock and writes the order as one atomic step: a
+    /// conditional decrement (`stock >= quantity`), so concurrent orders can
+    /// never oversell, then the order with the server-computed total.
+    async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOrder>;
+    /// Moves an order to `to` if it is in one of `from` (a conditional
+    /// update, so concurrent moves cannot go backwards).
+    async fn move_order(
+        &self,
+        id: &OrderId,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MoveOrder>;
+    /// One order.
+    async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>>;
+    /// A keyset-paginated order list, newest first.
+    async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>>;
+    /// Dashboard figures.
+    async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats>;
 
     // --- refresh tokens ---
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use bson::oid::ObjectId;
-use bson::{Bson, doc};
+use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
@@ -17,9 +17,15 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{Credentials, NewRefreshToken, RefreshUse, Store, StoreError, StoreResult};
+use super::{
+    Credentials, MoveOrder, NewRefreshToken, OrderQuery, OrderStats, PlaceOrder, ProductQuery,
+    RefreshUse, Store, StoreError, StoreResult,
+};
 use crate::auth::RefreshTokenHash;
-use crate::domain::{Email, NewUser, Role, User, UserId, UserName};
+use crate::domain::{
+    Description, Email, NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId,
+    ProductName, ProductPatch, ProductSort, Quantity, Role, SortKey, Stock, User, UserId, UserName,
+};
 
 /// How long the driver looks for a usable server before an operation fails
 /// as `UNAVAILABLE`, unless the URI sets `serverSelectionTimeoutMS`. The
@@ -32,6 +38,8 @@ pub struct MongoStore {
     db: Database,
     users: Collection<UserDoc>,
     refresh_tokens: Collection<RefreshTokenDoc>,
+    products: Collection<ProductDoc>,
+    orders: Collection<OrderDoc>,
 }
 
 impl MongoStore {
@@ -64,6 +72,8 @@ impl MongoStore {
         let store = MongoStore {
             users: db.collection("users"),
             refresh_tokens: db.collection("refreshTokens"),
+            products: db.collection("products"),
+            orders: db.collection("orders"),
             db,
         };
         store.create_indexes().await?;
@@ -89,6 +99,30 @@ impl MongoStore {
             .create_index(IndexModel::builder().keys(doc! { "userId": 1 }).build())
             .await
             .map_err(classify)?;
+        let product_indexes = [
+            doc! { "createdAt": -1, "_id": -1 },
+            doc! { "priceCents": 1, "_id": 1 },
+            doc! { "nameKey": 1, "_id": 1 },
+            doc! { "terms": 1 },
+            doc! { "stock": 1 },
+        ];
+        for keys in product_indexes {
+            self.products
+                .create_index(IndexModel::builder().keys(keys).build())
+                .await
+                .map_err(classify)?;
+        }
+        let order_indexes = [
+            doc! { "createdAt": -1, "_id": -1 },
+            doc! { "userId": 1, "createdAt": -1, "_id": -1 },
+            doc! { "status": 1, "createdAt": -1, "_id": -1 },
+        ];
+        for keys in order_indexes {
+            self.orders
+                .create_index(IndexModel::builder().keys(keys).build())
+                .await
+                .map_err(classify)?;
+        }
         Ok(())
     }
 }
@@ -128,6 +162,22 @@ fn object_id<K>(id: &crate::domain::Id<K>) -> ObjectId {
 
 fn user_id(oid: &ObjectId) -> UserId {
     UserId::parse(&oid.to_hex()).expect("BUG: an ObjectId's hex form is a valid id")
+}
+
+fn domain_id<K>(oid: &ObjectId) -> crate::domain::Id<K> {
+    crate::domain::Id::parse(&oid.to_hex()).expect("BUG: an ObjectId's hex form is a valid id")
+}
+
+fn cursor_id(raw: &str) -> StoreResult<ObjectId> {
+    ObjectId::parse_str(raw).map_err(|_| {
+        StoreError::Internal(anyhow::anyhow!("BUG: a cursor id that is not an ObjectId"))
+    })
+}
+
+fn cursor_mismatch() -> StoreError {
+    StoreError::Internal(anyhow::anyhow!(
+        "BUG: a cursor whose key does not fit its ordering"
+    ))
 }
 
 fn date(at: DateTime<Utc>) -> bson::DateTime {
@@ -189,6 +239,108 @@ struct RefreshTokenDoc {
     expires_at: bson::DateTime,
     used_at: Option<bson::DateTime>,
     revoked_at: Option<bson::DateTime>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProductDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    name: String,
+    /// Lower-cased name, for name order.
+    name_key: String,
+    /// Lower-cased words of the name, for word-prefix search.
+    terms: Vec<String>,
+    price_cents: i64,
+    stock: i64,
+    description: String,
+    created_at: bson::DateTime,
+    updated_at: bson::DateTime,
+}
+
+impl ProductDoc {
+    fn from_product(product: &Product) -> Self {
+        ProductDoc {
+            id: object_id(&product.id),
+            name: product.name.as_str().to_owned(),
+            name_key: product.name.sort_key(),
+            terms: product.name.search_terms(),
+            price_cents: product.price.cents(),
+            stock: product.stock.units(),
+            description: product.description.as_str().to_owned(),
+            created_at: date(product.created_at),
+            updated_at: date(product.updated_at),
+        }
+    }
+
+    fn into_product(self) -> StoreResult<Product> {
+        Ok(Product {
+            id: domain_id(&self.id),
+            name: stored(ProductName::parse(&self.name), "product name")?,
+            price: stored(Price::from_cents(self.price_cents), "price")?,
+            stock: stored(Stock::parse(self.stock), "stock")?,
+            description: stored(Description::parse(&self.description), "description")?,
+            created_at: chrono(self.created_at),
+            updated_at: chrono(self.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    user_id: ObjectId,
+    product_id: ObjectId,
+    quantity: i64,
+    unit_price_cents: i64,
+    total_cents: i64,
+    status: String,
+    created_at: bson::DateTime,
+    updated_at: bson::DateTime,
+}
+
+impl OrderDoc {
+    fn into_order(self) -> StoreResult<Order> {
+        Ok(Order {
+            id: domain_id(&self.id),
+            user_id: domain_id(&self.user_id),
+            product_id: domain_id(&self.product_id),
+            quantity: stored(Quantity::parse(self.quantity), "quantity")?,
+            unit_price: stored(Price::from_cents(self.unit_price_cents), "unit price")?,
+            total: stored(Price::from_cents(self.total_cents), "total")?,
+            status: stored(OrderStatus::parse(&self.status), "status")?,
+            created_at: chrono(self.created_at),
+            updated_at: chrono(self.updated_at),
+        })
+    }
+}
+
+/// The smallest text above every text that starts with `prefix`.
+fn prefix_upper_bound(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// `field cmp key OR (field = key AND _id cmp id)`: the keyset condition.
+fn after_position(field: &str, comparison: &str, key: Bson, id: ObjectId) -> Document {
+    doc! {
+        "$or": [
+            { field: { comparison: key.clone() } },
+            { field: key, "_id": { comparison: id } },
+        ]
+    }
+}
+
+impl MongoStore {
+    async fn order_doc(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        self.orders
+            .find_one(doc! { "_id": object_id(id) })
+            .await
+            .map_err(classify)?
+            .map(OrderDoc::into_order)
+            .transpose()
+    }
 }
 
 #[async_trait]
@@ -264,6 +416,329 @@ impl Store for MongoStore {
 
     async fn count_users(&self) -> StoreResult<u64> {
         self.users.count_documents(doc! {}).await.map_err(classify)
+    }
+
+    async fn insert_product(&self, product: &Product) -> StoreResult<()> {
+        self.products
+            .insert_one(ProductDoc::from_product(product))
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn update_product(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Product>> {
+        let mut set = doc! { "updatedAt": date(now) };
+        if let Some(name) = &patch.name {
+            set.insert("name", name.as_str());
+            set.insert("nameKey", name.sort_key());
+            set.insert("terms", name.search_terms());
+        }
+        if let Some(price) = patch.price {
+            set.insert("priceCents", price.cents());
+        }
+        if let Some(stock) = patch.stock {
+            set.insert("stock", stock.units());
+        }
+        if let Some(description) = &patch.description {
+            set.insert("description", description.as_str());
+        }
+        self.products
+            .find_one_and_update(doc! { "_id": object_id(id) }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(classify)?
+            .map(ProductDoc::into_product)
+            .transpose()
+    }
+
+    async fn delete_product(&self, id: &ProductId) -> StoreResult<bool> {
+        let result = self
+            .products
+            .delete_one(doc! { "_id": object_id(id) })
+            .await
+            .map_err(classify)?;
+        Ok(result.deleted_count > 0)
+    }
+
+    async fn product_by_id(&self, id: &ProductId) -> StoreResult<Option<Product>> {
+        self.products
+            .find_one(doc! { "_id": object_id(id) })
+            .await
+            .map_err(classify)?
+            .map(ProductDoc::into_product)
+            .transpose()
+    }
+
+    async fn products_by_ids(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(object_id(id))).collect();
+        let documents: Vec<ProductDoc> = self
+            .products
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        documents
+            .into_iter()
+            .map(ProductDoc::into_product)
+            .collect()
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>> {
+        let mut conditions: Vec<Document> = Vec::new();
+        if let Some(search) = &query.search {
+            for prefix in search.prefixes() {
+                conditions.push(doc! {
+                    "terms": { "$elemMatch": { "$gte": prefix.as_str(), "$lt": prefix_upper_bound(prefix) } }
+                });
+            }
+        }
+        let mut price = Document::new();
+        if let Some(min) = query.min_price {
+            price.insert("$gte", min.cents());
+        }
+        if let Some(max) = query.max_price {
+            price.insert("$lte", max.cents());
+        }
+        if !price.is_empty() {
+            conditions.push(doc! { "priceCents": price });
+        }
+        let (field, comparison, direction) = match query.sort {
+            ProductSort::Newest => ("createdAt", "$lt", -1),
+            ProductSort::PriceAsc => ("priceCents", "$gt", 1),
+            ProductSort::PriceDesc => ("priceCents", "$lt", -1),
+            ProductSort::NameAsc => ("nameKey", "$gt", 1),
+        };
+        if let Some(cursor) = &query.after {
+            let key = match (query.sort, &cursor.key) {
+                (ProductSort::Newest, SortKey::Time(at)) => Bson::DateTime(date(*at)),
+                (ProductSort::PriceAsc | ProductSort::PriceDesc, SortKey::Cents(cents)) => {
+                    Bson::Int64(*cents)
+                }
+                (ProductSort::NameAsc, SortKey::Text(name)) => Bson::String(name.clone()),
+                _ => return Err(cursor_mismatch()),
+            };
+            conditions.push(after_position(
+                field,
+                comparison,
+                key,
+                cursor_id(&cursor.id)?,
+            ));
+        }
+        let filter = if conditions.is_empty() {
+            Document::new()
+        } else {
+            doc! { "$and": conditions }
+        };
+        let documents: Vec<ProductDoc> = self
+            .products
+            .find(filter)
+            .sort(doc! { field: direction, "_id": direction })
+            .limit(query.limit as i64)
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        documents
+            .into_iter()
+            .map(ProductDoc::into_product)
+            .collect()
+    }
+
+    async fn count_products(&self) -> StoreResult<u64> {
+        self.products
+            .count_documents(doc! {})
+            .await
+            .map_err(classify)
+    }
+
+    async fn low_stock_products(&self, below: Stock, limit: usize) -> StoreResult<Vec<Product>> {
+        let documents: Vec<ProductDoc> = self
+            .products
+            .find(doc! { "stock": { "$lt": below.units() } })
+            .sort(doc! { "stock": 1, "_id": 1 })
+            .limit(limit as i64)
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        documents
+            .into_iter()
+            .map(ProductDoc::into_product)
+            .collect()
+    }
+
+    async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOrder> {
+        let quantity = order.quantity.units();
+        let product_id = object_id(&order.product_id);
+        // The conditional decrement is the whole concurrency story: MongoDB
+        // applies it atomically per document, so stock never goes negative.
+        let taken = self
+            .products
+            .find_one_and_update(
+                doc! { "_id": product_id, "stock": { "$gte": quantity } },
+                doc! { "$inc": { "stock": -quantity }, "$set": { "updatedAt": date(order.created_at) } },
+            )
+            .await
+            .map_err(classify)?;
+        let Some(product) = taken else {
+            let exists = self
+                .products
+                .count_documents(doc! { "_id": product_id })
+                .await
+                .map_err(classify)?;
+            return Ok(if exists > 0 {
+                PlaceOrder::OutOfStock
+            } else {
+                PlaceOrder::UnknownProduct
+            });
+        };
+        let total_cents = product
+            .price_cents
+            .checked_mul(quantity)
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("order total overflows")))?;
+        let document = OrderDoc {
+            id: object_id(&order.id),
+            user_id: object_id(&order.user_id),
+            product_id,
+            quantity,
+            unit_price_cents: product.price_cents,
+            total_cents,
+            status: OrderStatus::Pending.as_str().to_owned(),
+            created_at: date(order.created_at),
+            updated_at: date(order.created_at),
+        };
+        if let Err(error) = self.orders.insert_one(&document).await {
+            // Without a multi-document transaction (a standalone server has
+            // none), give the stock back so a failed order takes nothing.
+            let restored = self
+                .products
+                .update_one(
+                    doc! { "_id": product_id },
+                    doc! { "$inc": { "stock": quantity } },
+                )
+                .await;
+            if let Err(restore_error) = restored {
+                tracing::error!(error = %restore_error, "could not return the stock of a failed order");
+            }
+            return Err(classify(error));
+        }
+        document.into_order().map(PlaceOrder::Placed)
+    }
+
+    async fn move_order(
+        &self,
+        id: &OrderId,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MoveOrder> {
+        if !from.is_empty() {
+            let from: Vec<&str> = from.iter().map(|status| status.as_str()).collect();
+            let moved = self
+                .orders
+                .find_one_and_update(
+                    doc! { "_id": object_id(id), "status": { "$in": from } },
+                    doc! { "$set": { "status": to.as_str(), "updatedAt": date(now) } },
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(classify)?;
+            if let Some(document) = moved {
+                return document.into_order().map(MoveOrder::Moved);
+            }
+        }
+        Ok(match self.order_doc(id).await? {
+            Some(order) => MoveOrder::NotAllowed(order),
+            None => MoveOrder::UnknownOrder,
+        })
+    }
+
+    async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        self.order_doc(id).await
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {
+        let mut conditions: Vec<Document> = Vec::new();
+        if let Some(status) = query.status {
+            conditions.push(doc! { "status": status.as_str() });
+        }
+        if let Some(user_id) = &query.user_id {
+            conditions.push(doc! { "userId": object_id(user_id) });
+        }
+        if let Some(cursor) = &query.after {
+            let SortKey::Time(at) = &cursor.key else {
+                return Err(cursor_mismatch());
+            };
+            conditions.push(after_position(
+                "createdAt",
+                "$lt",
+                Bson::DateTime(date(*at)),
+                cursor_id(&cursor.id)?,
+            ));
+        }
+        let filter = if conditions.is_empty() {
+            Document::new()
+        } else {
+            doc! { "$and": conditions }
+        };
+        let documents: Vec<OrderDoc> = self
+            .orders
+            .find(filter)
+            .sort(doc! { "createdAt": -1, "_id": -1 })
+            .limit(query.limit as i64)
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        documents.into_iter().map(OrderDoc::into_order).collect()
+    }
+
+    async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats> {
+        let groups: Vec<Document> = self
+            .orders
+            .aggregate([doc! {
+                "$group": { "_id": "$status", "count": { "$sum": 1 }, "revenue": { "$sum": "$totalCents" } }
+            }])
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        let placed_since = self
+            .orders
+            .count_documents(doc! { "createdAt": { "$gte": date(since) } })
+            .await
+            .map_err(classify)?;
+        let mut stats = OrderStats {
+            by_status: OrderStatus::ALL.iter().map(|status| (*status, 0)).collect(),
+            revenue_cents: 0,
+            placed_since,
+        };
+        for group in groups {
+            let status = stored(
+                OrderStatus::parse(group.get_str("_id").unwrap_or_default()),
+                "status",
+            )?;
+            let count = number(group.get("count"));
+            if let Some(entry) = stats.by_status.iter_mut().find(|(s, _)| *s == status) {
+                entry.1 = count.max(0) as u64;
+            }
+            stats.revenue_cents += number(group.get("revenue"));
+        }
+        Ok(stats)
     }
 
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
@@ -348,6 +823,16 @@ impl Store for MongoStore {
             .await
             .map_err(classify)?
             .map(|token| (user_id(&token.user_id), token.family)))
+    }
+}
+
+/// An integer from an aggregation result, whatever numeric type the server chose.
+fn number(value: Option<&Bson>) -> i64 {
+    match value {
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Double(n)) => *n as i64,
+        _ => 0,
     }
 }
 

@@ -11,13 +11,21 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::QueryBuilder;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
-use super::{Credentials, NewRefreshToken, RefreshUse, Store, StoreError, StoreResult};
+use super::{
+    Credentials, MoveOrder, NewRefreshToken, OrderQuery, OrderStats, PlaceOrder, ProductQuery,
+    RefreshUse, Store, StoreError, StoreResult,
+};
 use crate::auth::RefreshTokenHash;
-use crate::domain::{Email, NewUser, Role, User, UserId, UserName};
+use crate::domain::{
+    Description, Email, NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId,
+    ProductName, ProductPatch, ProductSort, Quantity, Role, SortKey, Stock, User, UserId, UserName,
+};
 
 /// The SQLite store. Cheap to clone (a pool handle).
 #[derive(Clone)]
@@ -125,6 +133,115 @@ impl UserRow {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    id: String,
+    name: String,
+    price_cents: i64,
+    stock: i64,
+    description: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl ProductRow {
+    fn into_product(self) -> StoreResult<Product> {
+        Ok(Product {
+            id: stored(ProductId::parse(&self.id), "product id")?,
+            name: stored(ProductName::parse(&self.name), "product name")?,
+            price: stored(Price::from_cents(self.price_cents), "price")?,
+            stock: stored(Stock::parse(self.stock), "stock")?,
+            description: stored(Description::parse(&self.description), "description")?,
+            created_at: timestamp(&self.created_at)?,
+            updated_at: timestamp(&self.updated_at)?,
+        })
+    }
+}
+
+const PRODUCT_COLUMNS: &str = "id, name, price_cents, stock, description, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: String,
+    user_id: String,
+    product_id: String,
+    quantity: i64,
+    unit_price_cents: i64,
+    total_cents: i64,
+    status: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl OrderRow {
+    fn into_order(self) -> StoreResult<Order> {
+        Ok(Order {
+            id: stored(OrderId::parse(&self.id), "order id")?,
+            user_id: stored(UserId::parse(&self.user_id), "user id")?,
+            product_id: stored(ProductId::parse(&self.product_id), "product id")?,
+            quantity: stored(Quantity::parse(self.quantity), "quantity")?,
+            unit_price: stored(Price::from_cents(self.unit_price_cents), "unit price")?,
+            total: stored(Price::from_cents(self.total_cents), "total")?,
+            status: stored(OrderStatus::parse(&self.status), "status")?,
+            created_at: timestamp(&self.created_at)?,
+            updated_at: timestamp(&self.updated_at)?,
+        })
+    }
+}
+
+const ORDER_COLUMNS: &str = "id, user_id, product_id, quantity, unit_price_cents, total_cents, status, created_at, updated_at";
+
+/// The smallest text above every text that starts with `prefix`.
+fn prefix_upper_bound(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+fn cursor_mismatch() -> StoreError {
+    StoreError::Internal(anyhow::anyhow!(
+        "BUG: a cursor whose key does not fit its ordering"
+    ))
+}
+
+async fn write_terms(
+    connection: &mut sqlx::SqliteConnection,
+    id: &ProductId,
+    name: &ProductName,
+) -> Result<(), sqlx::Error> {
+    for term in name.search_terms() {
+        sqlx::query("INSERT OR IGNORE INTO product_terms (term, product_id) VALUES (?, ?)")
+            .bind(term)
+            .bind(id.as_str())
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+fn push_key(sql: &mut QueryBuilder<Sqlite>, sort: ProductSort, key: &SortKey) -> StoreResult<()> {
+    match (sort, key) {
+        (ProductSort::Newest, SortKey::Time(at)) => sql.push_bind(text(*at)),
+        (ProductSort::PriceAsc | ProductSort::PriceDesc, SortKey::Cents(cents)) => {
+            sql.push_bind(*cents)
+        }
+        (ProductSort::NameAsc, SortKey::Text(name)) => sql.push_bind(name.clone()),
+        _ => return Err(cursor_mismatch()),
+    };
+    Ok(())
+}
+
+impl SqliteStore {
+    async fn order_row(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"));
+        sqlx::query_as::<_, OrderRow>(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(OrderRow::into_order)
+            .transpose()
+    }
+}
+
 const USER_COLUMNS: &str = "id, name, email, role, created_at, last_active, password_hash";
 
 #[async_trait]
@@ -223,6 +340,344 @@ impl Store for SqliteStore {
             .await
             .map_err(classify)?;
         Ok(count.max(0) as u64)
+    }
+
+    async fn insert_product(&self, product: &Product) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO products (id, name, name_key, price_cents, stock, description, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(product.id.as_str())
+        .bind(product.name.as_str())
+        .bind(product.name.sort_key())
+        .bind(product.price.cents())
+        .bind(product.stock.units())
+        .bind(product.description.as_str())
+        .bind(text(product.created_at))
+        .bind(text(product.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        write_terms(&mut tx, &product.id, &product.name)
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn update_product(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Product>> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE products SET name = COALESCE(?1, name), name_key = COALESCE(?2, name_key), \
+             price_cents = COALESCE(?3, price_cents), stock = COALESCE(?4, stock), \
+             description = COALESCE(?5, description), updated_at = ?6 \
+             WHERE id = ?7 RETURNING {PRODUCT_COLUMNS}"
+        ));
+        let row = sqlx::query_as::<_, ProductRow>(sql)
+            .bind(patch.name.as_ref().map(ProductName::as_str))
+            .bind(patch.name.as_ref().map(ProductName::sort_key))
+            .bind(patch.price.map(Price::cents))
+            .bind(patch.stock.map(Stock::units))
+            .bind(patch.description.as_ref().map(Description::as_str))
+            .bind(text(now))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if let Some(name) = &patch.name {
+            sqlx::query("DELETE FROM product_terms WHERE product_id = ?")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+            write_terms(&mut tx, id, name).await.map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)?;
+        row.into_product().map(Some)
+    }
+
+    async fn delete_product(&self, id: &ProductId) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM products WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn product_by_id(&self, id: &ProductId) -> StoreResult<Option<Product>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?"
+        ));
+        sqlx::query_as::<_, ProductRow>(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(ProductRow::into_product)
+            .transpose()
+    }
+
+    async fn products_by_ids(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ("
+        ));
+        let mut list = sql.separated(", ");
+        for id in ids {
+            list.push_bind(id.as_str().to_owned());
+        }
+        sql.push(")");
+        sql.build_query_as::<ProductRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(ProductRow::into_product)
+            .collect()
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE 1 = 1"
+        ));
+        if let Some(search) = &query.search {
+            for prefix in search.prefixes() {
+                sql.push(" AND id IN (SELECT product_id FROM product_terms WHERE term >= ");
+                sql.push_bind(prefix.clone());
+                sql.push(" AND term < ");
+                sql.push_bind(prefix_upper_bound(prefix));
+                sql.push(")");
+            }
+        }
+        if let Some(min) = query.min_price {
+            sql.push(" AND price_cents >= ").push_bind(min.cents());
+        }
+        if let Some(max) = query.max_price {
+            sql.push(" AND price_cents <= ").push_bind(max.cents());
+        }
+        if let Some(cursor) = &query.after {
+            let (column, comparison) = match query.sort {
+                ProductSort::Newest => ("created_at", "<"),
+                ProductSort::PriceAsc => ("price_cents", ">"),
+                ProductSort::PriceDesc => ("price_cents", "<"),
+                ProductSort::NameAsc => ("name_key", ">"),
+            };
+            sql.push(format!(" AND ({column} {comparison} "));
+            push_key(&mut sql, query.sort, &cursor.key)?;
+            sql.push(format!(" OR ({column} = "));
+            push_key(&mut sql, query.sort, &cursor.key)?;
+            sql.push(format!(" AND id {comparison} "));
+            sql.push_bind(cursor.id.clone());
+            sql.push("))");
+        }
+        sql.push(match query.sort {
+            ProductSort::Newest => " ORDER BY created_at DESC, id DESC",
+            ProductSort::PriceAsc => " ORDER BY price_cents ASC, id ASC",
+            ProductSort::PriceDesc => " ORDER BY price_cents DESC, id DESC",
+            ProductSort::NameAsc => " ORDER BY name_key ASC, id ASC",
+        });
+        sql.push(" LIMIT ").push_bind(query.limit as i64);
+        sql.build_query_as::<ProductRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(ProductRow::into_product)
+            .collect()
+    }
+
+    async fn count_products(&self) -> StoreResult<u64> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM products")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn low_stock_products(&self, below: Stock, limit: usize) -> StoreResult<Vec<Product>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE stock < ? ORDER BY stock ASC, id ASC LIMIT ?"
+        ));
+        sqlx::query_as::<_, ProductRow>(sql)
+            .bind(below.units())
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(ProductRow::into_product)
+            .collect()
+    }
+
+    async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOrder> {
+        // IMMEDIATE: the transaction takes the write lock up front, so
+        // concurrent orders queue on it (busy timeout) instead of failing.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(classify)?;
+        let taken: Option<(i64,)> = sqlx::query_as(
+            "UPDATE products SET stock = stock - ?1, updated_at = ?2 \
+             WHERE id = ?3 AND stock >= ?1 RETURNING price_cents",
+        )
+        .bind(order.quantity.units())
+        .bind(text(order.created_at))
+        .bind(order.product_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let Some((unit_price_cents,)) = taken else {
+            let exists: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM products WHERE id = ?")
+                .bind(order.product_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+            tx.rollback().await.map_err(classify)?;
+            return Ok(if exists.is_some() {
+                PlaceOrder::OutOfStock
+            } else {
+                PlaceOrder::UnknownProduct
+            });
+        };
+        let unit_price = stored(Price::from_cents(unit_price_cents), "price")?;
+        let total_cents = unit_price_cents
+            .checked_mul(order.quantity.units())
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("order total overflows")))?;
+        let total = stored(Price::from_cents(total_cents), "order total")?;
+        sqlx::query(
+            "INSERT INTO orders (id, user_id, product_id, quantity, unit_price_cents, total_cents, status, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(order.id.as_str())
+        .bind(order.user_id.as_str())
+        .bind(order.product_id.as_str())
+        .bind(order.quantity.units())
+        .bind(unit_price_cents)
+        .bind(total_cents)
+        .bind(OrderStatus::Pending.as_str())
+        .bind(text(order.created_at))
+        .bind(text(order.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(PlaceOrder::Placed(Order {
+            id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            product_id: order.product_id.clone(),
+            quantity: order.quantity,
+            unit_price,
+            total,
+            status: OrderStatus::Pending,
+            created_at: order.created_at,
+            updated_at: order.created_at,
+        }))
+    }
+
+    async fn move_order(
+        &self,
+        id: &OrderId,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MoveOrder> {
+        if !from.is_empty() {
+            let mut sql = QueryBuilder::<Sqlite>::new("UPDATE orders SET status = ");
+            sql.push_bind(to.as_str());
+            sql.push(", updated_at = ").push_bind(text(now));
+            sql.push(" WHERE id = ").push_bind(id.as_str().to_owned());
+            sql.push(" AND status IN (");
+            let mut list = sql.separated(", ");
+            for status in from {
+                list.push_bind(status.as_str());
+            }
+            sql.push(format!(") RETURNING {ORDER_COLUMNS}"));
+            let moved = sql
+                .build_query_as::<OrderRow>()
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?;
+            if let Some(row) = moved {
+                return row.into_order().map(MoveOrder::Moved);
+            }
+        }
+        Ok(match self.order_row(id).await? {
+            Some(order) => MoveOrder::NotAllowed(order),
+            None => MoveOrder::UnknownOrder,
+        })
+    }
+
+    async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        self.order_row(id).await
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1"));
+        if let Some(status) = query.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(user_id) = &query.user_id {
+            sql.push(" AND user_id = ")
+                .push_bind(user_id.as_str().to_owned());
+        }
+        if let Some(cursor) = &query.after {
+            let SortKey::Time(at) = &cursor.key else {
+                return Err(cursor_mismatch());
+            };
+            sql.push(" AND (created_at < ").push_bind(text(*at));
+            sql.push(" OR (created_at = ").push_bind(text(*at));
+            sql.push(" AND id < ").push_bind(cursor.id.clone());
+            sql.push("))");
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(query.limit as i64);
+        sql.build_query_as::<OrderRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(OrderRow::into_order)
+            .collect()
+    }
+
+    async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*), COALESCE(SUM(total_cents), 0) FROM orders GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        let (recent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE created_at >= ?")
+            .bind(text(since))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        let mut stats = OrderStats {
+            by_status: OrderStatus::ALL.iter().map(|status| (*status, 0)).collect(),
+            revenue_cents: 0,
+            placed_since: recent.max(0) as u64,
+        };
+        for (status, count, revenue) in rows {
+            let status = stored(OrderStatus::parse(&status), "status")?;
+            if let Some(entry) = stats.by_status.iter_mut().find(|(s, _)| *s == status) {
+                entry.1 = count.max(0) as u64;
+            }
+            stats.revenue_cents += revenue;
+        }
+        Ok(stats)
     }
 
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {

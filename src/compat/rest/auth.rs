@@ -6,13 +6,13 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::AppJson;
 use crate::auth::RefreshToken;
 use crate::compat::envelope;
-use crate::domain::User;
+use crate::compat::wire::UserBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::services::{Registration, Session, SignIn};
@@ -40,31 +40,6 @@ pub struct LoginBody {
 #[serde(rename_all = "camelCase")]
 pub struct RefreshBody {
     refresh_token: String,
-}
-
-/// A user as the REST door shows it to itself.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserBody {
-    id: String,
-    name: String,
-    email: String,
-    role: &'static str,
-    created_at: String,
-    last_active: Option<String>,
-}
-
-impl From<&User> for UserBody {
-    fn from(user: &User) -> Self {
-        UserBody {
-            id: user.id.to_string(),
-            name: user.name.as_str().to_owned(),
-            email: user.email.as_str().to_owned(),
-            role: user.role.as_str(),
-            created_at: envelope::timestamp(user.created_at),
-            last_active: user.last_active.map(envelope::timestamp),
-        }
-    }
 }
 
 /// The session as `data`.

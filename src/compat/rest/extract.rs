@@ -45,25 +45,40 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         return Err(AppError::invalid("body", "a JSON object is required"));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        let mut details = FieldErrors::new();
-        if inner.is_syntax() || inner.is_eof() {
-            details.insert("body".into(), "malformed JSON".into());
-        } else if let Some(field) = missing_field(&inner.to_string()) {
-            let key = if path == "." {
-                field
-            } else {
-                format!("{path}.{field}")
-            };
-            details.insert(key, "is required".into());
+    serde_path_to_error::deserialize(deserializer).map_err(field_errors)
+}
+
+/// Reads an already parsed JSON value (a Socket.IO payload) into `T`, with
+/// the same per-field errors as [`parse_json`]; anything but an object is
+/// refused.
+///
+/// # Errors
+/// `BAD_USER_INPUT` with the field path in `details`.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
+    if !value.is_object() {
+        return Err(AppError::invalid("payload", "a JSON object is required"));
+    }
+    serde_path_to_error::deserialize(value).map_err(field_errors)
+}
+
+fn field_errors(error: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let mut details = FieldErrors::new();
+    if inner.is_syntax() || inner.is_eof() {
+        details.insert("body".into(), "malformed JSON".into());
+    } else if let Some(field) = missing_field(&inner.to_string()) {
+        let key = if path == "." {
+            field
         } else {
-            let key = if path == "." { "body".to_owned() } else { path };
-            details.insert(key, type_problem(&inner.to_string()));
-        }
-        AppError::invalid_fields(details)
-    })
+            format!("{path}.{field}")
+        };
+        details.insert(key, "is required".into());
+    } else {
+        let key = if path == "." { "body".to_owned() } else { path };
+        details.insert(key, type_problem(&inner.to_string()));
+    }
+    AppError::invalid_fields(details)
 }
 
 /// serde reports a missing field as ``missing field `name` at line …``.

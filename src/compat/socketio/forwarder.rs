@@ -7,6 +7,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use super::{ADMINS_ROOM, user_room};
+use crate::compat::envelope::timestamp;
+use crate::compat::wire::{OrderBody, ProductBody};
 use crate::hub::{Audience, Envelope, Event, Hub};
 
 /// What one hub event becomes on the Socket.IO wire.
@@ -19,7 +21,40 @@ struct Outbound {
 }
 
 fn outbound(event: &Event) -> Outbound {
+    let plain = |event: &'static str, payload: serde_json::Value| Outbound {
+        event,
+        payload,
+        then_disconnect: false,
+    };
     match event {
+        Event::ProductAdded(product) => {
+            let mut payload = json!(ProductBody::from(product));
+            payload["productId"] = json!(product.id.to_string());
+            plain("new_product", payload)
+        }
+        Event::ProductChanged(product) => {
+            let mut payload = json!(ProductBody::from(product));
+            payload["productId"] = json!(product.id.to_string());
+            plain("product_updated", payload)
+        }
+        Event::ProductRemoved(product_id) => plain(
+            "product_deleted",
+            json!({ "productId": product_id.to_string() }),
+        ),
+        Event::OrderPlaced(order) => {
+            let mut payload = json!(OrderBody::from(order));
+            payload["orderId"] = json!(order.id.to_string());
+            plain("new_order", payload)
+        }
+        Event::OrderStatusChanged(order) => plain(
+            "order_status_update",
+            json!({
+                "orderId": order.id.to_string(),
+                "userId": order.user_id.to_string(),
+                "status": order.status.as_str(),
+                "updatedAt": timestamp(order.updated_at),
+            }),
+        ),
         Event::RoleChanged { .. } => Outbound {
             event: "session_ended",
             payload: json!({ "reason": "role_changed" }),
@@ -51,14 +86,16 @@ pub fn spawn_forwarder(io: SocketIo, hub: &Hub) -> JoinHandle<()> {
 
 async fn deliver(io: &SocketIo, envelope: &Envelope) {
     let outbound = outbound(&envelope.event);
-    let room = match &envelope.audience {
+    let rooms = match &envelope.audience {
         Audience::Everyone => None,
-        Audience::Admins => Some(ADMINS_ROOM.to_owned()),
-        Audience::User(user_id) => Some(user_room(user_id)),
+        Audience::Admins => Some(vec![ADMINS_ROOM.to_owned()]),
+        Audience::User(user_id) => Some(vec![user_room(user_id)]),
+        // One emit into both rooms: a socket in both gets it once.
+        Audience::UserAndAdmins(user_id) => Some(vec![user_room(user_id), ADMINS_ROOM.to_owned()]),
     };
-    let emitted = match &room {
-        Some(room) => {
-            io.to(room.clone())
+    let emitted = match &rooms {
+        Some(rooms) => {
+            io.to(rooms.clone())
                 .emit(outbound.event, &outbound.payload)
                 .await
         }
@@ -68,8 +105,8 @@ async fn deliver(io: &SocketIo, envelope: &Envelope) {
         tracing::debug!(%error, event = outbound.event, "socket.io emit failed");
     }
     if outbound.then_disconnect {
-        let disconnected = match room {
-            Some(room) => io.to(room).disconnect().await,
+        let disconnected = match rooms {
+            Some(rooms) => io.to(rooms).disconnect().await,
             None => io.broadcast().disconnect().await,
         };
         if let Err(error) = disconnected {

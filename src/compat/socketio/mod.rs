@@ -8,6 +8,7 @@
 
 mod forwarder;
 mod handshake;
+mod orders;
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{Extension, SocketRef};
@@ -40,6 +41,7 @@ pub fn attach(services: &Services) -> (SocketIoLayer, SocketIo, JoinHandle<()>) 
 }
 
 async fn on_connect(socket: SocketRef, Extension(principal): Extension<Principal>) {
+    socket.on("update_order_status", orders::update_order_status);
     socket.join(user_room(&principal.user_id));
     if principal.is_admin() {
         socket.join(ADMINS_ROOM);

@@ -1,0 +1,222 @@
+//! Accounts on GraphQL: `me`, registration, sessions, roles.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
+
+use super::context::ContextExt as _;
+use super::error::IntoGraphql as _;
+use super::scalars::DateTime;
+use crate::auth::RefreshToken;
+use crate::domain::{self, UserId};
+use crate::services::{Registration, Session, SignIn};
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(name = "Role")]
+pub enum Role {
+    /// Places orders and chats.
+    User,
+    /// Manages the catalogue and orders.
+    Admin,
+}
+
+impl From<domain::Role> for Role {
+    fn from(role: domain::Role) -> Self {
+        match role {
+            domain::Role::User => Role::User,
+            domain::Role::Admin => Role::Admin,
+        }
+    }
+}
+
+impl From<Role> for domain::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::User => domain::Role::User,
+            Role::Admin => domain::Role::Admin,
+        }
+    }
+}
+
+/// An account as others see it; the email only to the account itself and admins.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex, name = "User")]
+pub struct User {
+    /// Stable id.
+    pub id: ID,
+    /// Display name.
+    pub name: String,
+    /// What the account may do.
+    pub role: Role,
+    /// When the account was created.
+    pub created_at: DateTime,
+    /// Last time the account was seen active, if ever.
+    pub last_active: Option<DateTime>,
+    #[graphql(skip)]
+    email: String,
+}
+
+#[ComplexObject]
+impl User {
+    /// Sign-in address; null unless the caller is this user or an admin.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let principal = ctx.principal_opt()?;
+        let visible = principal.is_admin() || principal.user_id.as_str() == self.id.as_str();
+        visible.then_some(self.email.as_str())
+    }
+}
+
+impl From<domain::User> for User {
+    fn from(user: domain::User) -> Self {
+        User {
+            id: ID(user.id.to_string()),
+            name: user.name.as_str().to_owned(),
+            role: user.role.into(),
+            created_at: user.created_at.into(),
+            last_active: user.last_active.map(DateTime),
+            email: user.email.as_str().to_owned(),
+        }
+    }
+}
+
+/// A signed-in session: what `register`, `login` and `refreshToken` return.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "AuthPayload")]
+pub struct AuthPayload {
+    /// Access token (JWT), sent as `Authorization: Bearer …`.
+    pub token: String,
+    /// Single-use token for `refreshToken`; rotated on every use.
+    pub refresh_token: String,
+    /// Seconds until `token` expires.
+    pub expires_in: u64,
+    /// The signed-in account.
+    pub user: User,
+}
+
+impl From<Session> for AuthPayload {
+    fn from(session: Session) -> Self {
+        AuthPayload {
+            token: session.access.token,
+            refresh_token: session.refresh.expose().to_owned(),
+            expires_in: session.access.expires_in,
+            user: session.user.into(),
+        }
+    }
+}
+
+/// A new account. There is no role: registration always makes a user.
+#[derive(Debug, Clone, InputObject)]
+#[graphql(name = "RegisterInput")]
+pub struct RegisterInput {
+    /// Display name, 1 to 100 characters.
+    pub name: String,
+    /// Sign-in address.
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+}
+
+/// Account queries.
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// The signed-in account.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let principal = ctx.principal()?;
+        ctx.services()
+            .accounts
+            .me(principal)
+            .await
+            .map(User::from)
+            .graphql()
+    }
+}
+
+/// Account mutations.
+#[derive(Default)]
+pub struct AccountMutation;
+
+#[Object]
+impl AccountMutation {
+    /// Creates a user account and signs it in. Never creates an admin.
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        let registration =
+            Registration::parse(&input.name, &input.email, &input.password).graphql()?;
+        ctx.services()
+            .accounts
+            .register(registration, ctx.client_addr())
+            .await
+            .map(AuthPayload::from)
+            .graphql()
+    }
+
+    /// Signs in. One error for an unknown email and a wrong password;
+    /// throttled per client address and per account.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let sign_in = SignIn::parse(&email, &password).graphql()?;
+        ctx.services()
+            .accounts
+            .login(sign_in, ctx.client_addr())
+            .await
+            .map(AuthPayload::from)
+            .graphql()
+    }
+
+    /// Exchanges a refresh token for a new session; the old token stops
+    /// working, and presenting it again revokes the session.
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let presented = RefreshToken::from_client(&refresh_token);
+        ctx.services()
+            .accounts
+            .refresh(&presented)
+            .await
+            .map(AuthPayload::from)
+            .graphql()
+    }
+
+    /// Ends the session of the refresh token. Always true once done.
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<bool> {
+        let presented = RefreshToken::from_client(&refresh_token);
+        ctx.services()
+            .accounts
+            .logout(&presented)
+            .await
+            .map(|()| true)
+            .graphql()
+    }
+
+    /// Changes another account's role (admins only).
+    async fn set_user_role(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        role: Role,
+    ) -> async_graphql::Result<User> {
+        let principal = ctx.principal()?;
+        let target = UserId::parse(&id).map_err(|e| e.on("id")).graphql()?;
+        ctx.services()
+            .accounts
+            .set_role(principal, &target, role.into())
+            .await
+            .map(User::from)
+            .graphql()
+    }
+}

@@ -1,0 +1,28 @@
+//! Subscriptions are hub streams filtered to one kind of event.
+
+use async_graphql::ErrorExtensions as _;
+use futures::{Stream, StreamExt as _};
+
+use crate::hub::{Event, HubItem, Subscription};
+
+/// The events of one kind from a hub subscription, converted. A lagging
+/// subscriber gets an error item (`extensions.code = "LAGGED"`, with the
+/// number missed) instead of a silent gap, and the stream goes on.
+pub fn events<T: Send + 'static>(
+    subscription: Subscription,
+    pick: impl Fn(&Event) -> Option<T> + Send + 'static,
+) -> impl Stream<Item = async_graphql::Result<T>> + Send + 'static {
+    subscription.filter_map(move |item| {
+        let next = match item {
+            HubItem::Event(envelope) => pick(&envelope.event).map(Ok),
+            HubItem::Lagged(missed) => Some(Err(async_graphql::Error::new(format!(
+                "this subscription fell behind and missed {missed} events; refetch to catch up"
+            ))
+            .extend_with(|_, extensions| {
+                extensions.set("code", "LAGGED");
+                extensions.set("missed", missed);
+            }))),
+        };
+        futures::future::ready(next)
+    })
+}

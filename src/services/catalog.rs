@@ -1,0 +1,368 @@
+//! The catalogue: admins add, change and remove products; anyone lists them.
+//! Every change is announced to everyone connected.
+
+use std::sync::Arc;
+
+use tracing::instrument;
+
+use crate::auth::Principal;
+use crate::domain::{
+    Cursor, Description, NewProduct, Page, Price, Product, ProductId, ProductName, ProductPatch,
+    ProductSort, SearchTerms, SortKey, Stock, page_size,
+};
+use crate::error::{AppError, FieldErrors};
+use crate::hub::{Audience, Event, Hub};
+use crate::store::{ProductQuery, Store, now};
+
+/// A catalogue list request, valid.
+#[derive(Debug, Clone, Default)]
+pub struct ProductListing {
+    /// Word prefixes the name must match.
+    pub search: Option<SearchTerms>,
+    /// Lowest price, inclusive.
+    pub min_price: Option<Price>,
+    /// Highest price, inclusive.
+    pub max_price: Option<Price>,
+    /// The ordering.
+    pub sort: ProductSort,
+    /// Page size (clamped).
+    pub first: usize,
+    /// Continue after this cursor.
+    pub after: Option<Cursor>,
+}
+
+impl ProductListing {
+    /// Parses the raw list arguments every door receives, reporting every bad
+    /// one at once (`search`, `minPrice`, `maxPrice`, `sort`, `after`).
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` with per-field details.
+    pub fn parse(
+        search: Option<&str>,
+        min_price: Option<f64>,
+        max_price: Option<f64>,
+        sort: Option<&str>,
+        first: Option<i64>,
+        after: Option<&str>,
+    ) -> Result<Self, AppError> {
+        let mut problems = FieldErrors::new();
+        let mut note = |field: &str, problem: &str| {
+            problems.insert(field.to_owned(), problem.to_owned());
+        };
+        let search = match search.map(SearchTerms::parse).transpose() {
+            Ok(terms) => terms.flatten(),
+            Err(e) => {
+                note("search", e.0);
+                None
+            }
+        };
+        let mut price =
+            |field: &str, raw: Option<f64>| match raw.map(Price::from_decimal).transpose() {
+                Ok(price) => price,
+                Err(e) => {
+                    note(field, e.0);
+                    None
+                }
+            };
+        let min_price = price("minPrice", min_price);
+        let max_price = price("maxPrice", max_price);
+        let sort = match sort.map(ProductSort::parse).transpose() {
+            Ok(sort) => sort.unwrap_or_default(),
+            Err(e) => {
+                problems.insert("sort".into(), e.0.into());
+                ProductSort::default()
+            }
+        };
+        if let (Some(min), Some(max)) = (min_price, max_price)
+            && min > max
+        {
+            problems.insert("minPrice".into(), "must not be above maxPrice".into());
+        }
+        let after = match after.map(|raw| Cursor::decode(raw, sort.as_str())) {
+            Some(Ok(cursor)) if cursor_fits(sort, &cursor) => Some(cursor),
+            Some(_) => {
+                problems.insert("after".into(), "is not a cursor of this list".into());
+                None
+            }
+            None => None,
+        };
+        if !problems.is_empty() {
+            return Err(AppError::invalid_fields(problems));
+        }
+        Ok(ProductListing {
+            search,
+            min_price,
+            max_price,
+            sort,
+            first: page_size(first),
+            after,
+        })
+    }
+}
+
+fn cursor_fits(sort: ProductSort, cursor: &Cursor) -> bool {
+    matches!(
+        (sort, &cursor.key),
+        (ProductSort::Newest, SortKey::Time(_))
+            | (
+                ProductSort::PriceAsc | ProductSort::PriceDesc,
+                SortKey::Cents(_)
+            )
+            | (ProductSort::NameAsc, SortKey::Text(_))
+    )
+}
+
+impl NewProduct {
+    /// Parses the raw fields of a new product (`name`, `price`, `stock`,
+    /// `description`), reporting every bad one at once. Stock defaults to 0
+    /// and the description to empty.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` with per-field details.
+    pub fn parse(
+        name: &str,
+        price: f64,
+        stock: Option<i64>,
+        description: Option<&str>,
+    ) -> Result<Self, AppError> {
+        let mut problems = FieldErrors::new();
+        let name = ProductName::parse(name).map_err(|e| problems.insert("name".into(), e.0.into()));
+        let price =
+            Price::from_decimal(price).map_err(|e| problems.insert("price".into(), e.0.into()));
+        let stock = Stock::parse(stock.unwrap_or(0))
+            .map_err(|e| problems.insert("stock".into(), e.0.into()));
+        let description = Description::parse(description.unwrap_or(""))
+            .map_err(|e| problems.insert("description".into(), e.0.into()));
+        match (name, price, stock, description) {
+            (Ok(name), Ok(price), Ok(stock), Ok(description)) => Ok(NewProduct {
+                name,
+                price,
+                stock,
+                description,
+            }),
+            _ => Err(AppError::invalid_fields(problems)),
+        }
+    }
+}
+
+impl ProductPatch {
+    /// Parses the raw fields of a partial update; absent fields stay as they
+    /// are, but at least one must be given.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` with per-field details.
+    pub fn parse(
+        name: Option<&str>,
+        price: Option<f64>,
+        stock: Option<i64>,
+        description: Option<&str>,
+    ) -> Result<Self, AppError> {
+        let mut problems = FieldErrors::new();
+        let mut patch = ProductPatch::default();
+        match name.map(ProductName::parse).transpose() {
+            Ok(name) => patch.name = name,
+            Err(e) => {
+                problems.insert("name".into(), e.0.into());
+            }
+        }
+        match price.map(Price::from_decimal).transpose() {
+            Ok(price) => patch.price = price,
+            Err(e) => {
+                problems.insert("price".into(), e.0.into());
+            }
+        }
+        match stock.map(Stock::parse).transpose() {
+            Ok(stock) => patch.stock = stock,
+            Err(e) => {
+                problems.insert("stock".into(), e.0.into());
+            }
+        }
+        match description.map(Description::parse).transpose() {
+            Ok(description) => patch.description = description,
+            Err(e) => {
+                problems.insert("description".into(), e.0.into());
+            }
+        }
+        if !problems.is_empty() {
+            return Err(AppError::invalid_fields(problems));
+        }
+        if patch.is_empty() {
+            return Err(AppError::invalid(
+                "input",
+                "give at least one of name, price, stock, description",
+            ));
+        }
+        Ok(patch)
+    }
+}
+
+/// The catalogue service. Cheap to clone.
+#[derive(Clone)]
+pub struct Catalog {
+    store: Arc<dyn Store>,
+    hub: Hub,
+}
+
+impl Catalog {
+    /// Wires the service.
+    pub fn new(store: Arc<dyn Store>, hub: Hub) -> Self {
+        Catalog { store, hub }
+    }
+
+    /// Adds a product and tells everyone.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` for non-admins; `UNAVAILABLE` when the store is down.
+    #[instrument(skip_all, fields(user.id = %principal.user_id))]
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        new: NewProduct,
+    ) -> Result<Product, AppError> {
+        principal.require_admin()?;
+        let at = now();
+        let product = Product {
+            id: ProductId::generate(),
+            name: new.name,
+            price: new.price,
+            stock: new.stock,
+            description: new.description,
+            created_at: at,
+            updated_at: at,
+        };
+        self.store.insert_product(&product).await?;
+        tracing::info!(product.id = %product.id, "product created");
+        self.hub
+            .publish(Audience::Everyone, Event::ProductAdded(product.clone()));
+        Ok(product)
+    }
+
+    /// Changes the given fields of a product and tells everyone.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` for non-admins; `NOT_FOUND` for an unknown product;
+    /// `UNAVAILABLE` when the store is down.
+    #[instrument(skip_all, fields(user.id = %principal.user_id, product.id = %id))]
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: &ProductId,
+        patch: ProductPatch,
+    ) -> Result<Product, AppError> {
+        principal.require_admin()?;
+        let product = self
+            .store
+            .update_product(id, &patch, now())
+            .await?
+            .ok_or(AppError::NotFound("product"))?;
+        self.hub
+            .publish(Audience::Everyone, Event::ProductChanged(product.clone()));
+        Ok(product)
+    }
+
+    /// Removes a product and tells everyone. Orders of it stay.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` for non-admins; `NOT_FOUND` for an unknown product;
+    /// `UNAVAILABLE` when the store is down.
+    #[instrument(skip_all, fields(user.id = %principal.user_id, product.id = %id))]
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        id: &ProductId,
+    ) -> Result<ProductId, AppError> {
+        principal.require_admin()?;
+        if !self.store.delete_product(id).await? {
+            return Err(AppError::NotFound("product"));
+        }
+        self.hub
+            .publish(Audience::Everyone, Event::ProductRemoved(id.clone()));
+        Ok(id.clone())
+    }
+
+    /// One product; anyone may look.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for an unknown product; `UNAVAILABLE` when the store is down.
+    pub async fn product(&self, id: &ProductId) -> Result<Product, AppError> {
+        self.store
+            .product_by_id(id)
+            .await?
+            .ok_or(AppError::NotFound("product"))
+    }
+
+    /// Products by id, for batch loaders; unknown ids are skipped.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn products(&self, ids: &[ProductId]) -> Result<Vec<Product>, AppError> {
+        Ok(self.store.products_by_ids(ids).await?)
+    }
+
+    /// One page of the catalogue; anyone may look.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn list(&self, listing: ProductListing) -> Result<Page<Product>, AppError> {
+        let sort = listing.sort;
+        let rows = self
+            .store
+            .list_products(&ProductQuery {
+                search: listing.search,
+                min_price: listing.min_price,
+                max_price: listing.max_price,
+                sort,
+                after: listing.after,
+                limit: listing.first + 1,
+            })
+            .await?;
+        Ok(Page::from_rows(rows, listing.first, |product| {
+            sort.cursor_after(product)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_arguments_report_every_problem() {
+        let error = ProductListing::parse(
+            Some(&"x".repeat(201)),
+            Some(-1.0),
+            Some(f64::NAN),
+            Some("random"),
+            None,
+            Some("nope"),
+        )
+        .unwrap_err();
+        let details = error.details().unwrap();
+        for field in ["search", "minPrice", "maxPrice", "sort", "after"] {
+            assert!(
+                details.contains_key(field),
+                "{field} missing from {details:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_min_price_above_the_max_is_refused() {
+        let error =
+            ProductListing::parse(None, Some(10.0), Some(5.0), None, None, None).unwrap_err();
+        assert!(error.details().unwrap().contains_key("minPrice"));
+    }
+
+    #[test]
+    fn an_empty_patch_is_refused() {
+        assert!(ProductPatch::parse(None, None, None, None).is_err());
+        assert!(ProductPatch::parse(None, Some(2.5), None, None).is_ok());
+    }
+
+    #[test]
+    fn new_products_default_their_stock_and_description() {
+        let product = NewProduct::parse("Lamp", 12.5, None, None).unwrap();
+        assert_eq!(product.stock.units(), 0);
+        assert_eq!(product.description.as_str(), "");
+    }
+}

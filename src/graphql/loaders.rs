@@ -55,3 +55,82 @@ pub fn install(data: &mut Data, services: &Services) {
         tokio::spawn,
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_graphql::Request;
+
+    use super::install;
+    use crate::auth::{PasswordHasher, Principal};
+    use crate::config::Config;
+    use crate::domain::{NewProduct, Quantity, Role, UserId};
+    use crate::graphql::{Caller, schema};
+    use crate::hub::Hub;
+    use crate::services::Services;
+    use crate::store::counting::CountingStore;
+    use crate::store::{SqliteStore, Store};
+
+    #[tokio::test]
+    async fn a_page_of_fifty_orders_costs_three_store_calls() {
+        // Arrange: 50 orders by 50 users over 10 products, on a real SQLite store.
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("db.sqlite3"))
+                .await
+                .unwrap(),
+        );
+        let counting = Arc::new(CountingStore::new(sqlite));
+        let services = Services::new(
+            &Config::for_tests(),
+            counting.clone(),
+            Hub::default(),
+            PasswordHasher::for_tests(),
+        );
+        let admin = Principal {
+            user_id: UserId::generate(),
+            role: Role::Admin,
+        };
+        let mut products = Vec::new();
+        for n in 0..10 {
+            let new = NewProduct::parse(&format!("Product {n}"), 10.0, Some(100), None).unwrap();
+            products.push(services.catalog.create(&admin, new).await.unwrap());
+        }
+        for n in 0..50 {
+            let user = crate::store::contract::new_user(&format!("buyer{n}@example.test"));
+            counting.insert_user(&user).await.unwrap();
+            let buyer = Principal {
+                user_id: user.id.clone(),
+                role: Role::User,
+            };
+            let product = &products[n % products.len()];
+            services
+                .orders
+                .place(&buyer, &product.id, Quantity::parse(1).unwrap())
+                .await
+                .unwrap();
+        }
+        let schema = schema(services.clone());
+        counting.reset();
+
+        // Act
+        let mut request =
+            Request::new("{ orders(first: 50) { nodes { id user { name } product { name } } } }")
+                .data(Caller::Signed(admin));
+        install(&mut request.data, &services);
+        let response = schema.execute(request).await;
+
+        // Assert
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        let nodes = data["orders"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 50);
+        assert!(nodes.iter().all(|node| node["user"]["name"].is_string() && node["product"]["name"].is_string()));
+        let calls = counting.calls();
+        assert_eq!(calls.get("list_orders"), Some(&1), "{calls:?}");
+        assert_eq!(calls.get("users_by_ids"), Some(&1), "{calls:?}");
+        assert_eq!(calls.get("products_by_ids"), Some(&1), "{calls:?}");
+        assert_eq!(calls.values().sum::<usize>(), 3, "{calls:?}");
+    }
+}

@@ -12,7 +12,9 @@ mod mongo;
 mod sqlite;
 
 #[cfg(test)]
-mod contract;
+pub mod contract;
+#[cfg(test)]
+pub mod counting;
 
 use std::sync::Arc;
 

@@ -1,0 +1,181 @@
+//! A store that counts the calls it forwards: tests use it to prove query
+//! budgets (a page of orders costs a constant number of store calls).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+/// Wraps a real store and counts calls per method.
+pub struct CountingStore {
+    inner: Arc<dyn Store>,
+    calls: Mutex<HashMap<&'static str, usize>>,
+}
+
+impl CountingStore {
+    /// Counts the calls made to `inner`.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        CountingStore {
+            inner,
+            calls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn count(&self, method: &'static str) {
+        *self.calls.lock().unwrap().entry(method).or_default() += 1;
+    }
+
+    /// Calls per method since the last reset.
+    pub fn calls(&self) -> HashMap<&'static str, usize> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Forgets the counts (after arranging a test's data).
+    pub fn reset(&self) {
+        self.calls.lock().unwrap().clear();
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.count("ping");
+        self.inner.ping().await
+    }
+
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<User> {
+        self.count("insert_user");
+        self.inner.insert_user(user).await
+    }
+
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {
+        self.count("user_by_id");
+        self.inner.user_by_id(id).await
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        self.count("users_by_ids");
+        self.inner.users_by_ids(ids).await
+    }
+
+    async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<Credentials>> {
+        self.count("credentials_by_email");
+        self.inner.credentials_by_email(email).await
+    }
+
+    async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<Option<User>> {
+        self.count("set_user_role");
+        self.inner.set_user_role(id, role).await
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.count("count_users");
+        self.inner.count_users().await
+    }
+
+    async fn insert_product(&self, product: &Product) -> StoreResult<()> {
+        self.count("insert_product");
+        self.inner.insert_product(product).await
+    }
+
+    async fn update_product(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Product>> {
+        self.count("update_product");
+        self.inner.update_product(id, patch, now).await
+    }
+
+    async fn delete_product(&self, id: &ProductId) -> StoreResult<bool> {
+        self.count("delete_product");
+        self.inner.delete_product(id).await
+    }
+
+    async fn product_by_id(&self, id: &ProductId) -> StoreResult<Option<Product>> {
+        self.count("product_by_id");
+        self.inner.product_by_id(id).await
+    }
+
+    async fn products_by_ids(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
+        self.count("products_by_ids");
+        self.inner.products_by_ids(ids).await
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>> {
+        self.count("list_products");
+        self.inner.list_products(query).await
+    }
+
+    async fn count_products(&self) -> StoreResult<u64> {
+        self.count("count_products");
+        self.inner.count_products().await
+    }
+
+    async fn low_stock_products(&self, below: Stock, limit: usize) -> StoreResult<Vec<Product>> {
+        self.count("low_stock_products");
+        self.inner.low_stock_products(below, limit).await
+    }
+
+    async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOrder> {
+        self.count("place_order");
+        self.inner.place_order(order).await
+    }
+
+    async fn move_order(
+        &self,
+        id: &OrderId,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MoveOrder> {
+        self.count("move_order");
+        self.inner.move_order(id, from, to, now).await
+    }
+
+    async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        self.count("order_by_id");
+        self.inner.order_by_id(id).await
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {
+        self.count("list_orders");
+        self.inner.list_orders(query).await
+    }
+
+    async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats> {
+        self.count("order_stats");
+        self.inner.order_stats(since).await
+    }
+
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
+        self.count("insert_refresh_token");
+        self.inner.insert_refresh_token(token).await
+    }
+
+    async fn use_refresh_token(
+        &self,
+        hash: &RefreshTokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefreshUse> {
+        self.count("use_refresh_token");
+        self.inner.use_refresh_token(hash, now).await
+    }
+
+    async fn revoke_refresh_family(&self, family: &str, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.count("revoke_refresh_family");
+        self.inner.revoke_refresh_family(family, now).await
+    }
+
+    async fn refresh_token_owner(
+        &self,
+        hash: &RefreshTokenHash,
+    ) -> StoreResult<Option<(UserId, String)>> {
+        self.count("refresh_token_owner");
+        self.inner.refresh_token_owner(hash).await
+    }
+}

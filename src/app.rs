@@ -76,13 +76,19 @@ impl App {
             .await
             .with_context(|| format!("binding {address} (HOST/PORT)"))?;
 
-        let throttle_janitor = {
-            let accounts = services.accounts.clone();
+        let janitor = {
+            let services = services.clone();
             tokio::spawn(async move {
-                let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                let mut ticks: u64 = 0;
                 loop {
-                    every_minute.tick().await;
-                    accounts.forget_idle_throttles();
+                    tick.tick().await;
+                    services.chat.expire_typing();
+                    ticks += 1;
+                    if ticks.is_multiple_of(240) {
+                        services.accounts.forget_idle_throttles();
+                        services.chat.forget_idle_limits();
+                    }
                 }
             })
         };
@@ -92,7 +98,7 @@ impl App {
             router,
             io,
             services,
-            background: vec![forwarder, throttle_janitor],
+            background: vec![forwarder, janitor],
         })
     }
 

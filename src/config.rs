@@ -95,6 +95,14 @@ pub struct Config {
     pub login_attempts_per_address: u32,
     /// Sign-in attempts allowed per account per minute.
     pub login_attempts_per_account: u32,
+    /// How long after a user's last connection closes before they are
+    /// announced offline (a page reload must not flap).
+    pub presence_grace: Duration,
+    /// How long a typing indicator lasts without a refresh.
+    pub typing_ttl: Duration,
+    /// Chat messages a user may send per second (sustained; bursts of twice
+    /// that are allowed).
+    pub messages_per_second: u32,
 }
 
 /// A configuration value that stops start-up; the message names the variable.
@@ -327,6 +335,9 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             login_attempts_per_address: 20,
             login_attempts_per_account: 5,
+            presence_grace: Duration::from_secs(3),
+            typing_ttl: Duration::from_secs(5),
+            messages_per_second: 10,
         }
     }
 

@@ -23,7 +23,9 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::Principal;
-use crate::domain::{Order, Product, ProductId, Role, UserId};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Message, MessageId, Order, Product, ProductId, Role, UserId};
 
 /// Who may hear an event. Decided by the service that publishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,9 +36,11 @@ pub enum Audience {
     Admins,
     /// Every connection of one user.
     User(UserId),
-    /// Every connection of one user and every admin connection, each once
-    /// (an admin who is that user hears it once too).
-    UserAndAdmins(UserId),
+    /// Every connection of some users (each connection once).
+    Users(Vec<UserId>),
+    /// Every connection of some users and every admin connection, each once
+    /// (an admin who is one of those users hears it once too).
+    UsersAndAdmins(Vec<UserId>),
 }
 
 /// Something that happened, named in the past tense. Wire names (GraphQL
@@ -66,7 +70,49 @@ pub enum Event {
     OrderPlaced(Order),
     /// An admin moved an order along; the order as it is now.
     OrderStatusChanged(Order),
+    /// A message was stored; its recipient's connections deliver it, and the
+    /// sender's other connections show it (audience: both users).
+    MessageSent {
+        /// The stored message.
+        message: Message,
+        /// The connection it was sent from, which already has it (the ack).
+        origin: Option<ConnectionId>,
+    },
+    /// A reader marked a thread's messages seen; their sender is told.
+    MessagesSeen {
+        /// Who read them.
+        by: UserId,
+        /// Who sent them.
+        sender: UserId,
+        /// Which messages.
+        ids: Vec<MessageId>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Someone started or stopped typing to someone.
+    UserTyping {
+        /// Who types.
+        from: UserId,
+        /// To whom.
+        to: UserId,
+        /// Started (true) or stopped (false).
+        typing: bool,
+    },
+    /// A user's first connection opened or last one closed.
+    PresenceChanged {
+        /// Whose presence.
+        user_id: UserId,
+        /// Online now or not.
+        online: bool,
+        /// Last activity.
+        last_active: DateTime<Utc>,
+    },
 }
+
+/// Identifies one live connection (a Socket.IO socket or a GraphQL
+/// WebSocket), so an event can skip the connection it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnectionId(pub String);
 
 /// An event with its audience, shared by every subscriber that receives it.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,8 +177,15 @@ impl Hub {
                 let _ = self.inner.admins.send(envelope.clone());
             }
             Audience::User(user_id) => self.send_to_user(user_id, &envelope),
-            Audience::UserAndAdmins(user_id) => {
-                self.send_to_user(user_id, &envelope);
+            Audience::Users(user_ids) => {
+                for user_id in user_ids {
+                    self.send_to_user(user_id, &envelope);
+                }
+            }
+            Audience::UsersAndAdmins(user_ids) => {
+                for user_id in user_ids {
+                    self.send_to_user(user_id, &envelope);
+                }
                 let _ = self.inner.admins.send(envelope.clone());
             }
         }
@@ -163,6 +216,24 @@ impl Hub {
         Subscription {
             streams,
             user: Some(principal.user_id.clone()),
+            hub: self.inner.clone(),
+            next: 0,
+            recent: VecDeque::with_capacity(RECENT),
+        }
+    }
+
+    /// Only the events addressed to one user (per-connection delivery of
+    /// chat messages reads this, without waking on broadcasts).
+    pub fn subscribe_user(&self, user_id: &UserId) -> Subscription {
+        let own = self
+            .inner
+            .users()
+            .entry(user_id.clone())
+            .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
+            .subscribe();
+        Subscription {
+            streams: vec![BroadcastStream::new(own)],
+            user: Some(user_id.clone()),
             hub: self.inner.clone(),
             next: 0,
             recent: VecDeque::with_capacity(RECENT),
@@ -217,7 +288,7 @@ pub struct Subscription {
     /// Round-robin start, so a busy channel cannot starve the others.
     next: usize,
     /// The last events delivered, to drop the second copy of an event that
-    /// reached this subscriber on two channels (`UserAndAdmins`).
+    /// reached this subscriber on two channels (`UsersAndAdmins`).
     recent: VecDeque<Arc<Envelope>>,
 }
 
@@ -415,7 +486,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn user_and_admins_events_reach_the_owner_and_admins_once_each() {
+    async fn users_and_admins_events_reach_the_owner_and_admins_once_each() {
         let hub = Hub::default();
         let owner = principal(Role::User);
         let owner_who_is_admin = principal(Role::Admin);
@@ -427,11 +498,11 @@ mod tests {
         let mut bystander_tab = hub.subscribe(&bystander);
 
         hub.publish(
-            Audience::UserAndAdmins(owner.user_id.clone()),
+            Audience::UsersAndAdmins(vec![owner.user_id.clone()]),
             signed_out(&owner.user_id),
         );
         hub.publish(
-            Audience::UserAndAdmins(owner_who_is_admin.user_id.clone()),
+            Audience::UsersAndAdmins(vec![owner_who_is_admin.user_id.clone()]),
             signed_out(&owner_who_is_admin.user_id),
         );
 

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::envelope::timestamp;
-use crate::domain::{Order, Product, User};
+use crate::domain::{Message, Order, Product, User};
 
 /// A product.
 #[derive(Debug, Serialize)]
@@ -86,6 +86,38 @@ impl From<&User> for UserBody {
             role: user.role.as_str(),
             created_at: timestamp(user.created_at),
             last_active: user.last_active.map(timestamp),
+        }
+    }
+}
+
+/// A chat message. `created_at` mirrors `createdAt` because the original
+/// clients read the snake-case name.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageBody {
+    id: String,
+    from: String,
+    to: String,
+    text: String,
+    seen: bool,
+    seen_at: Option<String>,
+    created_at: String,
+    #[serde(rename = "created_at")]
+    created_at_snake: String,
+}
+
+impl From<&Message> for MessageBody {
+    fn from(message: &Message) -> Self {
+        let created_at = timestamp(message.created_at);
+        MessageBody {
+            id: message.id.to_string(),
+            from: message.from.to_string(),
+            to: message.to.to_string(),
+            text: message.text.as_str().to_owned(),
+            seen: message.seen(),
+            seen_at: message.seen_at.map(timestamp),
+            created_at_snake: created_at.clone(),
+            created_at,
         }
     }
 }

@@ -39,6 +39,13 @@ pub enum OrderKind {}
 /// The id of an order.
 pub type OrderId = Id<OrderKind>;
 
+/// Marker for message ids.
+#[derive(Debug)]
+pub enum MessageKind {}
+
+/// The id of a chat message.
+pub type MessageId = Id<MessageKind>;
+
 impl<K> Id<K> {
     /// A fresh id: creation second, then eight random bytes.
     pub fn generate() -> Self {

@@ -6,6 +6,7 @@
 
 mod email;
 mod id;
+mod message;
 mod order;
 mod page;
 mod password;
@@ -13,7 +14,8 @@ mod product;
 mod user;
 
 pub use email::Email;
-pub use id::{Id, OrderId, ProductId, UserId};
+pub use id::{Id, MessageId, OrderId, ProductId, UserId, UserKind};
+pub use message::{Conversation, Message, MessageText};
 pub use order::{NewOrder, Order, OrderStatus, Quantity};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, SortKey, page_size};
 pub use password::Password;

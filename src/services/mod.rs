@@ -5,16 +5,20 @@
 
 mod accounts;
 mod catalog;
+mod chat;
 mod dashboard;
 mod orders;
+mod presence;
 mod throttle;
 
 use std::sync::Arc;
 
 pub use accounts::{Accounts, Registration, Session, SignIn};
 pub use catalog::{Catalog, ProductListing};
+pub use chat::{Chat, MessageListing, Outgoing, message_cursor};
 pub use dashboard::{Dashboard, DashboardStats};
 pub use orders::{OrderListing, Orders, order_cursor};
+pub use presence::{Presence, RECENTLY_ACTIVE};
 pub use throttle::LoginThrottle;
 
 use crate::auth::{PasswordHasher, TokenIssuer};
@@ -33,6 +37,10 @@ pub struct Services {
     pub orders: Orders,
     /// The admin dashboard's figures.
     pub dashboard: Dashboard,
+    /// One-to-one chat.
+    pub chat: Chat,
+    /// Who is online.
+    pub presence: Presence,
     /// The store, for readiness checks.
     pub store: Arc<dyn Store>,
     /// The event bus the services publish to and the doors read from.
@@ -57,11 +65,20 @@ impl Services {
             throttle,
             config.refresh_token_ttl,
         );
+        let presence = Presence::new(store.clone(), hub.clone(), config.presence_grace);
         Services {
             accounts,
             catalog: Catalog::new(store.clone(), hub.clone()),
             orders: Orders::new(store.clone(), hub.clone()),
             dashboard: Dashboard::new(store.clone()),
+            chat: Chat::new(
+                store.clone(),
+                hub.clone(),
+                presence.clone(),
+                config.messages_per_second,
+                config.typing_ttl,
+            ),
+            presence,
             store,
             hub,
             tokens,

@@ -136,7 +136,7 @@ impl Orders {
             MoveOrder::Moved(order) => {
                 tracing::info!("order status changed");
                 self.hub.publish(
-                    Audience::UserAndAdmins(order.user_id.clone()),
+                    Audience::UsersAndAdmins(vec![order.user_id.clone()]),
                     Event::OrderStatusChanged(order.clone()),
                 );
                 Ok(order)

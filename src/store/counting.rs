@@ -76,6 +76,56 @@ impl Store for CountingStore {
         self.inner.count_users().await
     }
 
+    async fn touch_last_active(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()> {
+        self.count("touch_last_active");
+        self.inner.touch_last_active(id, at).await
+    }
+
+    async fn list_users(&self, after: Option<&Cursor>, limit: usize) -> StoreResult<Vec<User>> {
+        self.count("list_users");
+        self.inner.list_users(after, limit).await
+    }
+
+    async fn insert_message(&self, message: &Message) -> StoreResult<()> {
+        self.count("insert_message");
+        self.inner.insert_message(message).await
+    }
+
+    async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
+        self.count("message_page");
+        self.inner.message_page(query).await
+    }
+
+    async fn mark_seen(
+        &self,
+        reader: &UserId,
+        peer: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<MessageId>> {
+        self.count("mark_seen");
+        self.inner.mark_seen(reader, peer, at).await
+    }
+
+    async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>> {
+        self.count("undelivered_messages");
+        self.inner.undelivered_messages(to, limit).await
+    }
+
+    async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {
+        self.count("mark_delivered");
+        self.inner.mark_delivered(ids).await
+    }
+
+    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>> {
+        self.count("conversations");
+        self.inner.conversations(user, limit).await
+    }
+
+    async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        self.count("conversation_peers");
+        self.inner.conversation_peers(user).await
+    }
+
     async fn insert_product(&self, product: &Product) -> StoreResult<()> {
         self.count("insert_product");
         self.inner.insert_product(product).await

@@ -27,8 +27,9 @@ pub use sqlite::SqliteStore;
 use crate::auth::RefreshTokenHash;
 use crate::config::StoreConfig;
 use crate::domain::{
-    Cursor, Email, NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId,
-    ProductPatch, ProductSort, Role, SearchTerms, Stock, User, UserId,
+    Conversation, Cursor, Email, Message, MessageId, NewOrder, NewUser, Order, OrderId,
+    OrderStatus, Price, Product, ProductId, ProductPatch, ProductSort, Role, SearchTerms, Stock,
+    User, UserId,
 };
 use crate::error::AppError;
 
@@ -171,6 +172,25 @@ pub struct OrderStats {
     pub placed_since: u64,
 }
 
+/// A page of messages, newest first, before a position.
+#[derive(Debug, Clone)]
+pub struct MessageQuery {
+    /// Whose messages (sent or received).
+    pub participant: UserId,
+    /// Only the thread with this peer.
+    pub peer: Option<UserId>,
+    /// Start strictly before this position (a `MESSAGES_NEWEST` cursor).
+    pub before: Option<Cursor>,
+    /// How many rows to return at most.
+    pub limit: usize,
+}
+
+/// The ordering tag of message lists' cursors.
+pub const MESSAGES_NEWEST: &str = "messages_newest";
+
+/// The ordering tag of user lists' cursors.
+pub const USERS_OLDEST: &str = "users_oldest";
+
 /// The persistence port. Methods are grouped by aggregate; every method is
 /// one round trip or one atomic operation on the store.
 #[async_trait]
@@ -193,6 +213,33 @@ pub trait Store: Send + Sync {
     async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<Option<User>>;
     /// Number of accounts.
     async fn count_users(&self) -> StoreResult<u64>;
+
+    /// Records activity (throttled by the caller).
+    async fn touch_last_active(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Accounts in registration order, keyset-paginated (`USERS_OLDEST`).
+    async fn list_users(&self, after: Option<&Cursor>, limit: usize) -> StoreResult<Vec<User>>;
+
+    // --- messages ---
+
+    /// Stores a message (before anything is acknowledged or delivered).
+    async fn insert_message(&self, message: &Message) -> StoreResult<()>;
+    /// Messages of a participant (or of one thread), newest first.
+    async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>>;
+    /// Marks `peer`'s unseen messages to `reader` seen; returns their ids.
+    async fn mark_seen(
+        &self,
+        reader: &UserId,
+        peer: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<MessageId>>;
+    /// Messages to `to` not yet handed to any live connection, oldest first.
+    async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>>;
+    /// Records that these messages reached a live connection.
+    async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()>;
+    /// The user's conversations, most recent first (at most `limit`).
+    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>>;
+    /// Everyone the user has exchanged messages with.
+    async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
 
     // --- products ---
 

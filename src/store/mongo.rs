@@ -18,13 +18,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Credentials, MoveOrder, NewRefreshToken, OrderQuery, OrderStats, PlaceOrder, ProductQuery,
-    RefreshUse, Store, StoreError, StoreResult,
+    Credentials, MessageQuery, MoveOrder, NewRefreshToken, OrderQuery, OrderStats, PlaceOrder,
+    ProductQuery, RefreshUse, Store, StoreError, StoreResult,
 };
 use crate::auth::RefreshTokenHash;
 use crate::domain::{
-    Description, Email, NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId,
-    ProductName, ProductPatch, ProductSort, Quantity, Role, SortKey, Stock, User, UserId, UserName,
+    Conversation, Cursor, Description, Email, Message, MessageId, MessageText, NewOrder, NewUser,
+    Order, OrderId, OrderStatus, Price, Product, ProductId, ProductName, ProductPatch, ProductSort,
+    Quantity, Role, SortKey, Stock, User, UserId, UserName,
 };
 
 /// How long the driver looks for a usable server before an operation fails
@@ -40,6 +41,7 @@ pub struct MongoStore {
     refresh_tokens: Collection<RefreshTokenDoc>,
     products: Collection<ProductDoc>,
     orders: Collection<OrderDoc>,
+    messages: Collection<MessageDoc>,
 }
 
 impl MongoStore {
@@ -74,6 +76,7 @@ impl MongoStore {
             refresh_tokens: db.collection("refreshTokens"),
             products: db.collection("products"),
             orders: db.collection("orders"),
+            messages: db.collection("messages"),
             db,
         };
         store.create_indexes().await?;
@@ -117,6 +120,26 @@ impl MongoStore {
             doc! { "userId": 1, "createdAt": -1, "_id": -1 },
             doc! { "status": 1, "createdAt": -1, "_id": -1 },
         ];
+        self.users
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "createdAt": 1, "_id": 1 })
+                    .build(),
+            )
+            .await
+            .map_err(classify)?;
+        let message_indexes = [
+            doc! { "from": 1, "to": 1, "createdAt": -1, "_id": -1 },
+            doc! { "to": 1, "from": 1, "createdAt": -1, "_id": -1 },
+            doc! { "createdAt": -1, "_id": -1 },
+            doc! { "to": 1, "delivered": 1, "createdAt": 1, "_id": 1 },
+        ];
+        for keys in message_indexes {
+            self.messages
+                .create_index(IndexModel::builder().keys(keys).build())
+                .await
+                .map_err(classify)?;
+        }
         for keys in order_indexes {
             self.orders
                 .create_index(IndexModel::builder().keys(keys).build())
@@ -332,6 +355,58 @@ fn after_position(field: &str, comparison: &str, key: Bson, id: ObjectId) -> Doc
     }
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    from: ObjectId,
+    to: ObjectId,
+    text: String,
+    seen_at: Option<bson::DateTime>,
+    delivered: bool,
+    created_at: bson::DateTime,
+}
+
+impl MessageDoc {
+    fn from_message(message: &Message) -> Self {
+        MessageDoc {
+            id: object_id(&message.id),
+            from: object_id(&message.from),
+            to: object_id(&message.to),
+            text: message.text.as_str().to_owned(),
+            seen_at: message.seen_at.map(date),
+            delivered: message.delivered,
+            created_at: date(message.created_at),
+        }
+    }
+
+    fn into_message(self) -> StoreResult<Message> {
+        Ok(Message {
+            id: domain_id(&self.id),
+            from: domain_id(&self.from),
+            to: domain_id(&self.to),
+            text: stored(MessageText::parse(&self.text), "message text")?,
+            seen_at: self.seen_at.map(chrono),
+            delivered: self.delivered,
+            created_at: chrono(self.created_at),
+        })
+    }
+}
+
+/// A newest-first keyset condition on (createdAt, _id).
+fn before_position(cursor: &Cursor) -> StoreResult<Document> {
+    let SortKey::Time(at) = &cursor.key else {
+        return Err(cursor_mismatch());
+    };
+    Ok(after_position(
+        "createdAt",
+        "$lt",
+        Bson::DateTime(date(*at)),
+        cursor_id(&cursor.id)?,
+    ))
+}
+
 impl MongoStore {
     async fn order_doc(&self, id: &OrderId) -> StoreResult<Option<Order>> {
         self.orders
@@ -416,6 +491,217 @@ impl Store for MongoStore {
 
     async fn count_users(&self) -> StoreResult<u64> {
         self.users.count_documents(doc! {}).await.map_err(classify)
+    }
+
+    async fn touch_last_active(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()> {
+        let at = date(at);
+        self.users
+            .update_one(
+                doc! { "_id": object_id(id), "$or": [{ "lastActive": Bson::Null }, { "lastActive": { "$lt": at } }] },
+                doc! { "$set": { "lastActive": at } },
+            )
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn list_users(&self, after: Option<&Cursor>, limit: usize) -> StoreResult<Vec<User>> {
+        let filter = match after {
+            Some(cursor) => {
+                let SortKey::Time(at) = &cursor.key else {
+                    return Err(cursor_mismatch());
+                };
+                after_position(
+                    "createdAt",
+                    "$gt",
+                    Bson::DateTime(date(*at)),
+                    cursor_id(&cursor.id)?,
+                )
+            }
+            None => Document::new(),
+        };
+        let documents: Vec<UserDoc> = self
+            .users
+            .find(filter)
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .limit(limit as i64)
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        documents.into_iter().map(UserDoc::into_user).collect()
+    }
+
+    async fn insert_message(&self, message: &Message) -> StoreResult<()> {
+        self.messages
+            .insert_one(MessageDoc::from_message(message))
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
+        let me = object_id(&query.participant);
+        let mut conditions = vec![match &query.peer {
+            Some(peer) => {
+                let peer = object_id(peer);
+                doc! { "$or": [{ "from": me, "to": peer }, { "from": peer, "to": me }] }
+            }
+            None => doc! { "$or": [{ "from": me }, { "to": me }] },
+        }];
+        if let Some(cursor) = &query.before {
+            conditions.push(before_position(cursor)?);
+        }
+        let documents: Vec<MessageDoc> = self
+            .messages
+            .find(doc! { "$and": conditions })
+            .sort(doc! { "createdAt": -1, "_id": -1 })
+            .limit(query.limit as i64)
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        documents
+            .into_iter()
+            .map(MessageDoc::into_message)
+            .collect()
+    }
+
+    async fn mark_seen(
+        &self,
+        reader: &UserId,
+        peer: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<MessageId>> {
+        let filter =
+            doc! { "to": object_id(reader), "from": object_id(peer), "seenAt": Bson::Null };
+        let unseen: Vec<MessageDoc> = self
+            .messages
+            .find(filter)
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        if unseen.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Bson> = unseen
+            .iter()
+            .map(|message| Bson::ObjectId(message.id))
+            .collect();
+        self.messages
+            .update_many(
+                doc! { "_id": { "$in": ids }, "seenAt": Bson::Null },
+                doc! { "$set": { "seenAt": date(at) } },
+            )
+            .await
+            .map_err(classify)?;
+        let mut ids: Vec<MessageId> = unseen
+            .iter()
+            .map(|message| domain_id(&message.id))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>> {
+        let documents: Vec<MessageDoc> = self
+            .messages
+            .find(doc! { "to": object_id(to), "delivered": false })
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .limit(limit as i64)
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        documents
+            .into_iter()
+            .map(MessageDoc::into_message)
+            .collect()
+    }
+
+    async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(object_id(id))).collect();
+        self.messages
+            .update_many(
+                doc! { "_id": { "$in": ids }, "delivered": false },
+                doc! { "$set": { "delivered": true } },
+            )
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>> {
+        let me = object_id(user);
+        let pipeline = [
+            doc! { "$match": { "$or": [{ "from": me }, { "to": me }] } },
+            doc! { "$sort": { "createdAt": -1, "_id": -1 } },
+            doc! { "$group": {
+                "_id": { "$cond": [{ "$eq": ["$from", me] }, "$to", "$from"] },
+                "last": { "$first": "$$ROOT" },
+                "unread": { "$sum": { "$cond": [
+                    { "$and": [{ "$eq": ["$to", me] }, { "$eq": [{ "$ifNull": ["$seenAt", Bson::Null] }, Bson::Null] }] },
+                    1,
+                    0,
+                ] } },
+            } },
+            doc! { "$sort": { "last.createdAt": -1, "last._id": -1 } },
+            doc! { "$limit": limit as i64 },
+        ];
+        let groups: Vec<Document> = self
+            .messages
+            .aggregate(pipeline)
+            .await
+            .map_err(classify)?
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        groups
+            .into_iter()
+            .map(|group| {
+                let peer = group
+                    .get_object_id("_id")
+                    .map_err(|e| StoreError::Internal(anyhow::anyhow!("conversation peer: {e}")))?;
+                let last = group.get_document("last").map_err(|e| {
+                    StoreError::Internal(anyhow::anyhow!("conversation message: {e}"))
+                })?;
+                let last: MessageDoc = bson::from_document(last.clone()).map_err(|e| {
+                    StoreError::Internal(anyhow::anyhow!("conversation message: {e}"))
+                })?;
+                Ok(Conversation {
+                    peer: domain_id(&peer),
+                    last_message: last.into_message()?,
+                    unread: number(group.get("unread")).max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let me = object_id(user);
+        let mut peers = Vec::new();
+        for (field, other) in [("from", "to"), ("to", "from")] {
+            let values = self
+                .messages
+                .distinct(other, doc! { field: me })
+                .await
+                .map_err(classify)?;
+            peers.extend(values.into_iter().filter_map(|value| match value {
+                Bson::ObjectId(oid) => Some(domain_id::<crate::domain::UserKind>(&oid)),
+                _ => None,
+            }));
+        }
+        peers.sort();
+        peers.dedup();
+        Ok(peers)
     }
 
     async fn insert_product(&self, product: &Product) -> StoreResult<()> {

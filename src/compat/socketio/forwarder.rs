@@ -20,13 +20,48 @@ struct Outbound {
     then_disconnect: bool,
 }
 
-fn outbound(event: &Event) -> Outbound {
-    let plain = |event: &'static str, payload: serde_json::Value| Outbound {
-        event,
-        payload,
-        then_disconnect: false,
+/// What one hub event becomes on the Socket.IO wire; `None` for events
+/// this forwarder does not carry (chat messages are delivered per
+/// connection, see `chat.rs`).
+fn outbound(event: &Event) -> Option<Outbound> {
+    let plain = |event: &'static str, payload: serde_json::Value| {
+        Some(Outbound {
+            event,
+            payload,
+            then_disconnect: false,
+        })
     };
     match event {
+        Event::MessageSent { .. } => None,
+        Event::MessagesSeen { by, ids, at, .. } => plain(
+            "messages_seen",
+            json!({
+                "by": by.to_string(),
+                "ids": ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "seenAt": timestamp(*at),
+            }),
+        ),
+        Event::UserTyping { from, typing, .. } => plain(
+            "user_typing",
+            json!({ "from": from.to_string(), "typing": typing }),
+        ),
+        Event::PresenceChanged {
+            user_id,
+            online,
+            last_active,
+        } => plain(
+            if *online {
+                "user_online"
+            } else {
+                "user_offline"
+            },
+            json!({
+                "userId": user_id.to_string(),
+                "user_id": user_id.to_string(),
+                "online": online,
+                "lastActive": timestamp(*last_active),
+            }),
+        ),
         Event::ProductAdded(product) => {
             let mut payload = json!(ProductBody::from(product));
             payload["productId"] = json!(product.id.to_string());
@@ -55,16 +90,16 @@ fn outbound(event: &Event) -> Outbound {
                 "updatedAt": timestamp(order.updated_at),
             }),
         ),
-        Event::RoleChanged { .. } => Outbound {
+        Event::RoleChanged { .. } => Some(Outbound {
             event: "session_ended",
             payload: json!({ "reason": "role_changed" }),
             then_disconnect: true,
-        },
-        Event::SignedOut { .. } => Outbound {
+        }),
+        Event::SignedOut { .. } => Some(Outbound {
             event: "session_ended",
             payload: json!({ "reason": "logged_out" }),
             then_disconnect: true,
-        },
+        }),
     }
 }
 
@@ -85,14 +120,27 @@ pub fn spawn_forwarder(io: SocketIo, hub: &Hub) -> JoinHandle<()> {
 }
 
 async fn deliver(io: &SocketIo, envelope: &Envelope) {
-    let outbound = outbound(&envelope.event);
+    let Some(outbound) = outbound(&envelope.event) else {
+        return;
+    };
     let rooms = match &envelope.audience {
         Audience::Everyone => None,
         Audience::Admins => Some(vec![ADMINS_ROOM.to_owned()]),
         Audience::User(user_id) => Some(vec![user_room(user_id)]),
         // One emit into both rooms: a socket in both gets it once.
-        Audience::UserAndAdmins(user_id) => Some(vec![user_room(user_id), ADMINS_ROOM.to_owned()]),
+        Audience::Users(user_ids) => Some(user_ids.iter().map(user_room).collect()),
+        Audience::UsersAndAdmins(user_ids) => Some(
+            user_ids
+                .iter()
+                .map(user_room)
+                .chain([ADMINS_ROOM.to_owned()])
+                .collect(),
+        ),
     };
+    // An empty room list would mean "every socket" to socketioxide.
+    if rooms.as_ref().is_some_and(Vec::is_empty) {
+        return;
+    }
     let emitted = match &rooms {
         Some(rooms) => {
             io.to(rooms.clone())

@@ -6,6 +6,11 @@ use crate::auth::{INVALID_TOKEN, bearer_token};
 use crate::error::AppError;
 use crate::services::Services;
 
+/// When the socket's access token expires (seconds since the epoch): the
+/// socket is told and disconnected then.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenExpiry(pub i64);
+
 /// Reads the access token from the handshake `auth.token` (current clients),
 /// else the `Authorization: Bearer` header, else the `token` query parameter
 /// (old clients), verifies it, and keeps the principal on the socket. An
@@ -43,7 +48,9 @@ pub async fn authenticate(
         .or_else(from_header)
         .or_else(from_query)
         .ok_or(AppError::Unauthenticated(INVALID_TOKEN))?;
-    let principal = services.tokens.verify(&token)?;
+    let (principal, claims) = services.tokens.verify_claims(&token)?;
+    super::prepare(&socket, &principal, &services);
     socket.extensions.insert(principal);
+    socket.extensions.insert(TokenExpiry(claims.exp));
     Ok(())
 }

@@ -6,18 +6,24 @@
 //! come from the hub through one forwarder (`forwarder.rs`) that emits each
 //! event once into its audience's room.
 
+mod chat;
 mod forwarder;
 mod handshake;
 mod orders;
 
 use socketioxide::SocketIo;
-use socketioxide::extract::{Extension, SocketRef};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socketioxide::extract::{Extension, SocketRef, State};
 use socketioxide::handler::ConnectHandler as _;
 use socketioxide::layer::SocketIoLayer;
+use tokio::task::AbortHandle;
 use tokio::task::JoinHandle;
 
 use crate::auth::Principal;
 use crate::services::Services;
+use handshake::TokenExpiry;
 
 pub use forwarder::spawn_forwarder;
 
@@ -26,13 +32,19 @@ pub fn user_room(user_id: &crate::domain::UserId) -> String {
     format!("user:{user_id}")
 }
 
+/// Largest Socket.IO frame read.
+const MAX_FRAME_BYTES: u64 = 2 * 1024 * 1024;
+
 /// The room of every admin connection.
 pub const ADMINS_ROOM: &str = "admins";
 
 /// Builds the Socket.IO layer and handle, registers the default namespace and
 /// starts the hub forwarder.
 pub fn attach(services: &Services) -> (SocketIoLayer, SocketIo, JoinHandle<()>) {
+    // Frames up to 2 MiB are read and answered (an oversized chat text gets a
+    // validation ack) rather than ending the connection.
     let (layer, io) = SocketIo::builder()
+        .max_payload(MAX_FRAME_BYTES)
         .with_state(services.clone())
         .build_layer();
     io.ns("/", on_connect.with(handshake::authenticate));
@@ -40,11 +52,66 @@ pub fn attach(services: &Services) -> (SocketIoLayer, SocketIo, JoinHandle<()>) 
     (layer, io, forwarder)
 }
 
-async fn on_connect(socket: SocketRef, Extension(principal): Extension<Principal>) {
-    socket.on("update_order_status", orders::update_order_status);
+async fn on_connect(
+    socket: SocketRef,
+    Extension(principal): Extension<Principal>,
+    Extension(expiry): Extension<TokenExpiry>,
+    State(services): State<Services>,
+) {
+    let delivery = tokio::spawn(chat::deliver_messages(
+        socket.clone(),
+        principal.clone(),
+        services.clone(),
+    ));
+    let expiry = tokio::spawn(end_at_expiry(socket.clone(), expiry));
+    socket.extensions.insert(ConnectionTasks(Arc::new([
+        delivery.abort_handle(),
+        expiry.abort_handle(),
+    ])));
+    tracing::debug!(user.id = %principal.user_id, socket.id = %socket.id, "socket connected");
+}
+
+/// Joins the socket's rooms and registers its event handlers. Called from
+/// the handshake, before the client hears `connect`, so no event and no
+/// early emit can fall between the two.
+fn prepare(socket: &SocketRef, principal: &Principal, services: &Services) {
+    services.presence.connected(&principal.user_id);
     socket.join(user_room(&principal.user_id));
     if principal.is_admin() {
         socket.join(ADMINS_ROOM);
     }
-    tracing::debug!(user.id = %principal.user_id, socket.id = %socket.id, "socket connected");
+    socket.on("update_order_status", orders::update_order_status);
+    socket.on("send_message", chat::send_message);
+    socket.on("typing", chat::start_typing);
+    socket.on("start_typing", chat::start_typing);
+    socket.on("stop_typing", chat::stop_typing);
+    socket.on("mark_seen", chat::mark_seen);
+    socket.on_disconnect(on_disconnect);
+}
+
+/// Tasks that live as long as one socket.
+#[derive(Clone)]
+struct ConnectionTasks(Arc<[AbortHandle; 2]>);
+
+async fn on_disconnect(socket: SocketRef, State(services): State<Services>) {
+    if let Some(tasks) = socket.extensions.get::<ConnectionTasks>() {
+        for task in tasks.0.iter() {
+            task.abort();
+        }
+    }
+    if let Some(principal) = socket.extensions.get::<Principal>() {
+        services.presence.disconnected(&principal.user_id);
+    }
+}
+
+/// Tells the socket its token expired, then disconnects it; the client
+/// reconnects with a fresh token.
+async fn end_at_expiry(socket: SocketRef, expiry: TokenExpiry) {
+    let remaining = expiry.0 - chrono::Utc::now().timestamp();
+    tokio::time::sleep(Duration::from_secs(remaining.max(0) as u64)).await;
+    let _ = socket.emit(
+        "session_ended",
+        &serde_json::json!({ "reason": "token_expired" }),
+    );
+    let _ = socket.disconnect();
 }

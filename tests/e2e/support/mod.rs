@@ -240,3 +240,151 @@ pub fn graphql_code(body: &Value) -> &str {
 pub fn unique_email(prefix: &str) -> String {
     format!("{prefix}-{}@example.test", UserId::generate())
 }
+
+// ---------------------------------------------------------------------------
+// Catalogue, orders and live clients (tests/e2e/catalog.rs, orders.rs, live.rs).
+// ---------------------------------------------------------------------------
+
+/// How long to wait for a live client to connect.
+const CLIENT_WAIT: Duration = Duration::from_secs(10);
+
+impl TestApp {
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.put(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
+            .send()
+            .await
+            .expect("the request reaches the server")
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.delete(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
+            .send()
+            .await
+            .expect("the request reaches the server")
+    }
+
+    /// `GET path` with query parameters (encoded by the client).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path)).query(query);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
+            .send()
+            .await
+            .expect("the request reaches the server")
+    }
+
+    /// Creates a product over REST (`POST /products`, admin) and returns the
+    /// product JSON (`data`); asserts 201.
+    pub async fn create_product(
+        &self,
+        admin_token: &str,
+        name: &str,
+        price: f64,
+        stock: i64,
+    ) -> Value {
+        let response = self
+            .post(
+                "/products",
+                json!({ "name": name, "price": price, "stock": stock }),
+                Some(admin_token),
+            )
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("POST /products answers JSON");
+        assert_eq!(status, 201, "creating product {name:?}: {body}");
+        body["data"].clone()
+    }
+
+    /// `POST /orders {productId, quantity}` as `token`; the raw response.
+    pub async fn place_order(
+        &self,
+        token: &str,
+        product_id: &str,
+        quantity: i64,
+    ) -> reqwest::Response {
+        self.post(
+            "/orders",
+            json!({ "productId": product_id, "quantity": quantity }),
+            Some(token),
+        )
+        .await
+    }
+
+    /// A GraphQL operation that must succeed; returns `data`.
+    pub async fn graphql_ok(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let body = self.graphql(query, variables.clone(), token).await;
+        assert!(
+            body["errors"].is_null(),
+            "GraphQL errors for {query} with {variables}: {body}"
+        );
+        body["data"].clone()
+    }
+
+    /// `dashboardStats { productCount }`, as the admin token.
+    pub async fn product_count(&self, admin_token: &str) -> i64 {
+        let data = self
+            .graphql_ok(
+                "{ dashboardStats { productCount } }",
+                json!({}),
+                Some(admin_token),
+            )
+            .await;
+        data["dashboardStats"]["productCount"]
+            .as_i64()
+            .expect("dashboardStats.productCount is a number")
+    }
+
+    /// A real `socket.io-client` connected with `auth.token`; returns once
+    /// `connect` is seen.
+    pub async fn socket(&self, token: &str) -> node::NodeClient {
+        let mut socket = node::NodeClient::socketio(&self.address, json!({ "token": token })).await;
+        socket
+            .expect("connect", CLIENT_WAIT, |line| line["kind"] == "connect")
+            .await;
+        socket
+    }
+
+    /// A real `graphql-ws` client with `connection_init {token}`; returns once
+    /// the connection is acknowledged.
+    pub async fn graphql_ws_client(&self, token: &str) -> node::NodeClient {
+        let mut client =
+            node::NodeClient::graphql_ws(&self.ws_url(), json!({ "token": token })).await;
+        client
+            .expect("connected", CLIENT_WAIT, |line| line["kind"] == "connected")
+            .await;
+        client
+    }
+}
+
+/// The error envelope of a REST response, after asserting its HTTP status and
+/// `code` (and `status: "error"`). `what` names the case in failures.
+pub async fn assert_rest_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+    what: &str,
+) -> Value {
+    let actual = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(actual, status, "{what}: HTTP status; body {body}");
+    assert_eq!(body["status"], "error", "{what}: envelope {body}");
+    assert_eq!(body["code"], code, "{what}: error code; body {body}");
+    body
+}

@@ -1,0 +1,238 @@
+//! Chat events from Socket.IO clients, and the per-connection delivery of
+//! messages (replay of what was missed, then live, each message once).
+
+use std::collections::{HashSet, VecDeque};
+
+use futures::StreamExt as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+
+use crate::auth::Principal;
+use crate::compat::envelope;
+use crate::compat::rest::parse_value;
+use crate::compat::wire::MessageBody;
+use crate::domain::{Message, MessageId, UserId};
+use crate::error::AppError;
+use crate::hub::{ConnectionId, Event, HubItem};
+use crate::services::{Outgoing, Services};
+
+/// The connection id of a socket, as chat events name their origin.
+pub fn connection_id(socket: &SocketRef) -> ConnectionId {
+    ConnectionId(format!("sio:{}", socket.id))
+}
+
+/// `send_message {to, text}` payload. A `from` field, if any, is ignored: the
+/// sender is the socket's authenticated user.
+#[derive(Deserialize)]
+pub struct SendMessagePayload {
+    to: String,
+    text: String,
+}
+
+/// `mark_seen {with}` payload.
+#[derive(Deserialize)]
+pub struct MarkSeenPayload {
+    with: String,
+}
+
+/// Answers through the ack when the client asked for one (a no-op otherwise).
+fn reply(ack: AckSender, result: Result<Value, AppError>) {
+    let body = match result {
+        Ok(data) => envelope::success(data),
+        Err(error) => envelope::error_body(&error),
+    };
+    if let Err(error) = ack.send(&body) {
+        tracing::debug!(%error, "ack not delivered");
+    }
+}
+
+/// `send_message`: stored, then acknowledged with the stored message.
+pub async fn send_message(
+    socket: SocketRef,
+    Extension(principal): Extension<Principal>,
+    State(services): State<Services>,
+    TryData(payload): TryData<Value>,
+    ack: AckSender,
+) {
+    let result = async {
+        let payload: SendMessagePayload = parse_value(payload.unwrap_or(Value::Null))?;
+        let outgoing = Outgoing::parse(&payload.to, &payload.text)?;
+        let message = services
+            .chat
+            .send(&principal, outgoing, Some(connection_id(&socket)))
+            .await?;
+        Ok(json!(MessageBody::from(&message)))
+    }
+    .await;
+    reply(ack, result);
+}
+
+/// `typing` / `start_typing` / `stop_typing`: the recipient as a string or `{to}`.
+fn typing_target(payload: Option<Value>) -> Result<UserId, AppError> {
+    let raw = match payload {
+        Some(Value::String(id)) => id,
+        Some(Value::Object(object)) => match object.get("to") {
+            Some(Value::String(id)) => id.clone(),
+            _ => return Err(AppError::invalid("to", "is required")),
+        },
+        _ => return Err(AppError::invalid("to", "is required")),
+    };
+    UserId::parse(&raw).map_err(|e| e.on("to"))
+}
+
+async fn set_typing(
+    principal: Principal,
+    services: Services,
+    payload: Option<Value>,
+    ack: AckSender,
+    typing: bool,
+) {
+    let result = typing_target(payload)
+        .and_then(|to| services.chat.set_typing(&principal, &to, typing))
+        .map(|()| json!({ "typing": typing }));
+    reply(ack, result);
+}
+
+/// `typing` and `start_typing`.
+pub async fn start_typing(
+    Extension(principal): Extension<Principal>,
+    State(services): State<Services>,
+    TryData(payload): TryData<Value>,
+    ack: AckSender,
+) {
+    set_typing(principal, services, payload.ok(), ack, true).await;
+}
+
+/// `stop_typing`.
+pub async fn stop_typing(
+    Extension(principal): Extension<Principal>,
+    State(services): State<Services>,
+    TryData(payload): TryData<Value>,
+    ack: AckSender,
+) {
+    set_typing(principal, services, payload.ok(), ack, false).await;
+}
+
+/// `mark_seen {with}`: the sender hears `messages_seen`.
+pub async fn mark_seen(
+    Extension(principal): Extension<Principal>,
+    State(services): State<Services>,
+    TryData(payload): TryData<Value>,
+    ack: AckSender,
+) {
+    let result = async {
+        let payload: MarkSeenPayload = parse_value(payload.unwrap_or(Value::Null))?;
+        let peer = UserId::parse(&payload.with).map_err(|e| e.on("with"))?;
+        let (ids, at) = services.chat.mark_seen(&principal, &peer).await?;
+        Ok(json!({
+            "ids": ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "seenAt": envelope::timestamp(at),
+        }))
+    }
+    .await;
+    reply(ack, result);
+}
+
+/// How many delivered message ids a connection remembers to skip duplicates.
+const REMEMBERED: usize = 1024;
+
+/// Ids already handed to this connection.
+struct Delivered {
+    order: VecDeque<MessageId>,
+    ids: HashSet<MessageId>,
+}
+
+impl Delivered {
+    fn new() -> Self {
+        Delivered {
+            order: VecDeque::new(),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// True the first time an id is offered.
+    fn first_time(&mut self, id: &MessageId) -> bool {
+        if !self.ids.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back(id.clone());
+        if self.order.len() > REMEMBERED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        true
+    }
+}
+
+fn emit_message(socket: &SocketRef, message: &Message) {
+    if let Err(error) = socket.emit("receive_message", &MessageBody::from(message)) {
+        tracing::debug!(%error, "receive_message not delivered");
+    }
+}
+
+/// Delivers messages to one socket for its whole life: it listens first,
+/// then replays what the user missed (in order), then forwards live ones,
+/// skipping any message this socket already has. Messages to the user are
+/// marked delivered once handed over; the user's own messages sent from
+/// another connection are shown too (multi-tab).
+pub async fn deliver_messages(socket: SocketRef, principal: Principal, services: Services) {
+    let me = connection_id(&socket);
+    let mut live = services.hub.subscribe_user(&principal.user_id);
+    let mut delivered = Delivered::new();
+    replay(&socket, &principal, &services, &mut delivered).await;
+    while let Some(item) = live.next().await {
+        match item {
+            HubItem::Event(envelope) => {
+                let Event::MessageSent { message, origin } = &envelope.event else {
+                    continue;
+                };
+                if origin.as_ref() == Some(&me) || !delivered.first_time(&message.id) {
+                    continue;
+                }
+                emit_message(&socket, message);
+                if message.to == principal.user_id
+                    && let Err(error) = services
+                        .chat
+                        .mark_delivered(std::slice::from_ref(&message.id))
+                        .await
+                {
+                    error.log();
+                }
+            }
+            HubItem::Lagged(missed) => {
+                tracing::warn!(
+                    missed,
+                    "socket fell behind on messages; replaying from the store"
+                );
+                replay(&socket, &principal, &services, &mut delivered).await;
+            }
+        }
+    }
+}
+
+async fn replay(
+    socket: &SocketRef,
+    principal: &Principal,
+    services: &Services,
+    delivered: &mut Delivered,
+) {
+    let missed = match services.chat.undelivered(principal).await {
+        Ok(missed) => missed,
+        Err(error) => {
+            error.log();
+            return;
+        }
+    };
+    let mut handed = Vec::new();
+    for message in &missed {
+        if delivered.first_time(&message.id) {
+            emit_message(socket, message);
+        }
+        handed.push(message.id.clone());
+    }
+    if let Err(error) = services.chat.mark_delivered(&handed).await {
+        error.log();
+    }
+}

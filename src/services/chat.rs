@@ -1,0 +1,442 @@
+//! One-to-one chat: sending (stored before anything is acknowledged or
+//! delivered), history, receipts, typing, and offline delivery.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+use tracing::instrument;
+
+use super::Presence;
+use crate::auth::Principal;
+use crate::domain::{
+    Conversation, Cursor, Message, MessageId, MessageText, Page, SortKey, UserId, page_size,
+};
+use crate::error::{AppError, FieldErrors};
+use crate::hub::{Audience, ConnectionId, Event, Hub};
+use crate::store::{MESSAGES_NEWEST, MessageQuery, Store, now};
+
+/// At most this many missed messages are replayed on connect; older ones
+/// stay in the history (and stay undelivered until a later connection).
+pub const REPLAY_LIMIT: usize = 500;
+
+/// Conversations listed at most.
+pub const CONVERSATIONS_LIMIT: usize = 100;
+
+/// A typing indicator is re-sent at most this often per pair.
+const TYPING_REFRESH: Duration = Duration::from_secs(1);
+
+/// A page request on a message list, valid.
+#[derive(Debug, Clone, Default)]
+pub struct MessageListing {
+    /// Page size (clamped).
+    pub first: usize,
+    /// Messages strictly older than this cursor.
+    pub before: Option<Cursor>,
+}
+
+impl MessageListing {
+    /// Parses raw page arguments (`before`).
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` naming `before`.
+    pub fn parse(first: Option<i64>, before: Option<&str>) -> Result<Self, AppError> {
+        let before = match before.map(|raw| Cursor::decode(raw, MESSAGES_NEWEST)) {
+            Some(Ok(cursor)) if matches!(cursor.key, SortKey::Time(_)) => Some(cursor),
+            Some(_) => return Err(AppError::invalid("before", "is not a cursor of this list")),
+            None => None,
+        };
+        Ok(MessageListing {
+            first: page_size(first),
+            before,
+        })
+    }
+}
+
+/// Where a message stands in newest-first message lists.
+pub fn message_cursor(message: &Message) -> Cursor {
+    Cursor {
+        ordering: MESSAGES_NEWEST,
+        key: SortKey::Time(message.created_at),
+        id: message.id.to_string(),
+    }
+}
+
+/// A message about to be sent, valid.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The recipient.
+    pub to: UserId,
+    /// What to say.
+    pub text: MessageText,
+}
+
+impl Outgoing {
+    /// Parses the raw `to` and `text` of a send, reporting both at once.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` with per-field details.
+    pub fn parse(to: &str, text: &str) -> Result<Self, AppError> {
+        let mut problems = FieldErrors::new();
+        let to = UserId::parse(to).map_err(|e| problems.insert("to".into(), e.0.into()));
+        let text = MessageText::parse(text).map_err(|e| problems.insert("text".into(), e.0.into()));
+        match (to, text) {
+            (Ok(to), Ok(text)) => Ok(Outgoing { to, text }),
+            _ => Err(AppError::invalid_fields(problems)),
+        }
+    }
+}
+
+/// The chat service. Cheap to clone.
+#[derive(Clone)]
+pub struct Chat {
+    store: Arc<dyn Store>,
+    hub: Hub,
+    presence: Presence,
+    send_limit: Arc<DefaultKeyedRateLimiter<UserId>>,
+    typing: Arc<Typing>,
+}
+
+impl Chat {
+    /// Wires the service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        hub: Hub,
+        presence: Presence,
+        messages_per_second: u32,
+        typing_ttl: Duration,
+    ) -> Self {
+        let rate = NonZeroU32::new(messages_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = rate.saturating_mul(NonZeroU32::new(2).expect("BUG: 2 is not zero"));
+        Chat {
+            store,
+            hub: hub.clone(),
+            presence,
+            send_limit: Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            )),
+            typing: Arc::new(Typing {
+                hub,
+                ttl: typing_ttl,
+                pairs: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Sends a message from the caller. It is stored first; then the
+    /// recipient's connections deliver it and the sender's other connections
+    /// show it. The sender is always the caller, whatever a client claims.
+    ///
+    /// # Errors
+    /// `RATE_LIMITED` past the per-user send rate; `BAD_USER_INPUT` for a
+    /// message to oneself; `NOT_FOUND` for an unknown recipient;
+    /// `UNAVAILABLE` when the store is down.
+    #[instrument(skip_all, fields(user.id = %principal.user_id))]
+    pub async fn send(
+        &self,
+        principal: &Principal,
+        outgoing: Outgoing,
+        origin: Option<ConnectionId>,
+    ) -> Result<Message, AppError> {
+        if let Err(not_until) = self.send_limit.check_key(&principal.user_id) {
+            return Err(AppError::RateLimited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            });
+        }
+        if outgoing.to == principal.user_id {
+            return Err(AppError::invalid("to", "cannot send a message to yourself"));
+        }
+        if self.store.user_by_id(&outgoing.to).await?.is_none() {
+            return Err(AppError::NotFound("recipient"));
+        }
+        let message = Message {
+            id: crate::domain::MessageId::generate(),
+            from: principal.user_id.clone(),
+            to: outgoing.to,
+            text: outgoing.text,
+            seen_at: None,
+            delivered: false,
+            created_at: now(),
+        };
+        self.store.insert_message(&message).await?;
+        self.typing.stop(&message.from, &message.to);
+        self.hub.publish(
+            Audience::Users(vec![message.to.clone(), message.from.clone()]),
+            Event::MessageSent {
+                message: message.clone(),
+                origin,
+            },
+        );
+        self.presence.touch(&principal.user_id).await;
+        Ok(message)
+    }
+
+    /// A page of the thread between the caller and `peer`, oldest first
+    /// within the page; `before` pages further back.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` for a thread with oneself; `UNAVAILABLE` when the
+    /// store is down.
+    pub async fn thread(
+        &self,
+        principal: &Principal,
+        peer: &UserId,
+        listing: MessageListing,
+    ) -> Result<Page<Message>, AppError> {
+        self.page(principal, Some(peer.clone()), listing).await
+    }
+
+    /// A page of all the caller's messages, sent and received, oldest first
+    /// within the page.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn all_messages(
+        &self,
+        principal: &Principal,
+        listing: MessageListing,
+    ) -> Result<Page<Message>, AppError> {
+        self.page(principal, None, listing).await
+    }
+
+    async fn page(
+        &self,
+        principal: &Principal,
+        peer: Option<UserId>,
+        listing: MessageListing,
+    ) -> Result<Page<Message>, AppError> {
+        let rows = self
+            .store
+            .message_page(&MessageQuery {
+                participant: principal.user_id.clone(),
+                peer,
+                before: listing.before,
+                limit: listing.first + 1,
+            })
+            .await?;
+        let mut page = Page::from_rows(rows, listing.first, message_cursor);
+        page.items.reverse();
+        Ok(page)
+    }
+
+    /// The caller's conversations, most recent first.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn conversations(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<Conversation>, AppError> {
+        Ok(self
+            .store
+            .conversations(&principal.user_id, CONVERSATIONS_LIMIT)
+            .await?)
+    }
+
+    /// Marks the peer's messages to the caller seen and tells the peer.
+    /// Returns the ids marked (empty when there was nothing new).
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn mark_seen(
+        &self,
+        principal: &Principal,
+        peer: &UserId,
+    ) -> Result<(Vec<MessageId>, chrono::DateTime<chrono::Utc>), AppError> {
+        let at = now();
+        let ids = self.store.mark_seen(&principal.user_id, peer, at).await?;
+        if !ids.is_empty() {
+            self.hub.publish(
+                Audience::User(peer.clone()),
+                Event::MessagesSeen {
+                    by: principal.user_id.clone(),
+                    sender: peer.clone(),
+                    ids: ids.clone(),
+                    at,
+                },
+            );
+        }
+        Ok((ids, at))
+    }
+
+    /// Starts or stops the caller's typing indicator towards `to`. Never
+    /// stored; re-announced at most once a second; expires by itself.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` for oneself.
+    pub fn set_typing(
+        &self,
+        principal: &Principal,
+        to: &UserId,
+        typing: bool,
+    ) -> Result<(), AppError> {
+        if to == &principal.user_id {
+            return Err(AppError::invalid("to", "cannot type to yourself"));
+        }
+        if typing {
+            self.typing.start(&principal.user_id, to);
+        } else {
+            self.typing.stop(&principal.user_id, to);
+        }
+        Ok(())
+    }
+
+    /// Messages to the caller not yet delivered to any connection, oldest
+    /// first: what a connection replays when it opens.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn undelivered(&self, principal: &Principal) -> Result<Vec<Message>, AppError> {
+        Ok(self
+            .store
+            .undelivered_messages(&principal.user_id, REPLAY_LIMIT)
+            .await?)
+    }
+
+    /// Records that messages reached one of the recipient's connections.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn mark_delivered(&self, ids: &[MessageId]) -> Result<(), AppError> {
+        Ok(self.store.mark_delivered(ids).await?)
+    }
+
+    /// Ends typing indicators nobody refreshed; the app runs this often.
+    pub fn expire_typing(&self) {
+        self.typing.expire();
+    }
+
+    /// Forgets idle rate-limit state; called periodically by the app.
+    pub fn forget_idle_limits(&self) {
+        self.send_limit.retain_recent();
+        self.send_limit.shrink_to_fit();
+    }
+}
+
+/// Live typing indicators, per (from, to) pair.
+struct Typing {
+    hub: Hub,
+    ttl: Duration,
+    pairs: Mutex<HashMap<(UserId, UserId), TypingState>>,
+}
+
+struct TypingState {
+    announced_at: Instant,
+    expires_at: Instant,
+}
+
+impl Typing {
+    fn pairs(&self) -> MutexGuard<'_, HashMap<(UserId, UserId), TypingState>> {
+        self.pairs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn start(&self, from: &UserId, to: &UserId) {
+        let now = Instant::now();
+        let announce = {
+            let mut pairs = self.pairs();
+            let state = pairs
+                .entry((from.clone(), to.clone()))
+                .or_insert(TypingState {
+                    announced_at: now - TYPING_REFRESH,
+                    expires_at: now,
+                });
+            state.expires_at = now + self.ttl;
+            let due = now.duration_since(state.announced_at) >= TYPING_REFRESH;
+            if due {
+                state.announced_at = now;
+            }
+            due
+        };
+        if announce {
+            self.announce(from, to, true);
+        }
+    }
+
+    fn stop(&self, from: &UserId, to: &UserId) {
+        let was_typing = self.pairs().remove(&(from.clone(), to.clone())).is_some();
+        if was_typing {
+            self.announce(from, to, false);
+        }
+    }
+
+    fn expire(&self) {
+        let now = Instant::now();
+        let expired: Vec<(UserId, UserId)> = {
+            let mut pairs = self.pairs();
+            let expired: Vec<_> = pairs
+                .iter()
+                .filter(|(_, state)| state.expires_at <= now)
+                .map(|(pair, _)| pair.clone())
+                .collect();
+            for pair in &expired {
+                pairs.remove(pair);
+            }
+            expired
+        };
+        for (from, to) in expired {
+            self.announce(&from, &to, false);
+        }
+    }
+
+    fn announce(&self, from: &UserId, to: &UserId, typing: bool) {
+        self.hub.publish(
+            Audience::User(to.clone()),
+            Event::UserTyping {
+                from: from.clone(),
+                to: to.clone(),
+                typing,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_messages_report_both_fields() {
+        let error = Outgoing::parse("nope", "").unwrap_err();
+        let details = error.details().unwrap();
+        assert!(details.contains_key("to") && details.contains_key("text"));
+        assert!(Outgoing::parse("0123456789abcdef01234567", "hi").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn typing_is_throttled_and_expires_by_itself() {
+        use futures::StreamExt as _;
+
+        let hub = Hub::default();
+        let typing = Typing {
+            hub: hub.clone(),
+            ttl: Duration::from_secs(5),
+            pairs: Mutex::new(HashMap::new()),
+        };
+        let from = UserId::generate();
+        let to = UserId::generate();
+        let mut recipient = hub.subscribe_user(&to);
+
+        typing.start(&from, &to);
+        typing.start(&from, &to); // within a second: not re-announced
+        tokio::time::advance(Duration::from_secs(3)).await;
+        typing.expire(); // refreshed at t=0, lives until t=5
+        tokio::time::advance(Duration::from_secs(3)).await;
+        typing.expire();
+
+        let mut seen = Vec::new();
+        while let Some(Some(crate::hub::HubItem::Event(envelope))) =
+            futures::FutureExt::now_or_never(recipient.next())
+        {
+            if let Event::UserTyping { typing, .. } = envelope.event {
+                seen.push(typing);
+            }
+        }
+        assert_eq!(seen, [true, false]);
+    }
+}

@@ -61,7 +61,7 @@ impl<T> Page<T> {
 }
 
 /// The sort key of a cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SortKey {
     /// A time (newest-first lists).
     Time(DateTime<Utc>),

@@ -1,5 +1,6 @@
 //! Accounts on GraphQL: `me`, registration, sessions, roles.
 
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use super::context::ContextExt as _;
@@ -7,7 +8,7 @@ use super::error::IntoGraphql as _;
 use super::scalars::DateTime;
 use crate::auth::RefreshToken;
 use crate::domain::{self, UserId};
-use crate::services::{Registration, Session, SignIn};
+use crate::services::{Registration, Session, SignIn, UserListing, user_cursor};
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -53,10 +54,44 @@ pub struct User {
     pub last_active: Option<DateTime>,
     #[graphql(skip)]
     email: String,
+    #[graphql(skip)]
+    user_id: UserId,
+}
+
+/// Where a user is, as an admin's presence list shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(name = "PresenceStatus")]
+pub enum PresenceStatus {
+    /// At least one live connection.
+    Online,
+    /// No live connection, but active in the last 5 minutes.
+    RecentlyActive,
+    /// Neither.
+    Offline,
 }
 
 #[ComplexObject]
 impl User {
+    /// True while the user has a live connection (Socket.IO or GraphQL WebSocket).
+    async fn online(&self, ctx: &Context<'_>) -> bool {
+        ctx.services().presence.is_online(&self.user_id)
+    }
+
+    /// Online, recently active (last 5 minutes) or offline.
+    async fn presence(&self, ctx: &Context<'_>) -> PresenceStatus {
+        if ctx.services().presence.is_online(&self.user_id) {
+            return PresenceStatus::Online;
+        }
+        let recent = self
+            .last_active
+            .is_some_and(|at| chrono::Utc::now() - at.0 < crate::services::RECENTLY_ACTIVE);
+        if recent {
+            PresenceStatus::RecentlyActive
+        } else {
+            PresenceStatus::Offline
+        }
+    }
+
     /// Sign-in address; null unless the caller is this user or an admin.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
         let principal = ctx.principal_opt()?;
@@ -74,6 +109,7 @@ impl From<domain::User> for User {
             created_at: user.created_at.into(),
             last_active: user.last_active.map(DateTime),
             email: user.email.as_str().to_owned(),
+            user_id: user.id,
         }
     }
 }
@@ -130,6 +166,40 @@ impl AccountQuery {
             .await
             .map(User::from)
             .graphql()
+    }
+}
+
+/// Account queries for admins: the presence list.
+#[derive(Default)]
+pub struct DirectoryQuery;
+
+#[Object]
+impl DirectoryQuery {
+    /// Accounts in registration order with their presence (admins).
+    /// `online: true` lists who is online now; `online: false` leaves them out.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        online: Option<bool>,
+        #[graphql(desc = "Page size: 20 by default, at most 100.")] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, User>> {
+        let principal = ctx.principal()?;
+        let listing =
+            UserListing::parse(online, first.map(i64::from), after.as_deref()).graphql()?;
+        let page = ctx
+            .services()
+            .presence
+            .users(principal, listing)
+            .await
+            .graphql()?;
+        let mut connection = Connection::new(false, page.next_cursor.is_some());
+        connection.edges.extend(
+            page.items
+                .into_iter()
+                .map(|user| Edge::new(user_cursor(&user).encode(), User::from(user))),
+        );
+        Ok(connection)
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod catalog;
+mod chat;
 mod context;
 mod error;
 mod live;
@@ -27,7 +28,9 @@ use crate::services::Services;
 #[graphql(name = "Query")]
 pub struct QueryRoot(
     accounts::AccountQuery,
+    accounts::DirectoryQuery,
     catalog::CatalogQuery,
+    chat::ChatQuery,
     orders::OrderQuery,
 );
 
@@ -38,12 +41,17 @@ pub struct MutationRoot(
     accounts::AccountMutation,
     catalog::CatalogMutation,
     orders::OrderMutation,
+    chat::ChatMutation,
 );
 
 /// Every subscription, by area.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(catalog::CatalogSubscription, orders::OrderSubscription);
+pub struct SubscriptionRoot(
+    catalog::CatalogSubscription,
+    orders::OrderSubscription,
+    chat::ChatSubscription,
+);
 
 /// The schema type served at `/graphql`.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

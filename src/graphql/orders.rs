@@ -134,6 +134,8 @@ pub struct DashboardStats {
     pub product_count: u64,
     /// Registered accounts.
     pub user_count: u64,
+    /// Accounts with a live connection now.
+    pub users_online: u64,
     /// Products with fewer than 5 units, fewest first (at most 10).
     pub low_stock_products: Vec<Product>,
 }
@@ -153,6 +155,7 @@ impl From<Stats> for DashboardStats {
             orders_last_24h: stats.orders_last_24h,
             product_count: stats.product_count,
             user_count: stats.user_count,
+            users_online: stats.users_online,
             low_stock_products: stats.low_stock.into_iter().map(Product::from).collect(),
         }
     }

@@ -24,8 +24,10 @@ use super::Caller;
 use super::context::ClientAddr;
 use super::loaders;
 use crate::auth::{Principal, TokenIssuer, bearer_token};
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::http::AppState;
+use crate::hub::{ConnectionId, Event, HubItem};
 use crate::services::Services;
 
 /// GraphiQL loads its scripts from unpkg, so its page gets a policy that
@@ -89,10 +91,15 @@ async fn graphql_get(
 /// Close code of `graphql-transport-ws` for a refused `connection_init`.
 const CLOSE_FORBIDDEN: u16 = 4403;
 
-/// Serves one GraphQL WebSocket. async-graphql closes a refused
-/// `connection_init` with 1002 (protocol error); the protocol says 4403
-/// Forbidden, which is what clients such as `graphql-ws` act on, so the close
-/// frame is rewritten when the refusal was ours.
+/// Serves one GraphQL WebSocket.
+///
+/// async-graphql closes a refused `connection_init` with 1002 (protocol
+/// error); the protocol says 4403 Forbidden, which is what clients such as
+/// `graphql-ws` act on, so that close frame is rewritten when the refusal was
+/// ours. Once signed in, the connection counts for presence and lives no
+/// longer than its authority: when the token expires, the user signs out or
+/// their role changes, it is closed with 4403 and the reason, and the client
+/// reconnects with a fresh token.
 async fn serve_websocket(
     socket: WebSocket,
     schema: super::AppSchema,
@@ -103,39 +110,108 @@ async fn serve_websocket(
     let tokens = services.tokens.clone();
     let refused = Arc::new(AtomicBool::new(false));
     let (sink, stream) = socket.split();
-    let sink = {
+    // Shared, so the session guard can close the socket while GraphQL owns it.
+    let sink = Arc::new(tokio::sync::Mutex::new(sink));
+    let graphql_sink = {
         let refused = refused.clone();
-        sink.with(move |message: Message| {
-            let message = match message {
-                Message::Close(Some(frame))
-                    if frame.code == 1002 && refused.load(Ordering::Acquire) =>
-                {
-                    Message::Close(Some(CloseFrame {
-                        code: CLOSE_FORBIDDEN,
-                        reason: "Forbidden".into(),
-                    }))
-                }
-                other => other,
-            };
-            std::future::ready(Ok::<_, axum::Error>(message))
+        futures::sink::unfold(sink.clone(), move |sink, message: Message| {
+            let refused = refused.clone();
+            async move {
+                let message = match message {
+                    Message::Close(Some(frame))
+                        if frame.code == 1002 && refused.load(Ordering::Acquire) =>
+                    {
+                        Message::Close(Some(CloseFrame {
+                            code: CLOSE_FORBIDDEN,
+                            reason: "Forbidden".into(),
+                        }))
+                    }
+                    other => other,
+                };
+                sink.lock().await.send(message).await?;
+                Ok::<_, axum::Error>(sink)
+            }
         })
     };
+    let connection = ConnectionId(format!("gql:{}", UserId::generate()));
     let mut data = Data::default();
     data.insert(client);
+    data.insert(connection);
     loaders::install(&mut data, &services);
-    GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
+    let (signed_in, session) = tokio::sync::oneshot::channel::<(Principal, i64)>();
+    let serve = GraphQLWebSocket::new_with_pair(graphql_sink, stream, schema, protocol)
         .with_data(data)
         .on_connection_init(move |payload| async move {
-            let principal = authenticate_connection(&tokens, &payload).map_err(|error| {
-                refused.store(true, Ordering::Release);
-                async_graphql::Error::new(error.to_string())
-            })?;
+            let (principal, expires_at) =
+                authenticate_connection(&tokens, &payload).map_err(|error| {
+                    refused.store(true, Ordering::Release);
+                    async_graphql::Error::new(error.to_string())
+                })?;
+            let _ = signed_in.send((principal.clone(), expires_at));
             let mut data = Data::default();
             data.insert(Caller::Signed(principal));
             Ok(data)
         })
-        .serve()
-        .await;
+        .serve();
+    let guard = async {
+        match session.await {
+            Ok((principal, expires_at)) => guard_session(&services, principal, expires_at).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = serve => {}
+        reason = guard => {
+            let frame = CloseFrame { code: CLOSE_FORBIDDEN, reason: reason.into() };
+            let _ = sink.lock().await.send(Message::Close(Some(frame))).await;
+        }
+    }
+}
+
+/// Counts the connection as the user's presence while it lives, and
+/// resolves with the reason the session must end.
+async fn guard_session(services: &Services, principal: Principal, expires_at: i64) -> &'static str {
+    let _presence = PresenceGuard::new(services, &principal.user_id);
+    let mut news = services.hub.subscribe_user(&principal.user_id);
+    let remaining = (expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
+    let expiry = tokio::time::sleep(std::time::Duration::from_secs(remaining));
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            () = &mut expiry => return "token_expired",
+            item = news.next() => match item {
+                Some(HubItem::Event(envelope)) => match envelope.event {
+                    Event::RoleChanged { .. } => return "role_changed",
+                    Event::SignedOut { .. } => return "logged_out",
+                    _ => {}
+                },
+                Some(HubItem::Lagged(_)) => {}
+                None => return "server_shutdown",
+            },
+        }
+    }
+}
+
+/// Marks a user connected for as long as it lives.
+struct PresenceGuard {
+    services: Services,
+    user: UserId,
+}
+
+impl PresenceGuard {
+    fn new(services: &Services, user: &UserId) -> Self {
+        services.presence.connected(user);
+        PresenceGuard {
+            services: services.clone(),
+            user: user.clone(),
+        }
+    }
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        self.services.presence.disconnected(&self.user);
+    }
 }
 
 fn graphiql() -> Response {
@@ -166,11 +242,12 @@ fn caller_from_headers(tokens: &TokenIssuer, headers: &HeaderMap) -> Caller {
 
 /// The principal of a WebSocket connection, from the `connection_init`
 /// payload: `{ "token": … }` or `{ "Authorization": "Bearer …" }` (any case).
-/// A connection without a valid token is refused (close code 4403).
+/// A connection without a valid token is refused (close code 4403). Also
+/// returns when the token expires (seconds since the epoch).
 fn authenticate_connection(
     tokens: &TokenIssuer,
     payload: &serde_json::Value,
-) -> Result<Principal, AppError> {
+) -> Result<(Principal, i64), AppError> {
     let field = |name: &str| {
         payload.as_object().and_then(|object| {
             object
@@ -181,7 +258,9 @@ fn authenticate_connection(
     };
     let token = field("token").or_else(|| field("authorization").and_then(bearer_token));
     match token {
-        Some(token) => tokens.verify(token),
+        Some(token) => tokens
+            .verify_claims(token)
+            .map(|(principal, claims)| (principal, claims.exp)),
         None => Err(AppError::Unauthenticated(crate::auth::INVALID_TOKEN)),
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
+use super::Presence;
 use crate::auth::Principal;
 use crate::domain::{OrderStatus, Price, Product, Stock};
 use crate::error::AppError;
@@ -25,8 +26,10 @@ pub struct DashboardStats {
     pub orders_last_24h: u64,
     /// Products in the catalogue.
     pub product_count: u64,
-    /// Registered accounts (online counts come with presence).
+    /// Registered accounts.
     pub user_count: u64,
+    /// Accounts with a live connection now.
+    pub users_online: u64,
     /// Products with fewer than [`LOW_STOCK_BELOW`] units, fewest first.
     pub low_stock: Vec<Product>,
 }
@@ -35,12 +38,13 @@ pub struct DashboardStats {
 #[derive(Clone)]
 pub struct Dashboard {
     store: Arc<dyn Store>,
+    presence: Presence,
 }
 
 impl Dashboard {
     /// Wires the service.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Dashboard { store }
+    pub fn new(store: Arc<dyn Store>, presence: Presence) -> Self {
+        Dashboard { store, presence }
     }
 
     /// The figures (admins only). The store queries run concurrently.
@@ -64,6 +68,7 @@ impl Dashboard {
             orders_last_24h: orders.placed_since,
             product_count,
             user_count,
+            users_online: self.presence.online_users().len() as u64,
             low_stock,
         })
     }

@@ -18,7 +18,7 @@ pub use catalog::{Catalog, ProductListing};
 pub use chat::{Chat, MessageListing, Outgoing, message_cursor};
 pub use dashboard::{Dashboard, DashboardStats};
 pub use orders::{OrderListing, Orders, order_cursor};
-pub use presence::{Presence, RECENTLY_ACTIVE};
+pub use presence::{Presence, RECENTLY_ACTIVE, UserListing, user_cursor};
 pub use throttle::LoginThrottle;
 
 use crate::auth::{PasswordHasher, TokenIssuer};
@@ -70,7 +70,7 @@ impl Services {
             accounts,
             catalog: Catalog::new(store.clone(), hub.clone()),
             orders: Orders::new(store.clone(), hub.clone()),
-            dashboard: Dashboard::new(store.clone()),
+            dashboard: Dashboard::new(store.clone(), presence.clone()),
             chat: Chat::new(
                 store.clone(),
                 hub.clone(),

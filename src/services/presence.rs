@@ -8,9 +8,54 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::UserId;
+use crate::auth::Principal;
+use crate::domain::{Cursor, Page, SortKey, User, UserId, page_size};
+use crate::error::AppError;
 use crate::hub::{Audience, Event, Hub};
-use crate::store::{Store, now};
+use crate::store::{Store, USERS_OLDEST, now};
+
+/// A page request on the presence list, valid.
+#[derive(Debug, Clone, Default)]
+pub struct UserListing {
+    /// Only online (`Some(true)`) or only not online (`Some(false)`) users.
+    pub online: Option<bool>,
+    /// Page size (clamped).
+    pub first: usize,
+    /// Continue after this cursor.
+    pub after: Option<Cursor>,
+}
+
+impl UserListing {
+    /// Parses raw page arguments (`after`).
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` naming `after`.
+    pub fn parse(
+        online: Option<bool>,
+        first: Option<i64>,
+        after: Option<&str>,
+    ) -> Result<Self, AppError> {
+        let after = match after.map(|raw| Cursor::decode(raw, USERS_OLDEST)) {
+            Some(Ok(cursor)) if matches!(cursor.key, SortKey::Time(_)) => Some(cursor),
+            Some(_) => return Err(AppError::invalid("after", "is not a cursor of this list")),
+            None => None,
+        };
+        Ok(UserListing {
+            online,
+            first: page_size(first),
+            after,
+        })
+    }
+}
+
+/// Where a user stands in the registration-order user list.
+pub fn user_cursor(user: &User) -> Cursor {
+    Cursor {
+        ordering: USERS_OLDEST,
+        key: SortKey::Time(user.created_at),
+        id: user.id.to_string(),
+    }
+}
 
 /// `lastActive` is written at most this often per user while active.
 const LAST_ACTIVE_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
@@ -132,6 +177,40 @@ impl Presence {
             .filter(|(_, entry)| entry.announced)
             .map(|(user, _)| user.clone())
             .collect()
+    }
+
+    /// The presence list (admins): accounts in registration order. Online
+    /// users come from this process's registry; the filter `online: false`
+    /// is applied to each page, so such a page may hold fewer than `first`.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` for non-admins; `UNAVAILABLE` when the store is down.
+    pub async fn users(
+        &self,
+        principal: &Principal,
+        listing: UserListing,
+    ) -> Result<Page<User>, AppError> {
+        principal.require_admin()?;
+        if listing.online == Some(true) {
+            let online = self.online_users();
+            let mut users = self.inner.store.users_by_ids(&online).await?;
+            users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            if let Some(after) = &listing.after {
+                let after = (after.key.clone(), after.id.clone());
+                users.retain(|user| (SortKey::Time(user.created_at), user.id.to_string()) > after);
+            }
+            return Ok(Page::from_rows(users, listing.first, user_cursor));
+        }
+        let rows = self
+            .inner
+            .store
+            .list_users(listing.after.as_ref(), listing.first + 1)
+            .await?;
+        let mut page = Page::from_rows(rows, listing.first, user_cursor);
+        if listing.online == Some(false) {
+            page.items.retain(|user| !self.is_online(&user.id));
+        }
+        Ok(page)
     }
 
     /// Records activity; writes `lastActive` at most once a minute per user.

@@ -133,6 +133,7 @@ impl MongoStore {
             doc! { "to": 1, "from": 1, "createdAt": -1, "_id": -1 },
             doc! { "createdAt": -1, "_id": -1 },
             doc! { "to": 1, "delivered": 1, "createdAt": 1, "_id": 1 },
+            doc! { "seenMark": 1 },
         ];
         for keys in message_indexes {
             self.messages
@@ -569,40 +570,27 @@ impl Store for MongoStore {
             .collect()
     }
 
-    async fn mark_seen(
-        &self,
-        reader: &UserId,
-        peer: &UserId,
-        at: DateTime<Utc>,
-    ) -> StoreResult<Vec<MessageId>> {
-        let filter =
-            doc! { "to": object_id(reader), "from": object_id(peer), "seenAt": Bson::Null };
-        let unseen: Vec<MessageDoc> = self
+    async fn mark_seen(&self, reader: &UserId, peer: &UserId, at: DateTime<Utc>) -> StoreResult<Vec<MessageId>> {
+        // MongoDB cannot return the ids an update_many changed, so each call
+        // tags what it marks with its own token and reads the tag back: two
+        // concurrent calls never both report one message.
+        let mark = ObjectId::new();
+        self.messages
+            .update_many(
+                doc! { "to": object_id(reader), "from": object_id(peer), "seenAt": Bson::Null },
+                doc! { "$set": { "seenAt": date(at), "seenMark": mark } },
+            )
+            .await
+            .map_err(classify)?;
+        let marked: Vec<MessageDoc> = self
             .messages
-            .find(filter)
+            .find(doc! { "seenMark": mark })
             .await
             .map_err(classify)?
             .try_collect()
             .await
             .map_err(classify)?;
-        if unseen.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Bson> = unseen
-            .iter()
-            .map(|message| Bson::ObjectId(message.id))
-            .collect();
-        self.messages
-            .update_many(
-                doc! { "_id": { "$in": ids }, "seenAt": Bson::Null },
-                doc! { "$set": { "seenAt": date(at) } },
-            )
-            .await
-            .map_err(classify)?;
-        let mut ids: Vec<MessageId> = unseen
-            .iter()
-            .map(|message| domain_id(&message.id))
-            .collect();
+        let mut ids: Vec<MessageId> = marked.iter().map(|message| domain_id(&message.id)).collect();
         ids.sort();
         Ok(ids)
     }

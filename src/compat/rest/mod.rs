@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalog;
+mod chat;
 mod extract;
 mod orders;
 
@@ -40,7 +41,12 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orders/{id}",
             get(orders::get_order).put(orders::update_order_status),
-        );
+        )
+        .route(
+            "/chat/messages",
+            get(chat::list_messages).post(chat::send_message),
+        )
+        .route("/chat/messages/{id}", get(chat::thread));
     Router::new().merge(routes.clone()).nest("/api/v1", routes)
 }
 

@@ -1,0 +1,388 @@
+//! Chat and presence on GraphQL: threads, conversations, sending, receipts,
+//! typing, and live news (with what was missed replayed first).
+
+use std::collections::HashSet;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Subscription};
+use futures::{Stream, StreamExt as _};
+
+use super::accounts::User;
+use super::context::{ContextExt as _, id_arg};
+use super::error::IntoGraphql as _;
+use super::live::events;
+use super::loaders::UserLoader;
+use super::scalars::DateTime;
+use crate::domain::{self, MessageId, UserId};
+use crate::hub::{ConnectionId, Event, HubItem};
+use crate::services::{MessageListing, Outgoing, message_cursor};
+
+/// A chat message. `from` and `to` are batch-loaded.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex, name = "Message")]
+pub struct Message {
+    /// Stable id: drop duplicates by it.
+    pub id: ID,
+    /// What was said.
+    pub text: String,
+    /// Whether the recipient has seen it.
+    pub seen: bool,
+    /// When the recipient saw it.
+    pub seen_at: Option<DateTime>,
+    /// When it was sent.
+    pub created_at: DateTime,
+    #[graphql(skip)]
+    from_id: UserId,
+    #[graphql(skip)]
+    to_id: UserId,
+}
+
+async fn load_user(ctx: &Context<'_>, id: &UserId) -> async_graphql::Result<Option<User>> {
+    let loader = ctx.data::<DataLoader<UserLoader>>()?;
+    Ok(loader.load_one(id.clone()).await.graphql()?.map(User::from))
+}
+
+#[ComplexObject]
+impl Message {
+    /// The sender.
+    #[graphql(name = "from")]
+    async fn sender(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        load_user(ctx, &self.from_id).await
+    }
+
+    /// The recipient.
+    #[graphql(name = "to")]
+    async fn recipient(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        load_user(ctx, &self.to_id).await
+    }
+}
+
+impl From<domain::Message> for Message {
+    fn from(message: domain::Message) -> Self {
+        Message {
+            id: ID(message.id.to_string()),
+            text: message.text.as_str().to_owned(),
+            seen: message.seen(),
+            seen_at: message.seen_at.map(DateTime),
+            created_at: message.created_at.into(),
+            from_id: message.from,
+            to_id: message.to,
+        }
+    }
+}
+
+/// A conversation: the peer, the latest message, the unread count.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex, name = "Conversation")]
+pub struct Conversation {
+    /// The latest message either way.
+    pub last_message: Message,
+    /// The peer's messages the caller has not seen.
+    pub unread_count: u64,
+    #[graphql(skip)]
+    peer_id: UserId,
+}
+
+#[ComplexObject]
+impl Conversation {
+    /// The other participant.
+    async fn peer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        load_user(ctx, &self.peer_id).await
+    }
+}
+
+/// A read receipt: `by` saw the messages `ids` at `seenAt`.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex, name = "SeenReceipt")]
+pub struct SeenReceipt {
+    /// The messages marked seen.
+    pub ids: Vec<ID>,
+    /// When.
+    pub seen_at: DateTime,
+    #[graphql(skip)]
+    by_id: UserId,
+}
+
+#[ComplexObject]
+impl SeenReceipt {
+    /// Who saw them.
+    async fn by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        load_user(ctx, &self.by_id).await
+    }
+}
+
+fn receipt(by: UserId, ids: &[MessageId], at: chrono::DateTime<chrono::Utc>) -> SeenReceipt {
+    SeenReceipt {
+        ids: ids.iter().map(|id| ID(id.to_string())).collect(),
+        seen_at: at.into(),
+        by_id: by,
+    }
+}
+
+/// Someone started or stopped typing to the caller.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex, name = "UserTyping")]
+pub struct UserTyping {
+    /// Started (true) or stopped (false).
+    pub typing: bool,
+    #[graphql(skip)]
+    from_id: UserId,
+}
+
+#[ComplexObject]
+impl UserTyping {
+    /// Who types.
+    #[graphql(name = "from")]
+    async fn typist(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        load_user(ctx, &self.from_id).await
+    }
+}
+
+/// A user came online or went offline.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex, name = "PresenceChange")]
+pub struct PresenceChange {
+    /// Online now or not.
+    pub online: bool,
+    /// Last activity.
+    pub last_active: DateTime,
+    #[graphql(skip)]
+    user_id: UserId,
+}
+
+#[ComplexObject]
+impl PresenceChange {
+    /// Whose presence changed.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        load_user(ctx, &self.user_id).await
+    }
+}
+
+/// Chat queries.
+#[derive(Default)]
+pub struct ChatQuery;
+
+#[Object]
+impl ChatQuery {
+    /// The thread with another user, oldest first within the page. Page back
+    /// in time with `before: pageInfo.startCursor` while `hasPreviousPage`.
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        with: ID,
+        #[graphql(desc = "Page size: 20 by default, at most 100.")] first: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Message>> {
+        let principal = ctx.principal()?;
+        let peer = id_arg(&with, "with")?;
+        let listing = MessageListing::parse(first.map(i64::from), before.as_deref()).graphql()?;
+        let page = ctx
+            .services()
+            .chat
+            .thread(principal, &peer, listing)
+            .await
+            .graphql()?;
+        let mut connection = Connection::new(page.next_cursor.is_some(), false);
+        connection.edges.extend(
+            page.items.into_iter().map(|message| {
+                Edge::new(message_cursor(&message).encode(), Message::from(message))
+            }),
+        );
+        Ok(connection)
+    }
+
+    /// The caller's conversations, most recent first.
+    async fn conversations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Conversation>> {
+        let principal = ctx.principal()?;
+        let conversations = ctx
+            .services()
+            .chat
+            .conversations(principal)
+            .await
+            .graphql()?;
+        Ok(conversations
+            .into_iter()
+            .map(|conversation| Conversation {
+                last_message: conversation.last_message.into(),
+                unread_count: conversation.unread,
+                peer_id: conversation.peer,
+            })
+            .collect())
+    }
+}
+
+/// Chat mutations.
+#[derive(Default)]
+pub struct ChatMutation;
+
+#[Object]
+impl ChatMutation {
+    /// Sends a message from the caller (stored before it is returned or
+    /// delivered). The recipient hears `messageReceived`.
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        to: ID,
+        text: String,
+    ) -> async_graphql::Result<Message> {
+        let principal = ctx.principal()?;
+        let outgoing = Outgoing::parse(&to, &text).graphql()?;
+        let origin = ctx.data_opt::<ConnectionId>().cloned();
+        ctx.services()
+            .chat
+            .send(principal, outgoing, origin)
+            .await
+            .map(Message::from)
+            .graphql()
+    }
+
+    /// Marks the thread's incoming messages seen; their sender hears `messagesSeen`.
+    async fn mark_messages_seen(
+        &self,
+        ctx: &Context<'_>,
+        with: ID,
+    ) -> async_graphql::Result<SeenReceipt> {
+        let principal = ctx.principal()?;
+        let peer = id_arg(&with, "with")?;
+        let (ids, at) = ctx
+            .services()
+            .chat
+            .mark_seen(principal, &peer)
+            .await
+            .graphql()?;
+        Ok(receipt(principal.user_id.clone(), &ids, at))
+    }
+
+    /// Starts or stops the caller's typing indicator to `to` (expires by
+    /// itself after a few seconds without a refresh).
+    async fn set_typing(
+        &self,
+        ctx: &Context<'_>,
+        to: ID,
+        typing: bool,
+    ) -> async_graphql::Result<bool> {
+        let principal = ctx.principal()?;
+        let to = id_arg(&to, "to")?;
+        ctx.services()
+            .chat
+            .set_typing(principal, &to, typing)
+            .map(|()| typing)
+            .graphql()
+    }
+}
+
+/// Chat and presence news.
+#[derive(Default)]
+pub struct ChatSubscription;
+
+#[Subscription]
+impl ChatSubscription {
+    /// Messages to the caller, starting with those missed while offline (in
+    /// order), then live; also the caller's own messages sent from other
+    /// connections. Each message once per subscription.
+    async fn message_received(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>>> {
+        let principal = ctx.principal()?.clone();
+        let services = ctx.services().clone();
+        let me = ctx.data_opt::<ConnectionId>().cloned();
+        // Listen first, then read what was missed: nothing falls between.
+        let live = services.hub.subscribe_user(&principal.user_id);
+        let missed = services.chat.undelivered(&principal).await.graphql()?;
+        let missed_ids: Vec<MessageId> = missed.iter().map(|message| message.id.clone()).collect();
+        services.chat.mark_delivered(&missed_ids).await.graphql()?;
+        let replayed: HashSet<MessageId> = missed_ids.into_iter().collect();
+        let replay =
+            futures::stream::iter(missed.into_iter().map(|message| Ok(Message::from(message))));
+        let live = live.filter_map(move |item| {
+            let services = services.clone();
+            let principal = principal.clone();
+            let fresh = match item {
+                HubItem::Event(envelope) => match &envelope.event {
+                    Event::MessageSent { message, origin }
+                        if !replayed.contains(&message.id)
+                            && (origin.is_none() || *origin != me) =>
+                    {
+                        Some(message.clone())
+                    }
+                    _ => None,
+                },
+                HubItem::Lagged(missed) => {
+                    tracing::warn!(missed, "messageReceived subscriber fell behind");
+                    None
+                }
+            };
+            async move {
+                let message = fresh?;
+                if message.to == principal.user_id
+                    && let Err(error) = services
+                        .chat
+                        .mark_delivered(std::slice::from_ref(&message.id))
+                        .await
+                {
+                    error.log();
+                }
+                Some(Ok(Message::from(message)))
+            }
+        });
+        Ok(replay.chain(live))
+    }
+
+    /// Read receipts of the caller's messages.
+    async fn messages_seen(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<SeenReceipt>>> {
+        let principal = ctx.principal()?;
+        Ok(events(
+            ctx.services().hub.subscribe_user(&principal.user_id),
+            |event| match event {
+                Event::MessagesSeen { by, ids, at, .. } => Some(receipt(by.clone(), ids, *at)),
+                _ => None,
+            },
+        ))
+    }
+
+    /// Typing indicators towards the caller.
+    async fn user_typing(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<UserTyping>>> {
+        let principal = ctx.principal()?;
+        Ok(events(
+            ctx.services().hub.subscribe_user(&principal.user_id),
+            |event| match event {
+                Event::UserTyping { from, typing, .. } => Some(UserTyping {
+                    typing: *typing,
+                    from_id: from.clone(),
+                }),
+                _ => None,
+            },
+        ))
+    }
+
+    /// Presence changes of the caller's conversation peers (admins: of everyone).
+    async fn presence_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PresenceChange>>> {
+        let principal = ctx.principal()?;
+        Ok(events(
+            ctx.services().hub.subscribe(principal),
+            |event| match event {
+                Event::PresenceChanged {
+                    user_id,
+                    online,
+                    last_active,
+                } => Some(PresenceChange {
+                    online: *online,
+                    last_active: (*last_active).into(),
+                    user_id: user_id.clone(),
+                }),
+                _ => None,
+            },
+        ))
+    }
+}

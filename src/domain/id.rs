@@ -1,11 +1,16 @@
 //! Opaque ids in the 24-hex ObjectId form, on every store.
 //!
 //! Both stores use the same generator, so a client cannot tell which store is
-//! behind the server and ids sort roughly by creation time (the first four
-//! bytes are the creation second, as in a MongoDB ObjectId).
+//! behind the server. The layout is a MongoDB ObjectId's: four bytes of
+//! creation second, five random bytes chosen once per process, three bytes of
+//! a counter. Ids made later by one process therefore sort after earlier
+//! ones, which keeps (time, id) orderings stable when rows share a
+//! millisecond.
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rand::RngCore;
 
@@ -47,12 +52,21 @@ pub enum MessageKind {}
 pub type MessageId = Id<MessageKind>;
 
 impl<K> Id<K> {
-    /// A fresh id: creation second, then eight random bytes.
+    /// A fresh id: creation second, process identity, counter.
     pub fn generate() -> Self {
+        static PROCESS: OnceLock<[u8; 5]> = OnceLock::new();
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let process = PROCESS.get_or_init(|| {
+            let mut bytes = [0u8; 5];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            bytes
+        });
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut bytes = [0u8; 12];
         let seconds = chrono::Utc::now().timestamp() as u32;
         bytes[..4].copy_from_slice(&seconds.to_be_bytes());
-        rand::thread_rng().fill_bytes(&mut bytes[4..]);
+        bytes[4..9].copy_from_slice(process);
+        bytes[9..].copy_from_slice(&count.to_be_bytes()[1..]);
         Id {
             hex: hex::encode(bytes),
             kind: PhantomData,
@@ -139,6 +153,12 @@ mod tests {
         assert_eq!(a.as_str().len(), 24);
         assert!(UserId::parse(a.as_str()).is_ok());
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_made_later_sort_later() {
+        let ids: Vec<UserId> = (0..1000).map(|_| UserId::generate()).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
     }
 
     #[test]

@@ -395,14 +395,15 @@ impl MessageDoc {
     }
 }
 
-/// A newest-first keyset condition on (createdAt, _id).
-fn before_position(cursor: &Cursor) -> StoreResult<Document> {
+/// The keyset condition of a time-ordered list on (createdAt, _id):
+/// `$lt` walks newest first, `$gt` oldest first.
+fn time_position(cursor: &Cursor, comparison: &str) -> StoreResult<Document> {
     let SortKey::Time(at) = &cursor.key else {
         return Err(cursor_mismatch());
     };
     Ok(after_position(
         "createdAt",
-        "$lt",
+        comparison,
         Bson::DateTime(date(*at)),
         cursor_id(&cursor.id)?,
     ))
@@ -508,17 +509,7 @@ impl Store for MongoStore {
 
     async fn list_users(&self, after: Option<&Cursor>, limit: usize) -> StoreResult<Vec<User>> {
         let filter = match after {
-            Some(cursor) => {
-                let SortKey::Time(at) = &cursor.key else {
-                    return Err(cursor_mismatch());
-                };
-                after_position(
-                    "createdAt",
-                    "$gt",
-                    Bson::DateTime(date(*at)),
-                    cursor_id(&cursor.id)?,
-                )
-            }
+            Some(cursor) => time_position(cursor, "$gt")?,
             None => Document::new(),
         };
         let documents: Vec<UserDoc> = self
@@ -552,7 +543,7 @@ impl Store for MongoStore {
             None => doc! { "$or": [{ "from": me }, { "to": me }] },
         }];
         if let Some(cursor) = &query.before {
-            conditions.push(before_position(cursor)?);
+            conditions.push(time_position(cursor, "$lt")?);
         }
         let documents: Vec<MessageDoc> = self
             .messages
@@ -570,7 +561,12 @@ impl Store for MongoStore {
             .collect()
     }
 
-    async fn mark_seen(&self, reader: &UserId, peer: &UserId, at: DateTime<Utc>) -> StoreResult<Vec<MessageId>> {
+    async fn mark_seen(
+        &self,
+        reader: &UserId,
+        peer: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<MessageId>> {
         // MongoDB cannot return the ids an update_many changed, so each call
         // tags what it marks with its own token and reads the tag back: two
         // concurrent calls never both report one message.
@@ -590,7 +586,10 @@ impl Store for MongoStore {
             .try_collect()
             .await
             .map_err(classify)?;
-        let mut ids: Vec<MessageId> = marked.iter().map(|message| domain_id(&message.id)).collect();
+        let mut ids: Vec<MessageId> = marked
+            .iter()
+            .map(|message| domain_id(&message.id))
+            .collect();
         ids.sort();
         Ok(ids)
     }
@@ -952,15 +951,7 @@ impl Store for MongoStore {
             conditions.push(doc! { "userId": object_id(user_id) });
         }
         if let Some(cursor) = &query.after {
-            let SortKey::Time(at) = &cursor.key else {
-                return Err(cursor_mismatch());
-            };
-            conditions.push(after_position(
-                "createdAt",
-                "$lt",
-                Bson::DateTime(date(*at)),
-                cursor_id(&cursor.id)?,
-            ));
+            conditions.push(time_position(cursor, "$lt")?);
         }
         let filter = if conditions.is_empty() {
             Document::new()

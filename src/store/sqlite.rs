@@ -218,6 +218,25 @@ async fn write_terms(
     Ok(())
 }
 
+/// `AND (created_at cmp t OR (created_at = t AND id cmp id))`: the keyset
+/// condition of every time-ordered list.
+fn push_time_keyset(
+    sql: &mut QueryBuilder<Sqlite>,
+    cursor: &Cursor,
+    comparison: &str,
+) -> StoreResult<()> {
+    let SortKey::Time(at) = &cursor.key else {
+        return Err(cursor_mismatch());
+    };
+    sql.push(format!(" AND (created_at {comparison} "))
+        .push_bind(text(*at));
+    sql.push(" OR (created_at = ").push_bind(text(*at));
+    sql.push(format!(" AND id {comparison} "))
+        .push_bind(cursor.id.clone());
+    sql.push("))");
+    Ok(())
+}
+
 fn push_key(sql: &mut QueryBuilder<Sqlite>, sort: ProductSort, key: &SortKey) -> StoreResult<()> {
     match (sort, key) {
         (ProductSort::Newest, SortKey::Time(at)) => sql.push_bind(text(*at)),
@@ -384,13 +403,7 @@ impl Store for SqliteStore {
         let mut sql =
             QueryBuilder::<Sqlite>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
         if let Some(cursor) = after {
-            let SortKey::Time(at) = &cursor.key else {
-                return Err(cursor_mismatch());
-            };
-            sql.push(" AND (created_at > ").push_bind(text(*at));
-            sql.push(" OR (created_at = ").push_bind(text(*at));
-            sql.push(" AND id > ").push_bind(cursor.id.clone());
-            sql.push("))");
+            push_time_keyset(&mut sql, cursor, ">")?;
         }
         sql.push(" ORDER BY created_at ASC, id ASC LIMIT ")
             .push_bind(limit as i64);
@@ -446,13 +459,7 @@ impl Store for SqliteStore {
             }
         }
         if let Some(cursor) = &query.before {
-            let SortKey::Time(at) = &cursor.key else {
-                return Err(cursor_mismatch());
-            };
-            sql.push(" AND (created_at < ").push_bind(text(*at));
-            sql.push(" OR (created_at = ").push_bind(text(*at));
-            sql.push(" AND id < ").push_bind(cursor.id.clone());
-            sql.push("))");
+            push_time_keyset(&mut sql, cursor, "<")?;
         }
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(query.limit as i64);
@@ -864,13 +871,7 @@ impl Store for SqliteStore {
                 .push_bind(user_id.as_str().to_owned());
         }
         if let Some(cursor) = &query.after {
-            let SortKey::Time(at) = &cursor.key else {
-                return Err(cursor_mismatch());
-            };
-            sql.push(" AND (created_at < ").push_bind(text(*at));
-            sql.push(" OR (created_at = ").push_bind(text(*at));
-            sql.push(" AND id < ").push_bind(cursor.id.clone());
-            sql.push("))");
+            push_time_keyset(&mut sql, cursor, "<")?;
         }
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(query.limit as i64);

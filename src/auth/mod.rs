@@ -6,10 +6,12 @@
 
 mod password;
 mod refresh;
+mod revocation;
 mod token;
 
 pub use password::PasswordHasher;
 pub use refresh::{RefreshToken, RefreshTokenHash};
+pub use revocation::Revocations;
 pub use token::{AccessToken, Claims, TokenIssuer};
 
 use crate::domain::{Role, UserId};

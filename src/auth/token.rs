@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::{INVALID_TOKEN, Principal};
+use super::{INVALID_TOKEN, Principal, Revocations};
 use crate::domain::{Role, User, UserId};
 use crate::error::AppError;
 
@@ -28,6 +28,10 @@ pub struct Claims {
     pub iat: i64,
     /// A unique id, so one token can be told from another in logs.
     pub jti: String,
+    /// Issue time in milliseconds: revocations cut tokens off by it, so a
+    /// token issued right after a sign-out in the same second still works.
+    #[serde(default, rename = "iatMs")]
+    pub iat_ms: i64,
 }
 
 /// A freshly signed access token.
@@ -46,6 +50,7 @@ pub struct TokenIssuer {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    revocations: Revocations,
 }
 
 impl TokenIssuer {
@@ -65,7 +70,13 @@ impl TokenIssuer {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl,
+            revocations: Revocations::default(),
         }
+    }
+
+    /// The revocations this issuer checks (shared by every clone).
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// Signs a token for the user's current role.
@@ -104,7 +115,14 @@ impl TokenIssuer {
     ) -> Result<AccessToken, AppError> {
         let mut jti = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut jti);
+        let now_ms = Utc::now().timestamp_millis();
+        let iat_ms = if iat == now_ms.div_euclid(1000) {
+            now_ms
+        } else {
+            iat * 1000
+        };
         let claims = Claims {
+            iat_ms,
             sub: user_id.to_string(),
             role: role.as_str().to_owned(),
             iat,
@@ -120,7 +138,7 @@ impl TokenIssuer {
         })
     }
 
-    /// Checks signature, algorithm and expiry, and returns the caller.
+    /// Checks signature, algorithm, expiry and revocation, and returns the caller.
     ///
     /// # Errors
     /// [`AppError::Unauthenticated`] with one message whatever the reason.
@@ -143,6 +161,14 @@ impl TokenIssuer {
         let user_id = UserId::parse(&claims.sub);
         let role = Role::parse(&claims.role);
         match (user_id, role) {
+            (Ok(user_id), Ok(_))
+                if self
+                    .revocations
+                    .is_revoked(&user_id, claims.iat_ms.max(claims.iat * 1000)) =>
+            {
+                tracing::debug!("access token revoked (sign-out or role change)");
+                Err(AppError::Unauthenticated(INVALID_TOKEN))
+            }
             (Ok(user_id), Ok(role)) => Ok((Principal { user_id, role }, claims)),
             _ => {
                 tracing::debug!("access token with a malformed subject or role");
@@ -236,6 +262,27 @@ mod tests {
         .unwrap();
         let forged = format!("{signing_input}.{signature}");
         assert!(issuer().verify(&forged).is_err());
+    }
+
+    #[test]
+    fn a_revoked_token_is_refused_and_a_later_one_accepted() {
+        let issuer = issuer();
+        let id = UserId::generate();
+        let old = issuer
+            .issue_for(&id, Role::Admin, Duration::from_secs(60))
+            .unwrap();
+        issuer
+            .revocations()
+            .revoke_before(&id, Utc::now().timestamp_millis() + 1);
+        assert!(
+            issuer.clone().verify(&old.token).is_err(),
+            "clones share revocations"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let fresh = issuer
+            .issue_for(&id, Role::User, Duration::from_secs(60))
+            .unwrap();
+        assert!(issuer.verify(&fresh.token).is_ok());
     }
 
     #[test]

@@ -204,9 +204,11 @@ impl Accounts {
             RefreshUse::Reused { user_id, family } => {
                 let revoked = self.store.revoke_refresh_family(&family, now()).await?;
                 tracing::warn!(user.id = %user_id, revoked, "refresh token reused: session family revoked");
-                self.hub.publish(
-                    Audience::User(user_id.clone()),
-                    Event::SignedOut { user_id },
+                self.end_live_sessions(
+                    &user_id,
+                    Event::SignedOut {
+                        user_id: user_id.clone(),
+                    },
                 );
                 Err(AppError::Conflict(
                     "refresh token already used; the session was revoked, sign in again".into(),
@@ -233,9 +235,11 @@ impl Accounts {
         let revoked = self.store.revoke_refresh_family(&family, now()).await?;
         if revoked > 0 {
             tracing::info!(user.id = %user_id, "signed out");
-            self.hub.publish(
-                Audience::User(user_id.clone()),
-                Event::SignedOut { user_id },
+            self.end_live_sessions(
+                &user_id,
+                Event::SignedOut {
+                    user_id: user_id.clone(),
+                },
             );
         }
         Ok(())
@@ -293,8 +297,8 @@ impl Accounts {
             .await?
             .ok_or(AppError::NotFound("user"))?;
         tracing::info!(role = role.as_str(), "role changed");
-        self.hub.publish(
-            Audience::User(user.id.clone()),
+        self.end_live_sessions(
+            &user.id,
             Event::RoleChanged {
                 user_id: user.id.clone(),
                 role,
@@ -342,9 +346,24 @@ impl Accounts {
         }
     }
 
+    /// Ends everything the user's current access tokens allow: the tokens
+    /// are refused from now on at every door, and live connections are told
+    /// (`event`) and closed. Fresh tokens (refresh, sign-in) work at once.
+    fn end_live_sessions(&self, user_id: &UserId, event: Event) {
+        self.tokens
+            .revocations()
+            .revoke_before(user_id, chrono::Utc::now().timestamp_millis());
+        self.hub.publish(Audience::User(user_id.clone()), event);
+    }
+
     /// Forgets idle throttle state; called periodically by the app.
     pub fn forget_idle_throttles(&self) {
         self.throttle.forget_idle();
+        let expired_before =
+            chrono::Utc::now() - self.tokens.ttl() - std::time::Duration::from_secs(60);
+        self.tokens
+            .revocations()
+            .forget_before(expired_before.timestamp_millis());
     }
 
     async fn create_account(

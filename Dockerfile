@@ -13,6 +13,7 @@ RUN mkdir -p src tests/e2e \
 # 2. The crate.
 COPY src ./src
 COPY migrations ./migrations
+COPY frontend-examples/admin-dashboard ./frontend-examples/admin-dashboard
 COPY tests/e2e/main.rs ./tests/e2e/main.rs
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin realtime-dashboard
 

@@ -47,6 +47,7 @@ pub fn router(state: AppState, config: &Config, socket_io: SocketIoLayer) -> Rou
         .route("/readyz", get(readyz))
         .merge(graphql::routes::router())
         .merge(rest::router())
+        .merge(crate::dashboard::router())
         .fallback(not_found)
         .with_state(state)
         .layer(socket_io);

@@ -12,7 +12,8 @@
 //! - [`services`]: the only place rules live.
 //! - [`graphql`]: the primary door (queries, mutations, subscriptions).
 //! - [`compat`]: the legacy doors, REST and Socket.IO, on the same services.
-//! - [`http`]: the axum router and its layers.
+//! - [`http`]: the axum router and its layers; [`dashboard`]: the embedded
+//!   admin page.
 //! - [`app`], [`config`], [`telemetry`], [`error`]: start-up, configuration,
 //!   logging, and the error classes of the public contract.
 
@@ -20,6 +21,7 @@ pub mod app;
 pub mod auth;
 pub mod compat;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod error;
 pub mod graphql;

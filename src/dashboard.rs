@@ -25,9 +25,15 @@ const DASHBOARD_CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; im
 /// `/dashboard` and everything under it.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/dashboard", get(|| async { Redirect::permanent("/dashboard/") }))
+        .route(
+            "/dashboard",
+            get(|| async { Redirect::permanent("/dashboard/") }),
+        )
         .route("/dashboard/", get(|| async { asset("index.html") }))
-        .route("/dashboard/{*path}", get(|Path(path): Path<String>| async move { asset(&path) }))
+        .route(
+            "/dashboard/{*path}",
+            get(|Path(path): Path<String>| async move { asset(&path) }),
+        )
 }
 
 fn asset(path: &str) -> Response {
@@ -35,13 +41,12 @@ fn asset(path: &str) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     let mime = file.metadata.mimetype().to_owned();
-    let mut response = (
-        [(header::CONTENT_TYPE, mime)],
-        file.data.into_owned(),
-    )
-        .into_response();
+    let mut response = ([(header::CONTENT_TYPE, mime)], file.data.into_owned()).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DASHBOARD_CSP));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DASHBOARD_CSP),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

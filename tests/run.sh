@@ -2,7 +2,9 @@
 # The whole test suite, from a fresh clone: installs what the tests need,
 # starts what they talk to, runs `cargo test`, and cleans up.
 #
-#   - the JavaScript clients (socket.io-client, graphql-ws) under tests/js;
+#   - the JavaScript clients (socket.io-client, graphql-ws) under tests/js,
+#     the examples under frontend-examples/, playwright-core for the browser
+#     test under tests/browser, and Debian's chromium for it;
 #   - a MongoDB-compatible server (secantusd-py from the secantusdb package,
 #     in a virtualenv under .test-env/), unless MONGODB_URI already points at
 #     a server, in which case that one is used (each test makes its own
@@ -20,8 +22,24 @@ command -v node >/dev/null || { echo "tests/run.sh: node (>= 20) is required" >&
 command -v npm >/dev/null || { echo "tests/run.sh: npm is required" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "tests/run.sh: python3 (>= 3.10) is required" >&2; exit 1; }
 
-echo "==> JavaScript clients (npm ci in tests/js)"
-npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+echo "==> JavaScript clients and examples (npm ci)"
+for package in tests/js tests/browser frontend-examples/socketio-client frontend-examples/graphql-client; do
+    if [ -f "$package/package-lock.json" ]; then
+        npm ci --prefix "$package" --no-audit --no-fund --loglevel=error
+    fi
+done
+
+if [ -d tests/browser ] && [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    echo "==> Chromium for the browser test (Debian package)"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    elif command -v sudo >/dev/null; then
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "tests/run.sh: the browser test needs Chromium; install Debian's chromium package" >&2
+        exit 1
+    fi
+fi
 
 cleanup() {
     if [ -n "${mongo_pid:-}" ]; then

@@ -3,7 +3,10 @@
 //! parses into domain types, calls the service the GraphQL resolver calls, and
 //! reshapes the result into the documented envelope (`envelope.rs`).
 
+pub mod asyncapi;
+pub mod contracts;
 pub mod envelope;
+pub mod openapi;
 pub mod rest;
 pub mod socketio;
 pub mod wire;

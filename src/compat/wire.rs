@@ -1,22 +1,34 @@
 //! The JSON shapes of products, orders and users on the legacy doors (REST
 //! bodies and Socket.IO payloads), in one place so both doors agree. Field
 //! names are camelCase, money is a decimal number, times are RFC 3339.
+//!
+//! Each shape also derives `utoipa::ToSchema`: the OpenAPI and AsyncAPI
+//! documents (`openapi.rs`, `asyncapi.rs`) describe these very structs, so a
+//! field added here appears in both.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::envelope::timestamp;
+use super::openapi::{order_status_schema, role_schema};
 use crate::domain::{Message, Order, Product, User};
+use crate::services::Session;
 
 /// A product.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductBody {
     id: String,
     name: String,
+    /// A decimal amount with at most two decimals, from 0 to 1,000,000,000.
     price: f64,
+    /// Units in stock.
     stock: i64,
+    /// Empty when none was given.
     description: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -35,17 +47,24 @@ impl From<&Product> for ProductBody {
 }
 
 /// An order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderBody {
     id: String,
+    /// The account that placed it.
     user_id: String,
+    /// The product ordered (which may since have been deleted).
     product_id: String,
     quantity: i64,
+    /// The product's price when the order was placed.
     unit_price: f64,
+    /// `unitPrice × quantity`, computed by the server.
     total: f64,
+    #[schema(schema_with = order_status_schema)]
     status: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -66,14 +85,19 @@ impl From<&Order> for OrderBody {
 }
 
 /// A user as the REST door shows an account to itself (or to an admin).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
     id: String,
     name: String,
+    #[schema(format = Email)]
     email: String,
+    #[schema(schema_with = role_schema)]
     role: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
+    /// When the account was last seen; null if never.
+    #[schema(format = DateTime, required = true)]
     last_active: Option<String>,
 }
 
@@ -92,17 +116,25 @@ impl From<&User> for UserBody {
 
 /// A chat message. `created_at` mirrors `createdAt` because the original
 /// clients read the snake-case name.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageBody {
     id: String,
+    /// The sender's user id.
     from: String,
+    /// The recipient's user id.
     to: String,
     text: String,
+    /// Whether the recipient has seen it.
     seen: bool,
+    /// When the recipient saw it; null until then.
+    #[schema(format = DateTime, required = true)]
     seen_at: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    /// The same instant as `createdAt`.
     #[serde(rename = "created_at")]
+    #[schema(format = DateTime)]
     created_at_snake: String,
 }
 
@@ -118,6 +150,31 @@ impl From<&Message> for MessageBody {
             seen_at: message.seen_at.map(timestamp),
             created_at_snake: created_at.clone(),
             created_at,
+        }
+    }
+}
+
+/// A signed-in session: the `data` of register, login and refresh.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionBody {
+    /// The access token (a JWT), for `Authorization: Bearer` and the
+    /// Socket.IO handshake `auth.token`.
+    token: String,
+    /// Single-use: `POST /auth/refresh` exchanges it for a new session.
+    refresh_token: String,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+    user: UserBody,
+}
+
+impl From<&Session> for SessionBody {
+    fn from(session: &Session) -> Self {
+        SessionBody {
+            token: session.access.token.clone(),
+            refresh_token: session.refresh.expose().to_owned(),
+            expires_in: session.access.expires_in,
+            user: UserBody::from(&session.user),
         }
     }
 }

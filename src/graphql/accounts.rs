@@ -56,6 +56,10 @@ pub struct User {
     email: String,
     #[graphql(skip)]
     user_id: UserId,
+    /// Set when the account is the one signing in (the request has no caller
+    /// yet, but the address is the caller's own).
+    #[graphql(skip)]
+    reveal_email: bool,
 }
 
 /// Where a user is, as an admin's presence list shows it.
@@ -94,6 +98,9 @@ impl User {
 
     /// Sign-in address; null unless the caller is this user or an admin.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        if self.reveal_email {
+            return Some(self.email.as_str());
+        }
         let principal = ctx.principal_opt()?;
         let visible = principal.is_admin() || principal.user_id.as_str() == self.id.as_str();
         visible.then_some(self.email.as_str())
@@ -110,6 +117,7 @@ impl From<domain::User> for User {
             last_active: user.last_active.map(DateTime),
             email: user.email.as_str().to_owned(),
             user_id: user.id,
+            reveal_email: false,
         }
     }
 }
@@ -134,7 +142,10 @@ impl From<Session> for AuthPayload {
             token: session.access.token,
             refresh_token: session.refresh.expose().to_owned(),
             expires_in: session.access.expires_in,
-            user: session.user.into(),
+            user: User {
+                reveal_email: true,
+                ..session.user.into()
+            },
         }
     }
 }

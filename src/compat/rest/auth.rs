@@ -8,48 +8,55 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::AppJson;
 use crate::auth::RefreshToken;
 use crate::compat::envelope;
-use crate::compat::wire::UserBody;
+use crate::compat::openapi::{
+    ErrorEnvelope, LoggedOutEnvelope, MirroredSessionEnvelope, SessionEnvelope,
+};
+use crate::compat::wire::SessionBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::services::{Registration, Session, SignIn};
 
 /// `POST /auth/register` body. `role` is read only to refuse it: an account
 /// chooses no role at registration, and a client that tries should hear so.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterBody {
     name: String,
+    #[schema(format = Email)]
     email: String,
+    /// At least 8 characters.
+    #[schema(format = Password)]
     password: String,
+    /// Not documented as a field: any `role` is refused (400, `details.role`).
     #[serde(default)]
+    #[schema(ignore)]
     role: Option<serde_json::Value>,
 }
 
 /// `POST /auth/login` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
+    #[schema(format = Email)]
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
 /// `POST /auth/refresh` and `/auth/logout` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshBody {
+    /// The refresh token of the session (single-use).
     refresh_token: String,
 }
 
 /// The session as `data`.
 fn session_data(session: &Session) -> serde_json::Value {
-    json!({
-        "token": session.access.token,
-        "refreshToken": session.refresh.expose(),
-        "expiresIn": session.access.expires_in,
-        "user": UserBody::from(&session.user),
-    })
+    json!(SessionBody::from(session))
 }
 
 /// The session envelope of login and register, with `token` and `user`
@@ -63,6 +70,23 @@ fn mirrored_session_body(session: &Session) -> serde_json::Value {
     body
 }
 
+/// Creates an account and signs it in.
+///
+/// Accounts always start as `user`; a `role` in the body is refused (400,
+/// `details.role`).
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "The account, signed in", body = MirroredSessionEnvelope),
+        (status = 400, description = "A malformed body, a bad email, a short password, or a `role`", body = ErrorEnvelope),
+        (status = 409, description = "The email is taken", body = ErrorEnvelope),
+        (status = 429, description = "Too many attempts from this address", body = ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -83,6 +107,20 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(mirrored_session_body(&session))))
 }
 
+/// Signs in with email and password.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = MirroredSessionEnvelope),
+        (status = 400, description = "A malformed body", body = ErrorEnvelope),
+        (status = 401, description = "Wrong credentials (one message for an unknown email and a wrong password)", body = ErrorEnvelope),
+        (status = 429, description = "Too many attempts from this address or for this account", body = ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -93,6 +131,22 @@ pub async fn login(
     Ok(Json(mirrored_session_body(&session)))
 }
 
+/// Exchanges a refresh token for a new session.
+///
+/// The refresh token rotates: presenting an already used one revokes every
+/// token of that sign-in (409), and its sockets hear `session_ended`.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new session", body = SessionEnvelope),
+        (status = 400, description = "A malformed body", body = ErrorEnvelope),
+        (status = 401, description = "An unknown, expired or revoked refresh token", body = ErrorEnvelope),
+        (status = 409, description = "The refresh token was already used: the whole session is revoked", body = ErrorEnvelope),
+    )
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     AppJson(body): AppJson<RefreshBody>,
@@ -102,6 +156,19 @@ pub async fn refresh(
     Ok(Json(envelope::success(session_data(&session))))
 }
 
+/// Signs out: revokes the session of a refresh token.
+///
+/// Idempotent: an unknown or already revoked token also answers success.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "Signed out", body = LoggedOutEnvelope),
+        (status = 400, description = "A malformed body", body = ErrorEnvelope),
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
     AppJson(body): AppJson<RefreshBody>,

@@ -6,10 +6,14 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{AppJson, number_param, page_body};
 use crate::auth::Principal;
 use crate::compat::envelope;
+use crate::compat::openapi::{
+    DeletedEnvelope, ErrorEnvelope, ProductEnvelope, ProductPage, product_sort_schema,
+};
 use crate::compat::wire::ProductBody;
 use crate::domain::{NewProduct, ProductId, ProductPatch};
 use crate::error::AppError;
@@ -17,29 +21,41 @@ use crate::http::AppState;
 use crate::services::ProductListing;
 
 /// `GET /products` query parameters, read as text so that a bad number is a
-/// validation error naming the parameter.
-#[derive(Deserialize)]
+/// validation error naming the parameter (documented as the numbers they are).
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ProductsParams {
+    /// Words that must each begin a word of the name (case-insensitive).
     search: Option<String>,
+    /// Lowest price, inclusive.
+    #[param(value_type = Option<f64>)]
     min_price: Option<String>,
+    /// Highest price, inclusive.
+    #[param(value_type = Option<f64>)]
     max_price: Option<String>,
+    #[param(schema_with = product_sort_schema)]
     sort: Option<String>,
+    /// Items per page: 20 by default, at most 100 (more is clamped).
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    /// `meta.nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `POST /products` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateProductBody {
     name: String,
+    /// A decimal amount with at most two decimals, from 0 to 1,000,000,000.
     price: f64,
+    /// Units in stock; 0 when left out.
     stock: Option<i64>,
     description: Option<String>,
 }
 
 /// `PUT /products/:id` body: any subset of the fields.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateProductBody {
     name: Option<String>,
     price: Option<f64>,
@@ -51,6 +67,17 @@ fn product_id(raw: &str) -> Result<ProductId, AppError> {
     ProductId::parse(raw).map_err(|e| e.on("id"))
 }
 
+/// A page of the catalogue.
+#[utoipa::path(
+    get,
+    path = "/products",
+    tag = "products",
+    params(ProductsParams),
+    responses(
+        (status = 200, description = "A page of products", body = ProductPage),
+        (status = 400, description = "A bad number, sort or cursor", body = ErrorEnvelope),
+    )
+)]
 pub async fn list_products(
     State(state): State<AppState>,
     Query(params): Query<ProductsParams>,
@@ -72,6 +99,18 @@ pub async fn list_products(
     )))
 }
 
+/// One product.
+#[utoipa::path(
+    get,
+    path = "/products/{id}",
+    tag = "products",
+    params(("id" = String, Path, description = "The product id")),
+    responses(
+        (status = 200, description = "The product", body = ProductEnvelope),
+        (status = 400, description = "A malformed id", body = ErrorEnvelope),
+        (status = 404, description = "No such product", body = ErrorEnvelope),
+    )
+)]
 pub async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -80,6 +119,22 @@ pub async fn get_product(
     Ok(Json(envelope::success(ProductBody::from(&product))))
 }
 
+/// Adds a product (admins).
+///
+/// Every socket hears `new_product`.
+#[utoipa::path(
+    post,
+    path = "/products",
+    tag = "products",
+    request_body = CreateProductBody,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 201, description = "The product, created", body = ProductEnvelope),
+        (status = 400, description = "A malformed body or a value out of range", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+    )
+)]
 pub async fn create_product(
     State(state): State<AppState>,
     principal: Principal,
@@ -98,6 +153,24 @@ pub async fn create_product(
     ))
 }
 
+/// Changes any subset of a product's fields (admins).
+///
+/// Every socket hears `product_updated`.
+#[utoipa::path(
+    put,
+    path = "/products/{id}",
+    tag = "products",
+    params(("id" = String, Path, description = "The product id")),
+    request_body = UpdateProductBody,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The product, changed", body = ProductEnvelope),
+        (status = 400, description = "A malformed id or body, or a value out of range", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such product", body = ErrorEnvelope),
+    )
+)]
 pub async fn update_product(
     State(state): State<AppState>,
     principal: Principal,
@@ -119,6 +192,23 @@ pub async fn update_product(
     Ok(Json(envelope::success(ProductBody::from(&product))))
 }
 
+/// Removes a product (admins).
+///
+/// Its orders are kept. Every socket hears `product_deleted`.
+#[utoipa::path(
+    delete,
+    path = "/products/{id}",
+    tag = "products",
+    params(("id" = String, Path, description = "The product id")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The id of the removed product", body = DeletedEnvelope),
+        (status = 400, description = "A malformed id", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such product", body = ErrorEnvelope),
+    )
+)]
 pub async fn delete_product(
     State(state): State<AppState>,
     principal: Principal,

@@ -5,10 +5,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{AppJson, number_param, page_body};
 use crate::auth::Principal;
 use crate::compat::envelope;
+use crate::compat::openapi::{ErrorEnvelope, MessageEnvelope, MessagePage};
 use crate::compat::wire::MessageBody;
 use crate::domain::UserId;
 use crate::error::AppError;
@@ -16,15 +18,20 @@ use crate::http::AppState;
 use crate::services::{MessageListing, Outgoing};
 
 /// History query parameters: `before` (a cursor from `meta.nextCursor`) and `limit`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    /// `meta.nextCursor` of the previous page: older messages.
     before: Option<String>,
+    /// Items per page: 20 by default, at most 100 (more is clamped).
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
 }
 
 /// `POST /chat/messages` body; a `from` field, if sent, is ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SendMessageBody {
+    /// The recipient's user id.
     to: String,
     text: String,
 }
@@ -34,8 +41,21 @@ fn listing(params: &HistoryParams) -> Result<MessageListing, AppError> {
     MessageListing::parse(limit.map(|n: f64| n as i64), params.before.as_deref())
 }
 
-/// All the caller's messages, chronological within the page; `meta.nextCursor`
-/// pages further back.
+/// All the caller's messages.
+///
+/// Chronological within the page; `meta.nextCursor` pages further back.
+#[utoipa::path(
+    get,
+    path = "/chat/messages",
+    tag = "chat",
+    params(HistoryParams),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "A page of the caller's messages", body = MessagePage),
+        (status = 400, description = "A bad limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+    )
+)]
 pub async fn list_messages(
     State(state): State<AppState>,
     principal: Principal,
@@ -51,7 +71,24 @@ pub async fn list_messages(
     )))
 }
 
-/// The thread with user `:id`, chronological within the page.
+/// The thread with user `:id`.
+///
+/// Chronological within the page; `meta.nextCursor` pages further back.
+#[utoipa::path(
+    get,
+    path = "/chat/messages/{id}",
+    tag = "chat",
+    params(
+        ("id" = String, Path, description = "The other participant's user id"),
+        HistoryParams,
+    ),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "A page of the thread", body = MessagePage),
+        (status = 400, description = "A malformed id, a bad limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+    )
+)]
 pub async fn thread(
     State(state): State<AppState>,
     principal: Principal,
@@ -69,7 +106,25 @@ pub async fn thread(
     )))
 }
 
-/// Sends a message (the same service as `send_message` and `sendMessage`).
+/// Sends a chat message.
+///
+/// The same service as `send_message` and `sendMessage`; the recipient
+/// hears `receive_message`. Any `from` in the body is ignored.
+#[utoipa::path(
+    post,
+    path = "/chat/messages",
+    tag = "chat",
+    request_body = SendMessageBody,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 201, description = "The message, stored", body = MessageEnvelope),
+        (status = 400, description = "A malformed body, an empty or too long text, or a message to oneself", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+        (status = 404, description = "No such recipient", body = ErrorEnvelope),
+        (status = 429, description = "Too many messages", body = ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn send_message(
     State(state): State<AppState>,
     principal: Principal,

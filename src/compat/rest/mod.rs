@@ -1,5 +1,12 @@
 //! REST routes of the original design, at their documented paths and again
-//! under `/api/v1`.
+//! under `/api/v1`, and the machine-readable contracts (`/openapi.json`,
+//! `/asyncapi.json`).
+//!
+//! Each route is registered with `utoipa_axum::routes!`, which mounts the
+//! handler for the methods of its `#[utoipa::path]` and adds that description
+//! to the OpenAPI document in the same step: what is served is what is
+//! documented. One `routes!` call per path (the macro mounts every handler of
+//! a call on every path of that call).
 
 mod auth;
 mod catalog;
@@ -8,46 +15,49 @@ mod extract;
 mod orders;
 
 use axum::Router;
-use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use extract::{AppJson, parse_value};
 
+use crate::compat::{contracts, openapi as doc};
 use crate::http::AppState;
 
-/// The REST routes, mounted at `/` and `/api/v1`.
+/// The REST routes with their descriptions, each registered once.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(doc::base())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(catalog::list_products, catalog::create_product))
+        .routes(routes!(
+            catalog::get_product,
+            catalog::update_product,
+            catalog::delete_product
+        ))
+        .routes(routes!(orders::list_orders, orders::place_order))
+        .routes(routes!(orders::my_orders))
+        .routes(routes!(orders::get_order, orders::update_order_status))
+        .routes(routes!(chat::list_messages, chat::send_message))
+        .routes(routes!(chat::thread))
+}
+
+/// The REST routes, mounted at `/` and `/api/v1`, plus `GET /openapi.json`
+/// and `GET /asyncapi.json` (at `/` only).
 pub fn router() -> Router<AppState> {
-    let routes = Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route(
-            "/products",
-            get(catalog::list_products).post(catalog::create_product),
-        )
-        .route(
-            "/products/{id}",
-            get(catalog::get_product)
-                .put(catalog::update_product)
-                .delete(catalog::delete_product),
-        )
-        .route(
-            "/orders",
-            get(orders::list_orders).post(orders::place_order),
-        )
-        .route("/orders/my", get(orders::my_orders))
-        .route(
-            "/orders/{id}",
-            get(orders::get_order).put(orders::update_order_status),
-        )
-        .route(
-            "/chat/messages",
-            get(chat::list_messages).post(chat::send_message),
-        )
-        .route("/chat/messages/{id}", get(chat::thread));
-    Router::new().merge(routes.clone()).nest("/api/v1", routes)
+    let (routes, api) = documented_routes().split_for_parts();
+    Router::new()
+        .merge(routes.clone())
+        .nest("/api/v1", routes)
+        .merge(contracts::router(doc::complete(api)))
+}
+
+/// The OpenAPI 3.1 document of these routes, as `GET /openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    doc::complete(documented_routes().into_openapi())
 }
 
 /// A list envelope: `data` is the page's items, `meta.nextCursor` continues

@@ -5,10 +5,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{AppJson, number_param, page_body};
 use crate::auth::Principal;
 use crate::compat::envelope;
+use crate::compat::openapi::{ErrorEnvelope, OrderEnvelope, OrderPage, order_status_schema};
 use crate::compat::wire::OrderBody;
 use crate::domain::{OrderId, OrderStatus, ProductId, Quantity};
 use crate::error::AppError;
@@ -16,24 +18,33 @@ use crate::http::AppState;
 use crate::services::OrderListing;
 
 /// `GET /orders` and `/orders/my` query parameters.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrdersParams {
+    /// Only orders in this status.
+    #[param(schema_with = order_status_schema)]
     status: Option<String>,
+    /// Items per page: 20 by default, at most 100 (more is clamped).
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    /// `meta.nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `POST /orders` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlaceOrderBody {
     product_id: String,
+    /// Units to order; 1 when left out.
     quantity: Option<i64>,
 }
 
 /// `PUT /orders/:id` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateStatusBody {
+    /// The next status: only forward, skipping allowed.
+    #[schema(schema_with = order_status_schema)]
     status: String,
 }
 
@@ -46,6 +57,20 @@ fn listing(params: &OrdersParams) -> Result<OrderListing, AppError> {
     )
 }
 
+/// Every order, newest first (admins).
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "orders",
+    params(OrdersParams),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderPage),
+        (status = 400, description = "A bad status, limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+    )
+)]
 pub async fn list_orders(
     State(state): State<AppState>,
     principal: Principal,
@@ -59,6 +84,19 @@ pub async fn list_orders(
     Ok(Json(page_body(page.map(|order| OrderBody::from(&order)))))
 }
 
+/// The caller's own orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/orders/my",
+    tag = "orders",
+    params(OrdersParams),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "A page of the caller's orders", body = OrderPage),
+        (status = 400, description = "A bad status, limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+    )
+)]
 pub async fn my_orders(
     State(state): State<AppState>,
     principal: Principal,
@@ -72,6 +110,20 @@ pub async fn my_orders(
     Ok(Json(page_body(page.map(|order| OrderBody::from(&order)))))
 }
 
+/// One order, for its owner or an admin.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order id")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The order", body = OrderEnvelope),
+        (status = 400, description = "A malformed id", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+        (status = 404, description = "No such order, or not the caller's", body = ErrorEnvelope),
+    )
+)]
 pub async fn get_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -82,6 +134,23 @@ pub async fn get_order(
     Ok(Json(envelope::success(OrderBody::from(&order))))
 }
 
+/// Orders a product (signed in).
+///
+/// The stock is taken atomically; admins hear `new_order`.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    request_body = PlaceOrderBody,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 201, description = "The order, placed (status `pending`)", body = OrderEnvelope),
+        (status = 400, description = "A malformed body, product id or quantity", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+        (status = 404, description = "No such product", body = ErrorEnvelope),
+        (status = 409, description = "Out of stock", body = ErrorEnvelope),
+    )
+)]
 pub async fn place_order(
     State(state): State<AppState>,
     principal: Principal,
@@ -100,6 +169,26 @@ pub async fn place_order(
     ))
 }
 
+/// Moves an order forward (admins).
+///
+/// Only forward, skipping allowed; the owner and admins hear
+/// `order_status_update`.
+#[utoipa::path(
+    put,
+    path = "/orders/{id}",
+    tag = "orders",
+    params(("id" = String, Path, description = "The order id")),
+    request_body = UpdateStatusBody,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The order, moved", body = OrderEnvelope),
+        (status = 400, description = "A malformed id or body, or an unknown status", body = ErrorEnvelope),
+        (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such order", body = ErrorEnvelope),
+        (status = 409, description = "Not a forward move from the current status", body = ErrorEnvelope),
+    )
+)]
 pub async fn update_order_status(
     State(state): State<AppState>,
     principal: Principal,

@@ -4,9 +4,12 @@
 use std::collections::{HashSet, VecDeque};
 
 use futures::StreamExt as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+use utoipa::ToSchema;
+
+use super::events;
 
 use crate::auth::Principal;
 use crate::compat::envelope;
@@ -14,7 +17,7 @@ use crate::compat::rest::parse_value;
 use crate::compat::wire::MessageBody;
 use crate::domain::{Message, MessageId, UserId};
 use crate::error::AppError;
-use crate::hub::{ConnectionId, Event, HubItem};
+use crate::hub::{ConnectionId, Event, HubItem, Subscription};
 use crate::services::{Outgoing, Services};
 
 /// The connection id of a socket, as chat events name their origin.
@@ -24,16 +27,33 @@ pub fn connection_id(socket: &SocketRef) -> ConnectionId {
 
 /// `send_message {to, text}` payload. A `from` field, if any, is ignored: the
 /// sender is the socket's authenticated user.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SendMessagePayload {
+    /// The recipient's user id.
     to: String,
     text: String,
 }
 
 /// `mark_seen {with}` payload.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct MarkSeenPayload {
+    /// The other participant of the thread.
     with: String,
+}
+
+/// The `data` of a `typing` / `start_typing` / `stop_typing` ack.
+#[derive(Serialize, ToSchema)]
+pub struct TypingAck {
+    typing: bool,
+}
+
+/// The `data` of a `mark_seen` ack: the messages just marked seen.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeenAck {
+    ids: Vec<String>,
+    #[schema(format = DateTime)]
+    seen_at: String,
 }
 
 /// Answers through the ack when the client asked for one (a no-op otherwise).
@@ -90,7 +110,7 @@ async fn set_typing(
 ) {
     let result = typing_target(payload)
         .and_then(|to| services.chat.set_typing(&principal, &to, typing))
-        .map(|()| json!({ "typing": typing }));
+        .map(|()| json!(TypingAck { typing }));
     reply(ack, result);
 }
 
@@ -125,9 +145,9 @@ pub async fn mark_seen(
         let payload: MarkSeenPayload = parse_value(payload.unwrap_or(Value::Null))?;
         let peer = UserId::parse(&payload.with).map_err(|e| e.on("with"))?;
         let (ids, at) = services.chat.mark_seen(&principal, &peer).await?;
-        Ok(json!({
-            "ids": ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "seenAt": envelope::timestamp(at),
+        Ok(json!(SeenAck {
+            ids: ids.iter().map(ToString::to_string).collect(),
+            seen_at: envelope::timestamp(at),
         }))
     }
     .await;
@@ -166,9 +186,15 @@ impl Delivered {
     }
 }
 
-fn emit_message(socket: &SocketRef, message: &Message) {
-    if let Err(error) = socket.emit("receive_message", &MessageBody::from(message)) {
-        tracing::debug!(%error, "receive_message not delivered");
+/// Hands a message to the socket; false when the socket could not take it
+/// (closed, or its send buffer is full), in which case it is not delivered.
+fn emit_message(socket: &SocketRef, message: &Message) -> bool {
+    match socket.emit(events::RECEIVE_MESSAGE.name, &MessageBody::from(message)) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::debug!(%error, "receive_message not handed to the socket");
+            false
+        }
     }
 }
 
@@ -177,9 +203,17 @@ fn emit_message(socket: &SocketRef, message: &Message) {
 /// skipping any message this socket already has. Messages to the user are
 /// marked delivered once handed over; the user's own messages sent from
 /// another connection are shown too (multi-tab).
-pub async fn deliver_messages(socket: SocketRef, principal: Principal, services: Services) {
+///
+/// `live` must be subscribed before the client hears `connect` (the
+/// handshake does it), so a message sent at that instant from another tab
+/// is not missed: the user's own messages are never replayed.
+pub async fn deliver_messages(
+    socket: SocketRef,
+    principal: Principal,
+    services: Services,
+    mut live: Subscription,
+) {
     let me = connection_id(&socket);
-    let mut live = services.hub.subscribe_user(&principal.user_id);
     let mut delivered = Delivered::new();
     replay(&socket, &principal, &services, &mut delivered).await;
     while let Some(item) = live.next().await {
@@ -191,7 +225,9 @@ pub async fn deliver_messages(socket: SocketRef, principal: Principal, services:
                 if origin.as_ref() == Some(&me) || !delivered.first_time(&message.id) {
                     continue;
                 }
-                emit_message(&socket, message);
+                if !emit_message(&socket, message) {
+                    continue;
+                }
                 if message.to == principal.user_id
                     && let Err(error) = services
                         .chat
@@ -227,8 +263,9 @@ async fn replay(
     };
     let mut handed = Vec::new();
     for message in &missed {
-        if delivered.first_time(&message.id) {
-            emit_message(socket, message);
+        if delivered.first_time(&message.id) && !emit_message(socket, message) {
+            // Left undelivered: the next connection replays it.
+            break;
         }
         handed.push(message.id.clone());
     }

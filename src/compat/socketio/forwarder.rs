@@ -1,11 +1,16 @@
 //! Hub → Socket.IO: one task reads every event once and emits it into the
-//! audience's room, the payload serialised once per event.
+//! audience's room, the payload serialised once per event. Event names and
+//! payload types come from the table in `events.rs`.
 
 use serde_json::json;
 use socketioxide::SocketIo;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
+use super::events::{
+    self, EndReason, MessagesSeenPayload, OrderEvent, OrderStatusPayload, PresencePayload,
+    ProductDeletedPayload, ProductEvent, SessionEndedPayload, SocketEvent, UserTypingPayload,
+};
 use super::{ADMINS_ROOM, user_room};
 use crate::compat::envelope::timestamp;
 use crate::compat::wire::{OrderBody, ProductBody};
@@ -24,26 +29,36 @@ struct Outbound {
 /// this forwarder does not carry (chat messages are delivered per
 /// connection, see `chat.rs`).
 fn outbound(event: &Event) -> Option<Outbound> {
-    let plain = |event: &'static str, payload: serde_json::Value| {
+    let plain = |event: &SocketEvent, payload: serde_json::Value| {
         Some(Outbound {
-            event,
+            event: event.name,
             payload,
             then_disconnect: false,
+        })
+    };
+    let ending = |reason: EndReason| {
+        Some(Outbound {
+            event: events::SESSION_ENDED.name,
+            payload: json!(SessionEndedPayload { reason }),
+            then_disconnect: true,
         })
     };
     match event {
         Event::MessageSent { .. } => None,
         Event::MessagesSeen { by, ids, at, .. } => plain(
-            "messages_seen",
-            json!({
-                "by": by.to_string(),
-                "ids": ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "seenAt": timestamp(*at),
+            &events::MESSAGES_SEEN,
+            json!(MessagesSeenPayload {
+                by: by.to_string(),
+                ids: ids.iter().map(ToString::to_string).collect(),
+                seen_at: timestamp(*at),
             }),
         ),
         Event::UserTyping { from, typing, .. } => plain(
-            "user_typing",
-            json!({ "from": from.to_string(), "typing": typing }),
+            &events::USER_TYPING,
+            json!(UserTypingPayload {
+                from: from.to_string(),
+                typing: *typing,
+            }),
         ),
         Event::PresenceChanged {
             user_id,
@@ -51,55 +66,55 @@ fn outbound(event: &Event) -> Option<Outbound> {
             last_active,
         } => plain(
             if *online {
-                "user_online"
+                &events::USER_ONLINE
             } else {
-                "user_offline"
+                &events::USER_OFFLINE
             },
-            json!({
-                "userId": user_id.to_string(),
-                "user_id": user_id.to_string(),
-                "online": online,
-                "lastActive": timestamp(*last_active),
+            json!(PresencePayload {
+                user_id: user_id.to_string(),
+                user_id_snake: user_id.to_string(),
+                online: *online,
+                last_active: timestamp(*last_active),
             }),
         ),
-        Event::ProductAdded(product) => {
-            let mut payload = json!(ProductBody::from(product));
-            payload["productId"] = json!(product.id.to_string());
-            plain("new_product", payload)
-        }
-        Event::ProductChanged(product) => {
-            let mut payload = json!(ProductBody::from(product));
-            payload["productId"] = json!(product.id.to_string());
-            plain("product_updated", payload)
-        }
+        Event::ProductAdded(product) => plain(
+            &events::NEW_PRODUCT,
+            json!(ProductEvent {
+                product: ProductBody::from(product),
+                product_id: product.id.to_string(),
+            }),
+        ),
+        Event::ProductChanged(product) => plain(
+            &events::PRODUCT_UPDATED,
+            json!(ProductEvent {
+                product: ProductBody::from(product),
+                product_id: product.id.to_string(),
+            }),
+        ),
         Event::ProductRemoved(product_id) => plain(
-            "product_deleted",
-            json!({ "productId": product_id.to_string() }),
-        ),
-        Event::OrderPlaced(order) => {
-            let mut payload = json!(OrderBody::from(order));
-            payload["orderId"] = json!(order.id.to_string());
-            plain("new_order", payload)
-        }
-        Event::OrderStatusChanged(order) => plain(
-            "order_status_update",
-            json!({
-                "orderId": order.id.to_string(),
-                "userId": order.user_id.to_string(),
-                "status": order.status.as_str(),
-                "updatedAt": timestamp(order.updated_at),
+            &events::PRODUCT_DELETED,
+            json!(ProductDeletedPayload {
+                product_id: product_id.to_string(),
             }),
         ),
-        Event::RoleChanged { .. } => Some(Outbound {
-            event: "session_ended",
-            payload: json!({ "reason": "role_changed" }),
-            then_disconnect: true,
-        }),
-        Event::SignedOut { .. } => Some(Outbound {
-            event: "session_ended",
-            payload: json!({ "reason": "logged_out" }),
-            then_disconnect: true,
-        }),
+        Event::OrderPlaced(order) => plain(
+            &events::NEW_ORDER,
+            json!(OrderEvent {
+                order: OrderBody::from(order),
+                order_id: order.id.to_string(),
+            }),
+        ),
+        Event::OrderStatusChanged(order) => plain(
+            &events::ORDER_STATUS_UPDATE,
+            json!(OrderStatusPayload {
+                order_id: order.id.to_string(),
+                user_id: order.user_id.to_string(),
+                status: order.status.as_str(),
+                updated_at: timestamp(order.updated_at),
+            }),
+        ),
+        Event::RoleChanged { .. } => ending(EndReason::RoleChanged),
+        Event::SignedOut { .. } => ending(EndReason::LoggedOut),
     }
 }
 

@@ -4,15 +4,17 @@
 //! The handshake authenticates (`handshake.rs`); each socket joins its
 //! user's room (`user:<id>`) and admins also join `admins`. Outbound events
 //! come from the hub through one forwarder (`forwarder.rs`) that emits each
-//! event once into its audience's room.
+//! event once into its audience's room. Every event name and payload is an
+//! entry of the table in `events.rs`, which `/asyncapi.json` describes.
 
 mod chat;
+pub mod events;
 mod forwarder;
 mod handshake;
 mod orders;
 
 use socketioxide::SocketIo;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use socketioxide::extract::{Extension, SocketRef, State};
@@ -35,6 +37,11 @@ pub fn user_room(user_id: &crate::domain::UserId) -> String {
 /// Largest Socket.IO frame read.
 const MAX_FRAME_BYTES: u64 = 2 * 1024 * 1024;
 
+/// Packets queued per socket before emits fail. Every client event gets an
+/// ack, so a client that floods events needs room for as many acks; the
+/// default (128) dropped acks of a 200-event burst.
+const SEND_BUFFER_PACKETS: usize = 4096;
+
 /// The room of every admin connection.
 pub const ADMINS_ROOM: &str = "admins";
 
@@ -45,6 +52,7 @@ pub fn attach(services: &Services) -> (SocketIoLayer, SocketIo, JoinHandle<()>) 
     // validation ack) rather than ending the connection.
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_FRAME_BYTES)
+        .max_buffer_size(SEND_BUFFER_PACKETS)
         .with_state(services.clone())
         .build_layer();
     io.ns("/", on_connect.with(handshake::authenticate));
@@ -58,10 +66,16 @@ async fn on_connect(
     Extension(expiry): Extension<TokenExpiry>,
     State(services): State<Services>,
 ) {
+    let live = socket
+        .extensions
+        .get::<PendingDelivery>()
+        .and_then(|pending| pending.0.lock().unwrap_or_else(|p| p.into_inner()).take())
+        .unwrap_or_else(|| services.hub.subscribe_user(&principal.user_id));
     let delivery = tokio::spawn(chat::deliver_messages(
         socket.clone(),
         principal.clone(),
         services.clone(),
+        live,
     ));
     let expiry = tokio::spawn(end_at_expiry(socket.clone(), expiry));
     socket.extensions.insert(ConnectionTasks(Arc::new([
@@ -76,18 +90,29 @@ async fn on_connect(
 /// early emit can fall between the two.
 fn prepare(socket: &SocketRef, principal: &Principal, services: &Services) {
     services.presence.connected(&principal.user_id);
+    let live = services.hub.subscribe_user(&principal.user_id);
+    socket
+        .extensions
+        .insert(PendingDelivery(Arc::new(Mutex::new(Some(live)))));
     socket.join(user_room(&principal.user_id));
     if principal.is_admin() {
         socket.join(ADMINS_ROOM);
     }
-    socket.on("update_order_status", orders::update_order_status);
-    socket.on("send_message", chat::send_message);
-    socket.on("typing", chat::start_typing);
-    socket.on("start_typing", chat::start_typing);
-    socket.on("stop_typing", chat::stop_typing);
-    socket.on("mark_seen", chat::mark_seen);
+    socket.on(
+        events::UPDATE_ORDER_STATUS.name,
+        orders::update_order_status,
+    );
+    socket.on(events::SEND_MESSAGE.name, chat::send_message);
+    socket.on(events::TYPING.name, chat::start_typing);
+    socket.on(events::START_TYPING.name, chat::start_typing);
+    socket.on(events::STOP_TYPING.name, chat::stop_typing);
+    socket.on(events::MARK_SEEN.name, chat::mark_seen);
     socket.on_disconnect(on_disconnect);
 }
+
+/// The hub subscription made at the handshake, handed to the delivery task.
+#[derive(Clone)]
+struct PendingDelivery(Arc<Mutex<Option<crate::hub::Subscription>>>);
 
 /// Tasks that live as long as one socket.
 #[derive(Clone)]
@@ -110,8 +135,10 @@ async fn end_at_expiry(socket: SocketRef, expiry: TokenExpiry) {
     let remaining = expiry.0 - chrono::Utc::now().timestamp();
     tokio::time::sleep(Duration::from_secs(remaining.max(0) as u64)).await;
     let _ = socket.emit(
-        "session_ended",
-        &serde_json::json!({ "reason": "token_expired" }),
+        events::SESSION_ENDED.name,
+        &events::SessionEndedPayload {
+            reason: events::EndReason::TokenExpired,
+        },
     );
     let _ = socket.disconnect();
 }

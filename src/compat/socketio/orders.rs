@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, Extension, State, TryData};
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::compat::envelope;
@@ -13,11 +14,14 @@ use crate::services::Services;
 
 /// `update_order_status` payload. `id` is accepted for `orderId`, as the
 /// original server did.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateOrderStatusPayload {
+    /// The order to move (`id` is accepted instead, as the original server did).
     #[serde(alias = "id")]
     order_id: String,
+    /// The next status: only forward, skipping allowed.
+    #[schema(schema_with = crate::compat::openapi::order_status_schema)]
     status: String,
 }
 

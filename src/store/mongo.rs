@@ -180,6 +180,22 @@ fn classify(error: mongodb::error::Error) -> StoreError {
     }
 }
 
+/// Runs a find or aggregate and reads the whole cursor, with the driver's
+/// errors classified.
+async fn collect<T>(
+    query: impl IntoFuture<Output = mongodb::error::Result<mongodb::Cursor<T>>>,
+) -> StoreResult<Vec<T>>
+where
+    T: serde::de::DeserializeOwned + Send + Sync + Unpin,
+{
+    query
+        .await
+        .map_err(classify)?
+        .try_collect()
+        .await
+        .map_err(classify)
+}
+
 fn object_id<K>(id: &crate::domain::Id<K>) -> ObjectId {
     ObjectId::parse_str(id.as_str()).expect("BUG: domain ids are 24 hex digits")
 }
@@ -458,14 +474,8 @@ impl Store for MongoStore {
             return Ok(Vec::new());
         }
         let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(object_id(id))).collect();
-        let documents: Vec<UserDoc> = self
-            .users
-            .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let documents: Vec<UserDoc> =
+            collect(self.users.find(doc! { "_id": { "$in": ids } })).await?;
         documents.into_iter().map(UserDoc::into_user).collect()
     }
 
@@ -512,16 +522,13 @@ impl Store for MongoStore {
             Some(cursor) => time_position(cursor, "$gt")?,
             None => Document::new(),
         };
-        let documents: Vec<UserDoc> = self
-            .users
-            .find(filter)
-            .sort(doc! { "createdAt": 1, "_id": 1 })
-            .limit(limit as i64)
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let documents: Vec<UserDoc> = collect(
+            self.users
+                .find(filter)
+                .sort(doc! { "createdAt": 1, "_id": 1 })
+                .limit(limit as i64),
+        )
+        .await?;
         documents.into_iter().map(UserDoc::into_user).collect()
     }
 
@@ -545,16 +552,13 @@ impl Store for MongoStore {
         if let Some(cursor) = &query.before {
             conditions.push(time_position(cursor, "$lt")?);
         }
-        let documents: Vec<MessageDoc> = self
-            .messages
-            .find(doc! { "$and": conditions })
-            .sort(doc! { "createdAt": -1, "_id": -1 })
-            .limit(query.limit as i64)
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let documents: Vec<MessageDoc> = collect(
+            self.messages
+                .find(doc! { "$and": conditions })
+                .sort(doc! { "createdAt": -1, "_id": -1 })
+                .limit(query.limit as i64),
+        )
+        .await?;
         documents
             .into_iter()
             .map(MessageDoc::into_message)
@@ -578,14 +582,8 @@ impl Store for MongoStore {
             )
             .await
             .map_err(classify)?;
-        let marked: Vec<MessageDoc> = self
-            .messages
-            .find(doc! { "seenMark": mark })
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let marked: Vec<MessageDoc> =
+            collect(self.messages.find(doc! { "seenMark": mark })).await?;
         let mut ids: Vec<MessageId> = marked
             .iter()
             .map(|message| domain_id(&message.id))
@@ -595,16 +593,13 @@ impl Store for MongoStore {
     }
 
     async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>> {
-        let documents: Vec<MessageDoc> = self
-            .messages
-            .find(doc! { "to": object_id(to), "delivered": false })
-            .sort(doc! { "createdAt": 1, "_id": 1 })
-            .limit(limit as i64)
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let documents: Vec<MessageDoc> = collect(
+            self.messages
+                .find(doc! { "to": object_id(to), "delivered": false })
+                .sort(doc! { "createdAt": 1, "_id": 1 })
+                .limit(limit as i64),
+        )
+        .await?;
         documents
             .into_iter()
             .map(MessageDoc::into_message)
@@ -643,14 +638,7 @@ impl Store for MongoStore {
             doc! { "$sort": { "last.createdAt": -1, "last._id": -1 } },
             doc! { "$limit": limit as i64 },
         ];
-        let groups: Vec<Document> = self
-            .messages
-            .aggregate(pipeline)
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let groups: Vec<Document> = collect(self.messages.aggregate(pipeline)).await?;
         groups
             .into_iter()
             .map(|group| {
@@ -752,14 +740,8 @@ impl Store for MongoStore {
             return Ok(Vec::new());
         }
         let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(object_id(id))).collect();
-        let documents: Vec<ProductDoc> = self
-            .products
-            .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let documents: Vec<ProductDoc> =
+            collect(self.products.find(doc! { "_id": { "$in": ids } })).await?;
         documents
             .into_iter()
             .map(ProductDoc::into_product)
@@ -812,16 +794,13 @@ impl Store for MongoStore {
         } else {
             doc! { "$and": conditions }
         };
-        let documents: Vec<ProductDoc> = self
-            .products
-            .find(filter)
-            .sort(doc! { field: direction, "_id": direction })
-            .limit(query.limit as i64)
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let documents: Vec<ProductDoc> = collect(
+            self.products
+                .find(filter)
+                .sort(doc! { field: direction, "_id": direction })
+                .limit(query.limit as i64),
+        )
+        .await?;
         documents
             .into_iter()
             .map(ProductDoc::into_product)
@@ -836,16 +815,13 @@ impl Store for MongoStore {
     }
 
     async fn low_stock_products(&self, below: Stock, limit: usize) -> StoreResult<Vec<Product>> {
-        let documents: Vec<ProductDoc> = self
-            .products
-            .find(doc! { "stock": { "$lt": below.units() } })
-            .sort(doc! { "stock": 1, "_id": 1 })
-            .limit(limit as i64)
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let documents: Vec<ProductDoc> = collect(
+            self.products
+                .find(doc! { "stock": { "$lt": below.units() } })
+                .sort(doc! { "stock": 1, "_id": 1 })
+                .limit(limit as i64),
+        )
+        .await?;
         documents
             .into_iter()
             .map(ProductDoc::into_product)
@@ -958,30 +934,22 @@ impl Store for MongoStore {
         } else {
             doc! { "$and": conditions }
         };
-        let documents: Vec<OrderDoc> = self
-            .orders
-            .find(filter)
-            .sort(doc! { "createdAt": -1, "_id": -1 })
-            .limit(query.limit as i64)
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let documents: Vec<OrderDoc> = collect(
+            self.orders
+                .find(filter)
+                .sort(doc! { "createdAt": -1, "_id": -1 })
+                .limit(query.limit as i64),
+        )
+        .await?;
         documents.into_iter().map(OrderDoc::into_order).collect()
     }
 
     async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats> {
-        let groups: Vec<Document> = self
+        let groups: Vec<Document> = collect(self
             .orders
             .aggregate([doc! {
                 "$group": { "_id": "$status", "count": { "$sum": 1 }, "revenue": { "$sum": "$totalCents" } }
-            }])
-            .await
-            .map_err(classify)?
-            .try_collect()
-            .await
-            .map_err(classify)?;
+            }])).await?;
         let placed_since = self
             .orders
             .count_documents(doc! { "createdAt": { "$gte": date(since) } })

@@ -206,48 +206,45 @@ impl Hub {
         if principal.is_admin() {
             streams.push(BroadcastStream::new(self.inner.admins.subscribe()));
         }
-        let own = self
-            .inner
-            .users()
-            .entry(principal.user_id.clone())
-            .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
-            .subscribe();
-        streams.push(BroadcastStream::new(own));
-        Subscription {
-            streams,
-            user: Some(principal.user_id.clone()),
-            hub: self.inner.clone(),
-            next: 0,
-            recent: VecDeque::with_capacity(RECENT),
-        }
+        streams.push(self.user_stream(&principal.user_id));
+        self.subscription(streams, Some(principal.user_id.clone()))
     }
 
     /// Only the events addressed to one user (per-connection delivery of
     /// chat messages reads this, without waking on broadcasts).
     pub fn subscribe_user(&self, user_id: &UserId) -> Subscription {
-        let own = self
+        let streams = vec![self.user_stream(user_id)];
+        self.subscription(streams, Some(user_id.clone()))
+    }
+
+    /// What an anonymous connection may hear: everyone's events only.
+    pub fn subscribe_anonymous(&self) -> Subscription {
+        let streams = vec![BroadcastStream::new(self.inner.everyone.subscribe())];
+        self.subscription(streams, None)
+    }
+
+    /// A receiver on the user's channel, created on first use.
+    fn user_stream(&self, user_id: &UserId) -> BroadcastStream<Arc<Envelope>> {
+        let receiver = self
             .inner
             .users()
             .entry(user_id.clone())
             .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
             .subscribe();
+        BroadcastStream::new(receiver)
+    }
+
+    fn subscription(
+        &self,
+        streams: Vec<BroadcastStream<Arc<Envelope>>>,
+        user: Option<UserId>,
+    ) -> Subscription {
         Subscription {
-            streams: vec![BroadcastStream::new(own)],
-            user: Some(user_id.clone()),
+            streams,
+            user,
             hub: self.inner.clone(),
             next: 0,
             recent: VecDeque::with_capacity(RECENT),
-        }
-    }
-
-    /// What an anonymous connection may hear: everyone's events only.
-    pub fn subscribe_anonymous(&self) -> Subscription {
-        Subscription {
-            streams: vec![BroadcastStream::new(self.inner.everyone.subscribe())],
-            user: None,
-            hub: self.inner.clone(),
-            next: 0,
-            recent: VecDeque::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -137,6 +138,14 @@ impl App {
             let _ = stopping_tx.send(());
             io.close().await;
         };
+        // Without TCP_NODELAY a small frame written behind another small
+        // frame waits for the peer's delayed ACK (up to 40 ms on Linux):
+        // every event is such a frame. axum's plain `serve` leaves Nagle on.
+        let listener = listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+            }
+        });
         let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

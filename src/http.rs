@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -50,7 +50,8 @@ pub fn router(state: AppState, config: &Config, socket_io: SocketIoLayer) -> Rou
         .merge(crate::dashboard::router())
         .fallback(not_found)
         .with_state(state)
-        .layer(socket_io);
+        .layer(socket_io)
+        .layer(middleware::map_request(detach_request_head));
 
     // Innermost: limits whose refusals come out bare and are enveloped next.
     let limits = ServiceBuilder::new()
@@ -134,6 +135,43 @@ fn cors(config: &Config) -> CorsLayer {
         .expose_headers([REQUEST_ID, header::RETRY_AFTER])
         .allow_credentials(false)
         .max_age(Duration::from_secs(600))
+}
+
+/// Copies the head of a request that opens a long-lived connection (a
+/// WebSocket upgrade, or any Socket.IO request) out of the connection's read
+/// buffer.
+///
+/// hyper parses the URI and header values (and axum clones the URI) as slices of its 8 to 16 KiB read
+/// buffer, and Socket.IO keeps the handshake request's head for the life of
+/// the socket, so each idle socket pinned that whole buffer: 16 KiB of the
+/// 36 KiB an idle connection cost (measured by W3 of BENCHMARKS.md). Copied,
+/// the head costs its own few hundred bytes and the buffer is freed when the
+/// connection upgrades.
+async fn detach_request_head(mut request: Request) -> Request {
+    let long_lived = request.headers().contains_key(header::UPGRADE)
+        || request.uri().path().starts_with("/socket.io");
+    if !long_lived {
+        return request;
+    }
+    let headers = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
+            let mut copy = HeaderValue::from_bytes(value.as_bytes()).ok()?;
+            copy.set_sensitive(value.is_sensitive());
+            Some((name, copy))
+        })
+        .collect();
+    *request.headers_mut() = headers;
+    if let Ok(uri) = axum::http::Uri::try_from(request.uri().to_string()) {
+        // axum keeps a clone of the URI as it arrived; it shares the buffer.
+        if let Some(original) = request.extensions_mut().get_mut::<OriginalUri>() {
+            original.0 = uri.clone();
+        }
+        *request.uri_mut() = uri;
+    }
+    request
 }
 
 /// Rewrites error responses that carry no JSON body of their own (from layers

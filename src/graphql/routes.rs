@@ -83,10 +83,17 @@ async fn graphql_get(
     let services = state.services.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // tungstenite allocates its read buffer up front (128 KiB unless
+        // told); GraphQL frames are small, and a subscriber holds one for
+        // as long as it stays. The Socket.IO door reads with the same size.
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             serve_websocket(socket, schema, protocol, services, ClientAddr(peer.ip()))
         })
 }
+
+/// Read buffer of a GraphQL WebSocket; larger frames are still read whole.
+const WS_READ_BUFFER_BYTES: usize = 4096;
 
 /// Close code of `graphql-transport-ws` for a refused `connection_init`.
 const CLOSE_FORBIDDEN: u16 = 4403;

@@ -14,6 +14,7 @@ mod examples;
 mod graphql_ws;
 mod http_edges;
 mod live;
+mod loadgen;
 mod orders;
 mod presence;
 mod schema;

@@ -1,0 +1,248 @@
+//! W2 (Socket.IO `new_product` to every socket) and W6 (`newProduct` to
+//! every `graphql-ws` subscriber): an admin creates products; each one's
+//! latency is from just before the create request to its arrival at each
+//! connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use serde_json::json;
+
+use super::{OPEN_CONCURRENCY, counter, describe_shortfall, open_many, open_sockets, wait_for};
+use crate::accounts::{self, Session};
+use crate::gqlws::GqlWsClient;
+use crate::probe;
+use crate::report::{Latencies, Report};
+use crate::sio::{self, Incoming};
+use crate::stamp;
+use crate::target::{Flavor, Target, TargetArgs};
+
+/// How long after the last create the run waits for stragglers.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
+/// Quiet time after the sockets open and before the measured phase, so
+/// presence announcements of the set-up are not measured.
+const SETTLE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Socket.IO connections held.
+    #[arg(long, default_value_t = 10_000)]
+    pub connections: usize,
+    /// Products created during the measured phase.
+    #[arg(long, default_value_t = 20)]
+    pub events: usize,
+    /// Pause between creates, in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    pub interval_ms: u64,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubscriptionsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// `graphql-transport-ws` connections, one `newProduct` subscription each.
+    #[arg(long, default_value_t = 10_000)]
+    pub connections: usize,
+    /// Products created during the measured phase.
+    #[arg(long, default_value_t = 20)]
+    pub events: usize,
+    /// Pause between creates, in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    pub interval_ms: u64,
+}
+
+/// What the connections of a fan-out run share.
+#[derive(Clone)]
+struct Tally {
+    delivered: Arc<AtomicU64>,
+    latencies: Latencies,
+}
+
+impl Tally {
+    fn arrived(&self, frame: &str) {
+        if let Some(age) = stamp::age(frame) {
+            self.latencies.record(age);
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// W2.
+pub async fn fanout(target: Target, args: FanoutArgs) -> anyhow::Result<Report> {
+    let (wanted, budget_note) = target.connection_budget(args.connections);
+    let sessions = accounts::register_users(&target, target.users.min(wanted.max(1))).await?;
+    let opened = open_sockets(&target, wanted, OPEN_CONCURRENCY, &sessions, None).await;
+    let (limited_by, notes) = describe_shortfall(&opened, wanted, budget_note);
+    let tally = Tally {
+        delivered: counter(),
+        latencies: Latencies::new(),
+    };
+    let connected = opened.clients.len();
+    let readers: Vec<_> = opened
+        .clients
+        .into_iter()
+        .map(|mut client| {
+            let tally = tally.clone();
+            tokio::spawn(async move {
+                while let Some(incoming) = client.next().await {
+                    if let Incoming::Event(frame) = incoming
+                        && sio::event_name(&frame) == Some("new_product")
+                    {
+                        tally.arrived(&frame);
+                    }
+                }
+            })
+        })
+        .collect();
+    let params = json!({
+        "connections": connected,
+        "requested_connections": args.connections,
+        "events": args.events,
+        "interval_ms": args.interval_ms,
+        "users": sessions.len(),
+    });
+    let report = measure(
+        &target,
+        "W2 fan-out",
+        params,
+        &args_events(&args),
+        connected,
+        &tally,
+    )
+    .await?;
+    for reader in readers {
+        reader.abort();
+    }
+    Ok(with_shortfall(report, limited_by, notes))
+}
+
+/// W6.
+pub async fn subscriptions(target: Target, args: SubscriptionsArgs) -> anyhow::Result<Report> {
+    if target.flavor != Flavor::Ours {
+        bail!("W6 needs a GraphQL server: run it against --flavor ours");
+    }
+    let (wanted, budget_note) = target.connection_budget(args.connections);
+    let sessions = accounts::register_users(&target, target.users.min(wanted.max(1))).await?;
+    let opened = open_many(
+        wanted,
+        OPEN_CONCURRENCY,
+        &sessions,
+        None,
+        |n, session: Session| {
+            let target = &target;
+            async move {
+                let mut client =
+                    GqlWsClient::connect(target, &session.token, target.source_for(n)).await?;
+                client
+                    .subscribe("1", "subscription { newProduct { id name price } }")
+                    .await
+                    .map_err(crate::transport::OpenError::Handshake)?;
+                Ok(client)
+            }
+        },
+    )
+    .await;
+    let (limited_by, notes) = describe_shortfall(&opened, wanted, budget_note);
+    let tally = Tally {
+        delivered: counter(),
+        latencies: Latencies::new(),
+    };
+    let connected = opened.clients.len();
+    let readers: Vec<_> = opened
+        .clients
+        .into_iter()
+        .map(|mut client| {
+            let tally = tally.clone();
+            tokio::spawn(async move {
+                while let Some(frame) = client.next().await {
+                    tally.arrived(&frame);
+                }
+            })
+        })
+        .collect();
+    let params = json!({
+        "connections": connected,
+        "requested_connections": args.connections,
+        "events": args.events,
+        "interval_ms": args.interval_ms,
+        "users": sessions.len(),
+    });
+    let schedule = Schedule {
+        events: args.events,
+        interval: Duration::from_millis(args.interval_ms),
+    };
+    let report = measure(
+        &target,
+        "W6 subscriptions",
+        params,
+        &schedule,
+        connected,
+        &tally,
+    )
+    .await?;
+    for reader in readers {
+        reader.abort();
+    }
+    Ok(with_shortfall(report, limited_by, notes))
+}
+
+struct Schedule {
+    events: usize,
+    interval: Duration,
+}
+
+fn args_events(args: &FanoutArgs) -> Schedule {
+    Schedule {
+        events: args.events,
+        interval: Duration::from_millis(args.interval_ms),
+    }
+}
+
+/// The measured phase shared by W2 and W6: create products on a schedule
+/// and wait for every connection to have seen every one.
+async fn measure(
+    target: &Target,
+    workload: &'static str,
+    params: serde_json::Value,
+    schedule: &Schedule,
+    connected: usize,
+    tally: &Tally,
+) -> anyhow::Result<Report> {
+    let http = accounts::http_client(None)?;
+    let admin = accounts::admin_session(target, &http).await?;
+    tokio::time::sleep(SETTLE).await;
+    let expected = (connected * schedule.events) as u64;
+    let phase = probe::start(target.probe.as_ref());
+    let started = Instant::now();
+    let mut create_errors = 0u64;
+    for n in 0..schedule.events {
+        let name = stamp::stamp(&format!("product-{n}"));
+        if accounts::create_product(target, &http, &admin, &name)
+            .await
+            .is_err()
+        {
+            create_errors += 1;
+        }
+        tokio::time::sleep(schedule.interval).await;
+    }
+    let finished = wait_for(&tally.delivered, expected, DRAIN_PATIENCE).await;
+    let usage = phase.map(probe::Phase::finish);
+    let delivered = tally.delivered.load(Ordering::Relaxed);
+    let mut report = Report::new(workload, target, params);
+    report.unit = "deliveries";
+    report.expected = expected;
+    report.delivered = delivered;
+    report.errors = create_errors;
+    report.latency = tally.latencies.summary();
+    Ok(report.finish(finished.duration_since(started), delivered, usage))
+}
+
+fn with_shortfall(mut report: Report, limited_by: Option<String>, notes: Vec<String>) -> Report {
+    report.limited_by = limited_by;
+    report.notes.extend(notes);
+    report
+}

@@ -316,13 +316,8 @@ impl ChatSubscription {
             };
             async move {
                 let message = fresh?;
-                if message.to == principal.user_id
-                    && let Err(error) = services
-                        .chat
-                        .mark_delivered(std::slice::from_ref(&message.id))
-                        .await
-                {
-                    error.log();
+                if message.to == principal.user_id {
+                    services.chat.note_delivered(message.id.clone());
                 }
                 Some(Ok(Message::from(message)))
             }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::instrument;
 
@@ -29,6 +30,33 @@ pub const CONVERSATIONS_LIMIT: usize = 100;
 
 /// A typing indicator is re-sent at most this often per pair.
 const TYPING_REFRESH: Duration = Duration::from_secs(1);
+
+/// Most delivery marks written by one store call.
+const DELIVERY_MARK_BATCH: usize = 512;
+
+/// The writer of live delivery marks.
+///
+/// Marking each live message delivered as it goes out cost one store write
+/// per message and per recipient connection, on the delivery path (W1 of
+/// BENCHMARKS.md). Instead, connections hand the ids to this task, which
+/// writes whatever has gathered while its previous write ran: one write per
+/// message when traffic is light, one per few hundred under load. A mark
+/// lost to a crash or a store outage leaves the message undelivered, so the
+/// recipient's next connection replays it: the guarantee stays
+/// at-least-once per user, with stable ids.
+fn spawn_delivery_marks(store: Arc<dyn Store>) -> mpsc::UnboundedSender<MessageId> {
+    let (marks, mut noted) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(DELIVERY_MARK_BATCH);
+        while noted.recv_many(&mut batch, DELIVERY_MARK_BATCH).await > 0 {
+            if let Err(error) = store.mark_delivered(&batch).await {
+                AppError::from(error).log();
+            }
+            batch.clear();
+        }
+    });
+    marks
+}
 
 /// A page request on a message list, valid.
 #[derive(Debug, Clone, Default)]
@@ -99,6 +127,42 @@ pub struct Chat {
     presence: Presence,
     send_limit: Arc<DefaultKeyedRateLimiter<UserId>>,
     typing: Arc<Typing>,
+    delivery_marks: mpsc::UnboundedSender<MessageId>,
+    recipients: Arc<KnownRecipients>,
+}
+
+/// Most recipients remembered before the memory is cleared and refilled.
+const KNOWN_RECIPIENTS_LIMIT: usize = 100_000;
+
+/// Recipients already found in the store. Accounts are never deleted, so
+/// once found a user stays a valid recipient, and a conversation's messages
+/// after the first skip the store lookup (one store round trip per message
+/// fewer; W1 of BENCHMARKS.md). Unknown ids are not remembered: they are
+/// looked up every time, so an account created later is found.
+#[derive(Default)]
+struct KnownRecipients(Mutex<std::collections::HashSet<UserId>>);
+
+impl KnownRecipients {
+    async fn exists(&self, store: &Arc<dyn Store>, user: &UserId) -> Result<bool, AppError> {
+        if self.lock().contains(user) {
+            return Ok(true);
+        }
+        let found = store.user_by_id(user).await?.is_some();
+        if found {
+            let mut known = self.lock();
+            if known.len() >= KNOWN_RECIPIENTS_LIMIT {
+                known.clear();
+            }
+            known.insert(user.clone());
+        }
+        Ok(found)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, std::collections::HashSet<UserId>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Chat {
@@ -112,6 +176,7 @@ impl Chat {
     ) -> Self {
         let rate = NonZeroU32::new(messages_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = rate.saturating_mul(NonZeroU32::new(2).expect("BUG: 2 is not zero"));
+        let store_for_marks = Arc::clone(&store);
         Chat {
             store,
             hub: hub.clone(),
@@ -124,6 +189,8 @@ impl Chat {
                 ttl: typing_ttl,
                 pairs: Mutex::new(HashMap::new()),
             }),
+            delivery_marks: spawn_delivery_marks(store_for_marks),
+            recipients: Arc::default(),
         }
     }
 
@@ -150,7 +217,7 @@ impl Chat {
         if outgoing.to == principal.user_id {
             return Err(AppError::invalid("to", "cannot send a message to yourself"));
         }
-        if self.store.user_by_id(&outgoing.to).await?.is_none() {
+        if !self.recipients.exists(&self.store, &outgoing.to).await? {
             return Err(AppError::NotFound("recipient"));
         }
         let message = Message {
@@ -297,12 +364,22 @@ impl Chat {
             .await?)
     }
 
-    /// Records that messages reached one of the recipient's connections.
+    /// Records that messages reached one of the recipient's connections,
+    /// before returning: a connection's replay uses this, so that the next
+    /// connection does not replay the same messages again.
     ///
     /// # Errors
     /// `UNAVAILABLE` when the store is down.
     pub async fn mark_delivered(&self, ids: &[MessageId]) -> Result<(), AppError> {
         Ok(self.store.mark_delivered(ids).await?)
+    }
+
+    /// Records that a live message reached one of the recipient's
+    /// connections, without waiting: the mark is written with the others
+    /// noted meanwhile, in one store call (see [`spawn_delivery_marks`]).
+    pub fn note_delivered(&self, id: MessageId) {
+        // The writer only stops with the runtime; nothing to do then.
+        let _ = self.delivery_marks.send(id);
     }
 
     /// Ends typing indicators nobody refreshed; the app runs this often.

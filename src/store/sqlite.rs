@@ -34,6 +34,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// How much of the database file SQLite may map into memory.
+const MMAP_BYTES: u64 = 256 * 1024 * 1024;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
     ///
@@ -52,7 +55,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Each pooled connection re-reads the pages another connection
+            // wrote; memory-mapped, those reads are page-cache hits instead
+            // of read() copies (they were a tenth of the server's CPU in
+            // BENCHMARKS.md's chat run). Address space only, not memory.
+            .pragma("mmap_size", MMAP_BYTES.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))

@@ -228,13 +228,8 @@ pub async fn deliver_messages(
                 if !emit_message(&socket, message) {
                     continue;
                 }
-                if message.to == principal.user_id
-                    && let Err(error) = services
-                        .chat
-                        .mark_delivered(std::slice::from_ref(&message.id))
-                        .await
-                {
-                    error.log();
+                if message.to == principal.user_id {
+                    services.chat.note_delivered(message.id.clone());
                 }
             }
             HubItem::Lagged(missed) => {

@@ -5,6 +5,7 @@
 #
 #   benches/side-by-side.sh            # the full run of BENCHMARKS.md
 #   CONNECTIONS=1000 benches/side-by-side.sh   # a lighter one
+#   WORKLOADS=chat PAIRS=200 RATE=2000 benches/side-by-side.sh   # some only
 #
 # Needs: cargo, node and npm, python3 (for the tables). The reference server
 # is copied out of NODE_REF (default: ../shared/peers/node-socketio-reference,
@@ -24,6 +25,7 @@ CHAT_SECONDS=${CHAT_SECONDS:-20}
 EVENTS=${EVENTS:-20}
 READ_SECONDS=${READ_SECONDS:-10}
 READ_CONCURRENCY=${READ_CONCURRENCY:-32}
+WORKLOADS=${WORKLOADS:-chat fanout idle connect reads subscriptions}
 ADMIN_EMAIL=admin@example.com
 ADMIN_PASSWORD=admin-password-1
 OURS_PORT=4400 NODE_PORT=4401 LIMIT_PORT=4402
@@ -96,22 +98,24 @@ run() {
   stop
 }
 
-for flavor in ours node; do
+wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
+wants chat && for flavor in ours node; do
   run $flavor chat --pairs "$PAIRS" --rate "$RATE" --duration "$CHAT_SECONDS"
 done
-for flavor in ours node limit; do
+wants fanout && for flavor in ours node limit; do
   run $flavor fanout --connections "$CONNECTIONS" --events "$EVENTS"
 done
-for flavor in ours node limit; do
+wants idle && for flavor in ours node limit; do
   run $flavor idle --connections "$CONNECTIONS"
 done
-for flavor in ours node limit; do
+wants connect && for flavor in ours node limit; do
   run $flavor connect --connections "$CONNECTIONS"
 done
-for flavor in ours node; do
+wants reads && for flavor in ours node; do
   run $flavor reads --door rest --concurrency "$READ_CONCURRENCY" --duration "$READ_SECONDS"
 done
-run ours reads --door graphql --concurrency "$READ_CONCURRENCY" --duration "$READ_SECONDS"
-run ours subscriptions --connections "$CONNECTIONS" --events "$EVENTS"
+wants reads && run ours reads --door graphql --concurrency "$READ_CONCURRENCY" --duration "$READ_SECONDS"
+wants subscriptions && run ours subscriptions --connections "$CONNECTIONS" --events "$EVENTS"
 
 python3 benches/tables.py "$OUT/results.jsonl" | tee "$OUT/tables.md"

@@ -28,10 +28,19 @@ use crate::domain::{
     Quantity, Role, SortKey, Stock, User, UserId, UserName,
 };
 
-/// The SQLite store. Cheap to clone (a pool handle).
+/// The SQLite store. Cheap to clone (pool handles).
+///
+/// Reads go to a pool of connections; every write goes through one writer
+/// connection. SQLite admits one writer at a time anyway: with writes spread
+/// over the pool, concurrent writers (a chat message, a batch of delivery
+/// marks, a last-active touch) found the file locked and slept in SQLite's
+/// busy handler, milliseconds at a time (W1 of BENCHMARKS.md: 1,800 sleeps
+/// in 4 s at 500 messages a second). Queued on one connection they wait for
+/// each other without sleeping, in arrival order.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 /// How much of the database file SQLite may map into memory.
@@ -61,6 +70,18 @@ impl SqliteStore {
             // of read() copies (they were a tenth of the server's CPU in
             // BENCHMARKS.md's chat run). Address space only, not memory.
             .pragma("mmap_size", MMAP_BYTES.to_string());
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("opening SQLite database {}", path.display()))
+            .map_err(StoreError::Unavailable)?;
+        sqlx::migrate!("./migrations")
+            .run(&writer)
+            .await
+            .context("applying SQLite migrations")
+            .map_err(StoreError::Unavailable)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
@@ -68,12 +89,7 @@ impl SqliteStore {
             .await
             .with_context(|| format!("opening SQLite database {}", path.display()))
             .map_err(StoreError::Unavailable)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .context("applying SQLite migrations")
-            .map_err(StoreError::Unavailable)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 }
 
@@ -319,7 +335,7 @@ impl Store for SqliteStore {
         .bind(&user.password_hash)
         .bind(user.role.as_str())
         .bind(text(user.created_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(classify)?;
         Ok(User {
@@ -382,7 +398,7 @@ impl Store for SqliteStore {
         sqlx::query_as::<_, UserRow>(sql)
             .bind(role.as_str())
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await
             .map_err(classify)?
             .map(UserRow::into_user)
@@ -401,7 +417,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE users SET last_active = ?1 WHERE id = ?2 AND (last_active IS NULL OR last_active < ?1)")
             .bind(text(at))
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(classify)?;
         Ok(())
@@ -435,7 +451,7 @@ impl Store for SqliteStore {
         .bind(message.seen_at.map(text))
         .bind(i64::from(message.delivered))
         .bind(text(message.created_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(classify)?;
         Ok(())
@@ -492,7 +508,7 @@ impl Store for SqliteStore {
         .bind(text(at))
         .bind(reader.as_str())
         .bind(peer.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
         .map_err(classify)?;
         let mut ids = ids
@@ -531,7 +547,7 @@ impl Store for SqliteStore {
             list.push_bind(id.as_str().to_owned());
         }
         sql.push(")");
-        sql.build().execute(&self.pool).await.map_err(classify)?;
+        sql.build().execute(&self.writer).await.map_err(classify)?;
         Ok(())
     }
 
@@ -588,7 +604,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_product(&self, product: &Product) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.writer.begin().await.map_err(classify)?;
         sqlx::query(
             "INSERT INTO products (id, name, name_key, price_cents, stock, description, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -616,7 +632,7 @@ impl Store for SqliteStore {
         patch: &ProductPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Product>> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.writer.begin().await.map_err(classify)?;
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE products SET name = COALESCE(?1, name), name_key = COALESCE(?2, name_key), \
              price_cents = COALESCE(?3, price_cents), stock = COALESCE(?4, stock), \
@@ -652,7 +668,7 @@ impl Store for SqliteStore {
     async fn delete_product(&self, id: &ProductId) -> StoreResult<bool> {
         let result = sqlx::query("DELETE FROM products WHERE id = ?")
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(classify)?;
         Ok(result.rows_affected() > 0)
@@ -769,7 +785,7 @@ impl Store for SqliteStore {
         // IMMEDIATE: the transaction takes the write lock up front, so
         // concurrent orders queue on it (busy timeout) instead of failing.
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(classify)?;
@@ -851,7 +867,7 @@ impl Store for SqliteStore {
             sql.push(format!(") RETURNING {ORDER_COLUMNS}"));
             let moved = sql
                 .build_query_as::<OrderRow>()
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err(classify)?;
             if let Some(row) = moved {
@@ -928,7 +944,7 @@ impl Store for SqliteStore {
         .bind(&token.family)
         .bind(text(token.issued_at))
         .bind(text(token.expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(classify)?;
         Ok(())
@@ -947,7 +963,7 @@ impl Store for SqliteStore {
         )
         .bind(&now)
         .bind(hash.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(classify)?;
         if let Some((user_id, family)) = fresh {
@@ -961,7 +977,7 @@ impl Store for SqliteStore {
              WHERE token_hash = ? AND used_at IS NOT NULL AND revoked_at IS NULL",
         )
         .bind(hash.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(classify)?;
         match reused {
@@ -979,7 +995,7 @@ impl Store for SqliteStore {
         )
         .bind(text(now))
         .bind(family)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(classify)?;
         Ok(result.rows_affected())

@@ -32,7 +32,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::target::Target;
-use crate::workloads::{ChatArgs, ConnectArgs, FanoutArgs, IdleArgs, ReadsArgs, SubscriptionsArgs};
+use crate::workloads::{ChatArgs, ConnectArgs, FanoutArgs, IdleArgs, ReadsArgs};
 
 /// Load generator for Realtime Dashboard and its baselines.
 #[derive(Debug, Parser)]
@@ -55,7 +55,7 @@ enum Command {
     /// W5: catalogue reads over REST or GraphQL at a fixed concurrency.
     Reads(ReadsArgs),
     /// W6: `graphql-transport-ws` subscribers to `newProduct`.
-    Subscriptions(SubscriptionsArgs),
+    Subscriptions(FanoutArgs),
     /// Serve the "limit" baseline: accept WebSockets, fake the Engine.IO and
     /// Socket.IO handshakes, and write one frame per connection per event.
     LimitServer(limit::LimitArgs),

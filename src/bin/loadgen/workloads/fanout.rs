@@ -25,26 +25,13 @@ const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
 /// presence announcements of the set-up are not measured.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// Parameters of W2 and W6 alike.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanoutArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Socket.IO connections held.
-    #[arg(long, default_value_t = 10_000)]
-    pub connections: usize,
-    /// Products created during the measured phase.
-    #[arg(long, default_value_t = 20)]
-    pub events: usize,
-    /// Pause between creates, in milliseconds.
-    #[arg(long, default_value_t = 250)]
-    pub interval_ms: u64,
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct SubscriptionsArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// `graphql-transport-ws` connections, one `newProduct` subscription each.
+    /// Connections held: Socket.IO for W2, `graphql-transport-ws` with one
+    /// `newProduct` subscription each for W6.
     #[arg(long, default_value_t = 10_000)]
     pub connections: usize,
     /// Products created during the measured phase.
@@ -76,52 +63,31 @@ pub async fn fanout(target: Target, args: FanoutArgs) -> anyhow::Result<Report> 
     let (wanted, budget_note) = target.connection_budget(args.connections);
     let sessions = accounts::register_users(&target, target.users.min(wanted.max(1))).await?;
     let opened = open_sockets(&target, wanted, OPEN_CONCURRENCY, &sessions, None).await;
-    let (limited_by, notes) = describe_shortfall(&opened, wanted, budget_note);
-    let tally = Tally {
-        delivered: counter(),
-        latencies: Latencies::new(),
+    let shortfall = describe_shortfall(&opened, wanted, budget_note);
+    let run = Run {
+        target: &target,
+        args: &args,
+        users: sessions.len(),
+        shortfall,
     };
-    let connected = opened.clients.len();
-    let readers: Vec<_> = opened
-        .clients
-        .into_iter()
-        .map(|mut client| {
-            let tally = tally.clone();
-            tokio::spawn(async move {
-                while let Some(incoming) = client.next().await {
-                    if let Incoming::Event(frame) = incoming
-                        && sio::event_name(&frame) == Some("new_product")
-                    {
-                        tally.arrived(&frame);
-                    }
-                }
-            })
-        })
-        .collect();
-    let params = json!({
-        "connections": connected,
-        "requested_connections": args.connections,
-        "events": args.events,
-        "interval_ms": args.interval_ms,
-        "users": sessions.len(),
-    });
-    let report = measure(
-        &target,
+    run.measure(
         "W2 fan-out",
-        params,
-        &args_events(&args),
-        connected,
-        &tally,
+        opened.clients,
+        |mut client, tally| async move {
+            while let Some(incoming) = client.next().await {
+                if let Incoming::Event(frame) = incoming
+                    && sio::event_name(&frame) == Some("new_product")
+                {
+                    tally.arrived(&frame);
+                }
+            }
+        },
     )
-    .await?;
-    for reader in readers {
-        reader.abort();
-    }
-    Ok(with_shortfall(report, limited_by, notes))
+    .await
 }
 
 /// W6.
-pub async fn subscriptions(target: Target, args: SubscriptionsArgs) -> anyhow::Result<Report> {
+pub async fn subscriptions(target: Target, args: FanoutArgs) -> anyhow::Result<Report> {
     if target.flavor != Flavor::Ours {
         bail!("W6 needs a GraphQL server: run it against --flavor ours");
     }
@@ -146,103 +112,94 @@ pub async fn subscriptions(target: Target, args: SubscriptionsArgs) -> anyhow::R
         },
     )
     .await;
-    let (limited_by, notes) = describe_shortfall(&opened, wanted, budget_note);
-    let tally = Tally {
-        delivered: counter(),
-        latencies: Latencies::new(),
+    let shortfall = describe_shortfall(&opened, wanted, budget_note);
+    let run = Run {
+        target: &target,
+        args: &args,
+        users: sessions.len(),
+        shortfall,
     };
-    let connected = opened.clients.len();
-    let readers: Vec<_> = opened
-        .clients
-        .into_iter()
-        .map(|mut client| {
-            let tally = tally.clone();
-            tokio::spawn(async move {
-                while let Some(frame) = client.next().await {
-                    tally.arrived(&frame);
-                }
-            })
-        })
-        .collect();
-    let params = json!({
-        "connections": connected,
-        "requested_connections": args.connections,
-        "events": args.events,
-        "interval_ms": args.interval_ms,
-        "users": sessions.len(),
-    });
-    let schedule = Schedule {
-        events: args.events,
-        interval: Duration::from_millis(args.interval_ms),
-    };
-    let report = measure(
-        &target,
+    run.measure(
         "W6 subscriptions",
-        params,
-        &schedule,
-        connected,
-        &tally,
+        opened.clients,
+        |mut client, tally| async move {
+            while let Some(frame) = client.next().await {
+                tally.arrived(&frame);
+            }
+        },
     )
-    .await?;
-    for reader in readers {
-        reader.abort();
-    }
-    Ok(with_shortfall(report, limited_by, notes))
+    .await
 }
 
-struct Schedule {
-    events: usize,
-    interval: Duration,
+/// One fan-out run, its connections open.
+struct Run<'a> {
+    target: &'a Target,
+    args: &'a FanoutArgs,
+    users: usize,
+    shortfall: (Option<String>, Vec<String>),
 }
 
-fn args_events(args: &FanoutArgs) -> Schedule {
-    Schedule {
-        events: args.events,
-        interval: Duration::from_millis(args.interval_ms),
-    }
-}
-
-/// The measured phase shared by W2 and W6: create products on a schedule
-/// and wait for every connection to have seen every one.
-async fn measure(
-    target: &Target,
-    workload: &'static str,
-    params: serde_json::Value,
-    schedule: &Schedule,
-    connected: usize,
-    tally: &Tally,
-) -> anyhow::Result<Report> {
-    let http = accounts::http_client(None)?;
-    let admin = accounts::admin_session(target, &http).await?;
-    tokio::time::sleep(SETTLE).await;
-    let expected = (connected * schedule.events) as u64;
-    let phase = probe::start(target.probe.as_ref());
-    let started = Instant::now();
-    let mut create_errors = 0u64;
-    for n in 0..schedule.events {
-        let name = stamp::stamp(&format!("product-{n}"));
-        if accounts::create_product(target, &http, &admin, &name)
-            .await
-            .is_err()
-        {
-            create_errors += 1;
+impl Run<'_> {
+    /// The measured phase shared by W2 and W6: a reader per connection,
+    /// products created on a schedule, and a wait for every connection to
+    /// have seen every one.
+    async fn measure<C, R, Fut>(
+        self,
+        workload: &'static str,
+        clients: Vec<C>,
+        read: R,
+    ) -> anyhow::Result<Report>
+    where
+        R: Fn(C, Tally) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (target, args) = (self.target, self.args);
+        let tally = Tally {
+            delivered: counter(),
+            latencies: Latencies::new(),
+        };
+        let connected = clients.len();
+        let readers: Vec<_> = clients
+            .into_iter()
+            .map(|client| tokio::spawn(read(client, tally.clone())))
+            .collect();
+        let http = accounts::http_client(None)?;
+        let admin = accounts::admin_session(target, &http).await?;
+        tokio::time::sleep(SETTLE).await;
+        let expected = (connected * args.events) as u64;
+        let phase = probe::start(target.probe.as_ref());
+        let started = Instant::now();
+        let mut create_errors = 0u64;
+        for n in 0..args.events {
+            let name = stamp::stamp(&format!("product-{n}"));
+            if accounts::create_product(target, &http, &admin, &name)
+                .await
+                .is_err()
+            {
+                create_errors += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
         }
-        tokio::time::sleep(schedule.interval).await;
+        let finished = wait_for(&tally.delivered, expected, DRAIN_PATIENCE).await;
+        let usage = phase.map(probe::Phase::finish);
+        for reader in readers {
+            reader.abort();
+        }
+        let params = json!({
+            "connections": connected,
+            "requested_connections": args.connections,
+            "events": args.events,
+            "interval_ms": args.interval_ms,
+            "users": self.users,
+        });
+        let mut report = Report::new(workload, target, params);
+        report.unit = "deliveries";
+        report.expected = expected;
+        report.delivered = tally.delivered.load(Ordering::Relaxed);
+        report.errors = create_errors;
+        report.latency = tally.latencies.summary();
+        (report.limited_by, report.notes) = self.shortfall;
+        let delivered = report.delivered;
+        Ok(report.finish(finished.duration_since(started), delivered, usage))
     }
-    let finished = wait_for(&tally.delivered, expected, DRAIN_PATIENCE).await;
-    let usage = phase.map(probe::Phase::finish);
-    let delivered = tally.delivered.load(Ordering::Relaxed);
-    let mut report = Report::new(workload, target, params);
-    report.unit = "deliveries";
-    report.expected = expected;
-    report.delivered = delivered;
-    report.errors = create_errors;
-    report.latency = tally.latencies.summary();
-    Ok(report.finish(finished.duration_since(started), delivered, usage))
-}
-
-fn with_shortfall(mut report: Report, limited_by: Option<String>, notes: Vec<String>) -> Report {
-    report.limited_by = limited_by;
-    report.notes.extend(notes);
-    report
 }

@@ -18,7 +18,7 @@ use futures::StreamExt as _;
 
 pub use chat::{ChatArgs, chat};
 pub use connect::{ConnectArgs, connect};
-pub use fanout::{FanoutArgs, SubscriptionsArgs, fanout, subscriptions};
+pub use fanout::{FanoutArgs, fanout, subscriptions};
 pub use idle::{IdleArgs, idle};
 pub use reads::{ReadsArgs, reads};
 

@@ -223,3 +223,31 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Err(error) => crate::error::AppError::from(error).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_detached_request_head_is_copied_intact() {
+        let mut request = Request::builder()
+            .uri("/socket.io/?EIO=4&transport=websocket")
+            .header("authorization", "Bearer t")
+            .header("x-custom", "kept")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        request
+            .headers_mut()
+            .get_mut("authorization")
+            .unwrap()
+            .set_sensitive(true);
+        let uri = request.uri().clone();
+        request.extensions_mut().insert(OriginalUri(uri));
+        let copied = detach_request_head(request).await;
+        assert_eq!(copied.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(copied.headers()["x-custom"], "kept");
+        assert!(copied.headers()["authorization"].is_sensitive());
+        let original = copied.extensions().get::<OriginalUri>().unwrap();
+        assert_eq!(original.0, *copied.uri());
+    }
+}

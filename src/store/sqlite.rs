@@ -36,7 +36,8 @@ use crate::domain::{
 /// marks, a last-active touch) found the file locked and slept in SQLite's
 /// busy handler, milliseconds at a time (W1 of BENCHMARKS.md: 1,800 sleeps
 /// in 4 s at 500 messages a second). Queued on one connection they wait for
-/// each other without sleeping, in arrival order.
+/// each other without sleeping, in arrival order. The writer does not
+/// checkpoint the log; a background task does, from a reader connection.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -70,10 +71,12 @@ impl SqliteStore {
             // of read() copies (they were a tenth of the server's CPU in
             // BENCHMARKS.md's chat run). Address space only, not memory.
             .pragma("mmap_size", MMAP_BYTES.to_string());
+        // The writer never checkpoints: a checkpoint inside a commit would
+        // hold up every write queued behind it. See `spawn_checkpoints`.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .with_context(|| format!("opening SQLite database {}", path.display()))
             .map_err(StoreError::Unavailable)?;
@@ -89,8 +92,32 @@ impl SqliteStore {
             .await
             .with_context(|| format!("opening SQLite database {}", path.display()))
             .map_err(StoreError::Unavailable)?;
+        spawn_checkpoints(pool.clone());
         Ok(SqliteStore { pool, writer })
     }
+}
+
+/// How often the write-ahead log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the write-ahead log from a reader connection, in the
+/// background. A PASSIVE checkpoint copies what it can without blocking the
+/// writer or readers; what it could not copy (pages a reader still sees) is
+/// copied by a later one. Stops when the pool is closed.
+fn spawn_checkpoints(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            every.tick().await;
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(%error, "SQLite checkpoint failed; the next one retries");
+            }
+        }
+    });
 }
 
 /// Driver errors, classified: unique violations are duplicates; pool,
@@ -1049,6 +1076,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn the_writer_leaves_checkpoints_to_the_background_task() {
+        let (store, _dir) = fresh_store().await;
+        let (writer,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(writer, 0);
+        let (reader,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(reader > 0, "readers keep SQLite's default");
     }
 
     #[tokio::test]

@@ -1,8 +1,6 @@
 //! Chat and presence on GraphQL: threads, conversations, sending, receipts,
 //! typing, and live news (with what was missed replayed first).
 
-use std::collections::HashSet;
-
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Subscription};
@@ -15,7 +13,7 @@ use super::live::events;
 use super::loaders::UserLoader;
 use super::scalars::DateTime;
 use crate::domain::{self, MessageId, UserId};
-use crate::hub::{ConnectionId, Event, HubItem};
+use crate::hub::{ConnectionId, Event};
 use crate::services::{MessageListing, Outgoing, message_cursor};
 
 /// A chat message. `from` and `to` are batch-loaded.
@@ -287,42 +285,16 @@ impl ChatSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>>> {
         let principal = ctx.principal()?.clone();
         let services = ctx.services().clone();
-        let me = ctx.data_opt::<ConnectionId>().cloned();
-        // Listen first, then read what was missed: nothing falls between.
+        let origin = ctx.data_opt::<ConnectionId>().cloned();
+        // Listen first; the stream reads what was missed when first polled.
         let live = services.hub.subscribe_user(&principal.user_id);
-        let missed = services.chat.undelivered(&principal).await.graphql()?;
-        let missed_ids: Vec<MessageId> = missed.iter().map(|message| message.id.clone()).collect();
-        services.chat.mark_delivered(&missed_ids).await.graphql()?;
-        let replayed: HashSet<MessageId> = missed_ids.into_iter().collect();
-        let replay =
-            futures::stream::iter(missed.into_iter().map(|message| Ok(Message::from(message))));
-        let live = live.filter_map(move |item| {
-            let services = services.clone();
-            let principal = principal.clone();
-            let fresh = match item {
-                HubItem::Event(envelope) => match &envelope.event {
-                    Event::MessageSent { message, origin }
-                        if !replayed.contains(&message.id)
-                            && (origin.is_none() || *origin != me) =>
-                    {
-                        Some(message.clone())
-                    }
-                    _ => None,
-                },
-                HubItem::Lagged(missed) => {
-                    tracing::warn!(missed, "messageReceived subscriber fell behind");
-                    None
-                }
-            };
-            async move {
-                let message = fresh?;
-                if message.to == principal.user_id {
-                    services.chat.note_delivered(message.id.clone());
-                }
-                Some(Ok(Message::from(message)))
+        let deliveries = services.chat.deliveries(&principal, live, origin);
+        Ok(deliveries.map(move |message| {
+            if message.to == principal.user_id {
+                services.chat.note_delivered(message.id.clone());
             }
-        });
-        Ok(replay.chain(live))
+            Ok(Message::from(message))
+        }))
     }
 
     /// Read receipts of the caller's messages.

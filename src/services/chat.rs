@@ -1,7 +1,7 @@
 //! One-to-one chat: sending (stored before anything is acknowledged or
 //! delivered), history, receipts, typing, and offline delivery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use crate::domain::{
     Conversation, Cursor, Message, MessageId, MessageText, Page, SortKey, UserId, page_size,
 };
 use crate::error::{AppError, FieldErrors};
-use crate::hub::{Audience, ConnectionId, Event, Hub};
+use crate::hub::{Audience, ConnectionId, Event, Hub, HubItem, Subscription};
 use crate::store::{MESSAGES_NEWEST, MessageQuery, Store, now};
 
 /// At most this many missed messages are replayed on connect; older ones
@@ -30,6 +30,80 @@ pub const CONVERSATIONS_LIMIT: usize = 100;
 
 /// A typing indicator is re-sent at most this often per pair.
 const TYPING_REFRESH: Duration = Duration::from_secs(1);
+
+/// How many delivered message ids a connection remembers to skip duplicates.
+const REMEMBERED: usize = 1024;
+
+/// The ids a connection has shown, the latest [`REMEMBERED`] of them.
+#[derive(Default)]
+struct Shown {
+    order: VecDeque<MessageId>,
+    ids: HashSet<MessageId>,
+}
+
+impl Shown {
+    /// True the first time an id is offered.
+    fn first_time(&mut self, id: &MessageId) -> bool {
+        if !self.ids.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back(id.clone());
+        if self.order.len() > REMEMBERED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        true
+    }
+}
+
+/// The state of one connection's [`Chat::deliveries`].
+struct Deliveries {
+    chat: Chat,
+    principal: Principal,
+    live: Subscription,
+    origin: Option<ConnectionId>,
+    replay_due: bool,
+    pending: VecDeque<Message>,
+    shown: Shown,
+}
+
+impl Deliveries {
+    async fn next(mut self) -> Option<(Message, Self)> {
+        use futures::StreamExt as _;
+        loop {
+            if std::mem::take(&mut self.replay_due) {
+                match self.chat.undelivered(&self.principal).await {
+                    Ok(missed) => self.pending.extend(missed),
+                    Err(error) => error.log(),
+                }
+            }
+            while let Some(message) = self.pending.pop_front() {
+                if self.shown.first_time(&message.id) {
+                    return Some((message, self));
+                }
+            }
+            match self.live.next().await? {
+                HubItem::Event(envelope) => {
+                    let Event::MessageSent { message, origin } = &envelope.event else {
+                        continue;
+                    };
+                    let from_here = origin.is_some() && *origin == self.origin;
+                    if !from_here && self.shown.first_time(&message.id) {
+                        return Some((message.clone(), self));
+                    }
+                }
+                HubItem::Lagged(missed) => {
+                    tracing::warn!(
+                        missed,
+                        "a connection fell behind on messages; replaying from the store"
+                    );
+                    self.replay_due = true;
+                }
+            }
+        }
+    }
+}
 
 /// Most delivery marks written by one store call.
 const DELIVERY_MARK_BATCH: usize = 512;
@@ -140,7 +214,7 @@ const KNOWN_RECIPIENTS_LIMIT: usize = 100_000;
 /// fewer; W1 of BENCHMARKS.md). Unknown ids are not remembered: they are
 /// looked up every time, so an account created later is found.
 #[derive(Default)]
-struct KnownRecipients(Mutex<std::collections::HashSet<UserId>>);
+struct KnownRecipients(Mutex<HashSet<UserId>>);
 
 impl KnownRecipients {
     async fn exists(&self, store: &Arc<dyn Store>, user: &UserId) -> Result<bool, AppError> {
@@ -158,7 +232,7 @@ impl KnownRecipients {
         Ok(found)
     }
 
-    fn lock(&self) -> MutexGuard<'_, std::collections::HashSet<UserId>> {
+    fn lock(&self) -> MutexGuard<'_, HashSet<UserId>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -364,17 +438,37 @@ impl Chat {
             .await?)
     }
 
-    /// Records that messages reached one of the recipient's connections,
-    /// before returning: a connection's replay uses this, so that the next
-    /// connection does not replay the same messages again.
+    /// The messages one connection should show, for its whole life: first
+    /// what the user missed (in order), then live ones, each once, including
+    /// the user's own messages sent from another connection (multi-tab) but
+    /// not those sent from `origin` itself. If the connection falls behind
+    /// the hub, what it missed is read from the store again.
     ///
-    /// # Errors
-    /// `UNAVAILABLE` when the store is down.
-    pub async fn mark_delivered(&self, ids: &[MessageId]) -> Result<(), AppError> {
-        Ok(self.store.mark_delivered(ids).await?)
+    /// `live` must be subscribed before the client can send or be sent
+    /// anything (the doors do it at the handshake), so nothing falls between
+    /// the replay and the live messages. The door hands each message over
+    /// and then calls [`Chat::note_delivered`] for messages to the user.
+    /// Every door delivers through this one stream, so the rules of delivery
+    /// live here.
+    pub fn deliveries(
+        &self,
+        principal: &Principal,
+        live: Subscription,
+        origin: Option<ConnectionId>,
+    ) -> impl futures::Stream<Item = Message> + Send + use<> {
+        let state = Deliveries {
+            chat: self.clone(),
+            principal: principal.clone(),
+            live,
+            origin,
+            replay_due: true,
+            pending: VecDeque::new(),
+            shown: Shown::default(),
+        };
+        futures::stream::unfold(state, Deliveries::next)
     }
 
-    /// Records that a live message reached one of the recipient's
+    /// Records that a message reached one of the recipient's
     /// connections, without waiting: the mark is written with the others
     /// noted meanwhile, in one store call (see [`spawn_delivery_marks`]).
     pub fn note_delivered(&self, id: MessageId) {

@@ -66,10 +66,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            // Each pooled connection re-reads the pages another connection
-            // wrote; memory-mapped, those reads are page-cache hits instead
-            // of read() copies (they were a tenth of the server's CPU in
-            // BENCHMARKS.md's chat run). Address space only, not memory.
+            // Each reader re-reads the pages the writer changed; memory-
+            // mapped, those reads are page-cache hits instead of read()
+            // copies (the kernel's file-read paths were about 5 % of the
+            // server's CPU in BENCHMARKS.md's chat profile). Address space
+            // only, not memory.
             .pragma("mmap_size", MMAP_BYTES.to_string());
         // The writer never checkpoints: a checkpoint inside a commit would
         // hold up every write queued behind it. See `spawn_checkpoints`.
@@ -809,8 +810,9 @@ impl Store for SqliteStore {
     }
 
     async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOrder> {
-        // IMMEDIATE: the transaction takes the write lock up front, so
-        // concurrent orders queue on it (busy timeout) instead of failing.
+        // IMMEDIATE: the transaction takes the write lock up front, so a
+        // writer in another process makes it wait (busy timeout) rather
+        // than fail halfway; in this process orders queue on the writer.
         let mut tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")

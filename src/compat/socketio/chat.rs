@@ -1,8 +1,6 @@
 //! Chat events from Socket.IO clients, and the per-connection delivery of
 //! messages (replay of what was missed, then live, each message once).
 
-use std::collections::{HashSet, VecDeque};
-
 use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,9 +13,9 @@ use crate::auth::Principal;
 use crate::compat::envelope;
 use crate::compat::rest::parse_value;
 use crate::compat::wire::MessageBody;
-use crate::domain::{Message, MessageId, UserId};
+use crate::domain::{Message, UserId};
 use crate::error::AppError;
-use crate::hub::{ConnectionId, Event, HubItem, Subscription};
+use crate::hub::{ConnectionId, Subscription};
 use crate::services::{Outgoing, Services};
 
 /// The connection id of a socket, as chat events name their origin.
@@ -154,38 +152,6 @@ pub async fn mark_seen(
     reply(ack, result);
 }
 
-/// How many delivered message ids a connection remembers to skip duplicates.
-const REMEMBERED: usize = 1024;
-
-/// Ids already handed to this connection.
-struct Delivered {
-    order: VecDeque<MessageId>,
-    ids: HashSet<MessageId>,
-}
-
-impl Delivered {
-    fn new() -> Self {
-        Delivered {
-            order: VecDeque::new(),
-            ids: HashSet::new(),
-        }
-    }
-
-    /// True the first time an id is offered.
-    fn first_time(&mut self, id: &MessageId) -> bool {
-        if !self.ids.insert(id.clone()) {
-            return false;
-        }
-        self.order.push_back(id.clone());
-        if self.order.len() > REMEMBERED
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.ids.remove(&oldest);
-        }
-        true
-    }
-}
-
 /// Hands a message to the socket; false when the socket could not take it
 /// (closed, or its send buffer is full), in which case it is not delivered.
 fn emit_message(socket: &SocketRef, message: &Message) -> bool {
@@ -198,11 +164,10 @@ fn emit_message(socket: &SocketRef, message: &Message) -> bool {
     }
 }
 
-/// Delivers messages to one socket for its whole life: it listens first,
-/// then replays what the user missed (in order), then forwards live ones,
-/// skipping any message this socket already has. Messages to the user are
-/// marked delivered once handed over; the user's own messages sent from
-/// another connection are shown too (multi-tab).
+/// Delivers messages to one socket for its whole life, through
+/// [`Chat::deliveries`](crate::services::Chat::deliveries). A message the
+/// socket could not take is not marked delivered: the next connection
+/// replays it.
 ///
 /// `live` must be subscribed before the client hears `connect` (the
 /// handshake does it), so a message sent at that instant from another tab
@@ -211,60 +176,13 @@ pub async fn deliver_messages(
     socket: SocketRef,
     principal: Principal,
     services: Services,
-    mut live: Subscription,
+    live: Subscription,
 ) {
-    let me = connection_id(&socket);
-    let mut delivered = Delivered::new();
-    replay(&socket, &principal, &services, &mut delivered).await;
-    while let Some(item) = live.next().await {
-        match item {
-            HubItem::Event(envelope) => {
-                let Event::MessageSent { message, origin } = &envelope.event else {
-                    continue;
-                };
-                if origin.as_ref() == Some(&me) || !delivered.first_time(&message.id) {
-                    continue;
-                }
-                if !emit_message(&socket, message) {
-                    continue;
-                }
-                if message.to == principal.user_id {
-                    services.chat.note_delivered(message.id.clone());
-                }
-            }
-            HubItem::Lagged(missed) => {
-                tracing::warn!(
-                    missed,
-                    "socket fell behind on messages; replaying from the store"
-                );
-                replay(&socket, &principal, &services, &mut delivered).await;
-            }
+    let origin = Some(connection_id(&socket));
+    let mut deliveries = std::pin::pin!(services.chat.deliveries(&principal, live, origin));
+    while let Some(message) = deliveries.next().await {
+        if emit_message(&socket, &message) && message.to == principal.user_id {
+            services.chat.note_delivered(message.id.clone());
         }
-    }
-}
-
-async fn replay(
-    socket: &SocketRef,
-    principal: &Principal,
-    services: &Services,
-    delivered: &mut Delivered,
-) {
-    let missed = match services.chat.undelivered(principal).await {
-        Ok(missed) => missed,
-        Err(error) => {
-            error.log();
-            return;
-        }
-    };
-    let mut handed = Vec::new();
-    for message in &missed {
-        if delivered.first_time(&message.id) && !emit_message(socket, message) {
-            // Left undelivered: the next connection replays it.
-            break;
-        }
-        handed.push(message.id.clone());
-    }
-    if let Err(error) = services.chat.mark_delivered(&handed).await {
-        error.log();
     }
 }

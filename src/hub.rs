@@ -60,6 +60,11 @@ pub enum Event {
         /// The account.
         user_id: UserId,
     },
+    /// An admin deactivated the account: its live connections must end.
+    Deactivated {
+        /// The account.
+        user_id: UserId,
+    },
     /// A product was added to the catalogue.
     ProductAdded(Product),
     /// A product's fields changed (by an admin).

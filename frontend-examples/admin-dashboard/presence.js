@@ -1,8 +1,10 @@
 // Who is online, recently active (last 5 minutes) or offline, with last seen.
-// Loaded with `users(first: 100)`, kept current by `presenceChanged`.
+// Loaded with `users(first: 100)`, kept current by `presenceChanged`. Each
+// other account has a switch that deactivates it (`setUserActive`): it can no
+// longer sign in and its open connections end; reactivating undoes that.
 
-import { h, replaceChildren, relativeTime, formatDateTime } from './dom.js';
-import { USERS } from './queries.js';
+import { h, replaceChildren, relativeTime, formatDateTime, announce } from './dom.js';
+import { USERS, SET_USER_ACTIVE } from './queries.js';
 import { describeError } from './api.js';
 
 const RECENT_MS = 5 * 60_000;
@@ -54,6 +56,20 @@ export class PresenceView {
     return this.users.get(id);
   }
 
+  /** Deactivates or reactivates an account, then shows it as it is now. */
+  async setActive(user, active, button) {
+    button.disabled = true;
+    try {
+      const { setUserActive } = await this.session.query(SET_USER_ACTIVE, { id: user.id, active });
+      this.users.set(user.id, { ...this.users.get(user.id), ...setUserActive });
+      this.render();
+      announce(`${user.name} is ${active ? 'active again' : 'deactivated'}.`);
+    } catch (err) {
+      button.disabled = false;
+      announce(`Could not change ${user.name}: ${describeError(err)}`, 'error');
+    }
+  }
+
   /** A `presenceChanged` event. */
   changed({ online, lastActive, user }) {
     if (!user) return;
@@ -84,12 +100,33 @@ export class PresenceView {
           h(
             'div',
             { class: 'who' },
-            h('div', { class: 'name' }, u.name, u.id === me ? h('span', { class: 'muted small' }, ' (you)') : null, u.role === 'ADMIN' ? h('span', { class: 'badge' }, 'admin') : null),
+            h(
+              'div',
+              { class: 'name' },
+              u.name,
+              u.id === me ? h('span', { class: 'muted small' }, ' (you)') : null,
+              u.role === 'ADMIN' ? h('span', { class: 'badge' }, 'admin') : null,
+              u.active === false ? h('span', { class: 'badge badge-danger', testid: 'deactivated-badge' }, 'deactivated') : null,
+            ),
             u.email ? h('div', { class: 'muted small' }, u.email) : null,
           ),
           h('div', { class: 'when small', testid: 'presence-status', title: u.lastActive ? `Last active ${formatDateTime(u.lastActive)}` : '' }, presenceText(u, now)),
           u.id !== me
             ? h('button', { type: 'button', class: 'btn btn-small btn-ghost', 'aria-label': `Message ${u.name}`, onclick: () => this.onMessage(u) }, 'Message')
+            : null,
+          u.id !== me
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn btn-small btn-ghost',
+                  testid: 'toggle-active',
+                  'aria-pressed': String(u.active === false),
+                  'aria-label': `${u.active === false ? 'Reactivate' : 'Deactivate'} ${u.name}`,
+                  onclick: (event) => this.setActive(u, u.active === false, event.currentTarget),
+                },
+                u.active === false ? 'Reactivate' : 'Deactivate',
+              )
             : null,
         );
       }),

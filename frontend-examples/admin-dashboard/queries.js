@@ -4,7 +4,7 @@ const ORDER = `id quantity unitPrice total status createdAt updatedAt
   user { id name email } product { id name }`;
 const PRODUCT = `id name price stock description createdAt updatedAt`;
 const MESSAGE = `id text seen seenAt createdAt from { id name } to { id name }`;
-const USER = `id name email role online presence lastActive`;
+const USER = `id name email role active online presence lastActive`;
 
 export const STATS = `query Stats {
   dashboardStats {
@@ -44,6 +44,9 @@ export const UPDATE_PRODUCT = `mutation UpdateProduct($id: ID!, $input: UpdatePr
 export const DELETE_PRODUCT = `mutation DeleteProduct($id: ID!) { deleteProduct(id: $id) }`;
 
 export const USERS = `query Users { users(first: 100) { nodes { ${USER} } pageInfo { hasNextPage endCursor } } }`;
+export const SET_USER_ACTIVE = `mutation SetUserActive($id: ID!, $active: Boolean!) {
+  setUserActive(id: $id, active: $active) { ${USER} }
+}`;
 
 export const CONVERSATIONS = `query Conversations {
   conversations { unreadCount peer { ${USER} } lastMessage { ${MESSAGE} } }

@@ -1,17 +1,18 @@
 //! Who is calling: password hashing, access tokens, refresh tokens, and the
 //! [`Principal`] every door produces from a token.
 //!
-//! Authentication happens here and at the doors; authorization (role,
-//! ownership) is decided by the services, through the checks on `Principal`.
+//! A token verified here is only a claim: whether it still speaks for its
+//! account (not signed out, not demoted, not deactivated) is decided against
+//! stored state by `services::Authenticator`, which every door calls.
+//! Authorization (role, ownership) is decided by the services, through the
+//! checks on `Principal`.
 
 mod password;
 mod refresh;
-mod revocation;
 mod token;
 
 pub use password::PasswordHasher;
 pub use refresh::{RefreshToken, RefreshTokenHash};
-pub use revocation::Revocations;
 pub use token::{AccessToken, Claims, TokenIssuer};
 
 use crate::domain::{Role, UserId};

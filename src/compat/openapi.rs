@@ -96,6 +96,7 @@ pub fn base() -> OpenApi {
                 ("products", "The catalogue"),
                 ("orders", "Orders and their status"),
                 ("chat", "Chat history and sending"),
+                ("users", "Account administration"),
             ]
             .map(|(name, description)| {
                 TagBuilder::new()
@@ -346,6 +347,14 @@ pub struct MirroredSessionEnvelope {
     token: String,
     /// The same as `data.user`.
     user: super::wire::UserBody,
+}
+
+/// One account.
+#[derive(Serialize, ToSchema)]
+pub struct UserEnvelope {
+    #[schema(schema_with = success_tag)]
+    status: String,
+    data: super::wire::UserBody,
 }
 
 /// Signed out.

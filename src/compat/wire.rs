@@ -99,6 +99,8 @@ pub struct UserBody {
     /// When the account was last seen; null if never.
     #[schema(format = DateTime, required = true)]
     last_active: Option<String>,
+    /// False once an admin deactivated the account.
+    active: bool,
 }
 
 impl From<&User> for UserBody {
@@ -110,6 +112,7 @@ impl From<&User> for UserBody {
             role: user.role.as_str(),
             created_at: timestamp(user.created_at),
             last_active: user.last_active.map(timestamp),
+            active: user.active,
         }
     }
 }

@@ -23,7 +23,7 @@ pub use product::{
     Description, NewProduct, Price, Product, ProductName, ProductPatch, ProductSort, SearchTerms,
     Stock,
 };
-pub use user::{NewUser, Role, User, UserName};
+pub use user::{AccountStatus, NewUser, Role, User, UserName};
 
 /// Why a raw value was refused by a domain type: a message a person can read,
 /// without the offending value (it may be a password).

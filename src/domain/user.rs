@@ -76,6 +76,32 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Last time the account was seen doing something (throttled writes).
     pub last_active: Option<DateTime<Utc>>,
+    /// False once an admin deactivated the account: it cannot sign in and
+    /// its tokens are refused, but its data stays.
+    pub active: bool,
+}
+
+/// What decides, at every door, whether a validly signed access token still
+/// speaks for its account. Kept with the account in the store, so a
+/// sign-out, a role change or a deactivation holds across restarts and on
+/// every server process, not only in the memory of the one that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountStatus {
+    /// The account's current role; a token carrying another one is stale.
+    pub role: Role,
+    /// False for a deactivated account.
+    pub active: bool,
+    /// Tokens issued before this instant are void (sign-out, refresh-token
+    /// reuse, role change, deactivation). Only ever moves forward.
+    pub sessions_valid_from: DateTime<Utc>,
+}
+
+impl AccountStatus {
+    /// True when a token claiming `role`, issued at `issued_at`, may act
+    /// for this account now.
+    pub fn admits(&self, role: Role, issued_at: DateTime<Utc>) -> bool {
+        self.active && self.role == role && issued_at >= self.sessions_valid_from
+    }
 }
 
 /// An account about to be written: everything already valid and hashed.
@@ -106,6 +132,28 @@ mod tests {
         }
         assert!(Role::parse("root").is_err());
         assert!(Role::parse("Admin").is_err());
+    }
+
+    #[test]
+    fn a_status_admits_only_current_tokens_of_an_active_account() {
+        let cutoff = DateTime::from_timestamp_millis(1_000_000).unwrap();
+        let status = AccountStatus {
+            role: Role::Admin,
+            active: true,
+            sessions_valid_from: cutoff,
+        };
+        let before = cutoff - chrono::Duration::milliseconds(1);
+        assert!(status.admits(Role::Admin, cutoff));
+        assert!(
+            !status.admits(Role::Admin, before),
+            "issued before the cut-off"
+        );
+        assert!(!status.admits(Role::User, cutoff), "a stale role");
+        let deactivated = AccountStatus {
+            active: false,
+            ..status
+        };
+        assert!(!deactivated.admits(Role::Admin, cutoff));
     }
 
     #[test]

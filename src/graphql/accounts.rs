@@ -52,6 +52,9 @@ pub struct User {
     pub created_at: DateTime,
     /// Last time the account was seen active, if ever.
     pub last_active: Option<DateTime>,
+    /// False once an admin deactivated the account (it cannot sign in; its
+    /// data stays).
+    pub active: bool,
     #[graphql(skip)]
     email: String,
     #[graphql(skip)]
@@ -115,6 +118,7 @@ impl From<domain::User> for User {
             role: user.role.into(),
             created_at: user.created_at.into(),
             last_active: user.last_active.map(DateTime),
+            active: user.active,
             email: user.email.as_str().to_owned(),
             user_id: user.id,
             reveal_email: false,
@@ -281,6 +285,27 @@ impl AccountMutation {
             .logout(&presented)
             .await
             .map(|()| true)
+            .graphql()
+    }
+
+    /// Deactivates (`active: false`) or reactivates another account (admins
+    /// only). A deactivated account cannot sign in, its refresh tokens are
+    /// revoked, its access tokens are refused at every door, and its live
+    /// connections end with the reason `deactivated`; its data stays.
+    /// Errors: `FORBIDDEN` (not an admin, or your own account), `NOT_FOUND`.
+    async fn set_user_active(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        active: bool,
+    ) -> async_graphql::Result<User> {
+        let principal = ctx.principal()?;
+        let target = UserId::parse(&id).map_err(|e| e.on("id")).graphql()?;
+        ctx.services()
+            .accounts
+            .set_active(principal, &target, active)
+            .await
+            .map(User::from)
             .graphql()
     }
 

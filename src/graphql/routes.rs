@@ -23,12 +23,12 @@ use futures::{SinkExt as _, StreamExt as _};
 use super::Caller;
 use super::context::ClientAddr;
 use super::loaders;
-use crate::auth::{Principal, TokenIssuer, bearer_token};
+use crate::auth::{Principal, bearer_token};
 use crate::domain::UserId;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::hub::{ConnectionId, Event, HubItem};
-use crate::services::Services;
+use crate::services::{Authenticator, Services};
 
 /// GraphiQL loads its scripts from unpkg, so its page gets a policy that
 /// allows exactly that; every other response keeps the strict default.
@@ -51,7 +51,10 @@ async fn graphql_post(
         Ok(request) => request.into_inner(),
         Err(GraphQLRejection(error)) => return bad_request(&error),
     };
-    let caller = caller_from_headers(&state.services.tokens, &headers);
+    let caller = match caller_from_headers(&state.services.authenticator, &headers).await {
+        Ok(caller) => caller,
+        Err(error) => return unverifiable(&error),
+    };
     let mut request = request.data(caller).data(ClientAddr(peer.ip()));
     loaders::install(&mut request.data, &state.services);
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
@@ -114,7 +117,7 @@ async fn serve_websocket(
     services: Services,
     client: ClientAddr,
 ) {
-    let tokens = services.tokens.clone();
+    let authenticator = services.authenticator.clone();
     let refused = Arc::new(AtomicBool::new(false));
     let (sink, stream) = socket.split();
     // Shared, so the session guard can close the socket while GraphQL owns it.
@@ -149,11 +152,12 @@ async fn serve_websocket(
     let serve = GraphQLWebSocket::new_with_pair(graphql_sink, stream, schema, protocol)
         .with_data(data)
         .on_connection_init(move |payload| async move {
-            let (principal, expires_at) =
-                authenticate_connection(&tokens, &payload).map_err(|error| {
-                    refused.store(true, Ordering::Release);
-                    async_graphql::Error::new(error.to_string())
-                })?;
+            let (principal, expires_at) = authenticate_connection(&authenticator, &payload)
+                .await
+                .map_err(|error| {
+                refused.store(true, Ordering::Release);
+                async_graphql::Error::new(error.to_string())
+            })?;
             let _ = signed_in.send((principal.clone(), expires_at));
             let mut data = Data::default();
             data.insert(Caller::Signed(principal));
@@ -190,6 +194,7 @@ async fn guard_session(services: &Services, principal: Principal, expires_at: i6
                 Some(HubItem::Event(envelope)) => match envelope.event {
                     Event::RoleChanged { .. } => return "role_changed",
                     Event::SignedOut { .. } => return "logged_out",
+                    Event::Deactivated { .. } => return "deactivated",
                     _ => {}
                 },
                 Some(HubItem::Lagged(_)) => {}
@@ -236,23 +241,44 @@ fn graphiql() -> Response {
 }
 
 /// The caller of an HTTP GraphQL request, from its `Authorization` header.
-fn caller_from_headers(tokens: &TokenIssuer, headers: &HeaderMap) -> Caller {
+///
+/// # Errors
+/// `UNAVAILABLE` when the token's account cannot be checked (store down):
+/// neither accepting nor refusing the token would be the truth.
+async fn caller_from_headers(
+    authenticator: &Authenticator,
+    headers: &HeaderMap,
+) -> Result<Caller, AppError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Caller::Anonymous;
+        return Ok(Caller::Anonymous);
     };
-    let token = value.to_str().ok().and_then(bearer_token);
-    match token.map(|token| tokens.verify(token)) {
-        Some(Ok(principal)) => Caller::Signed(principal),
-        _ => Caller::Rejected,
+    let Some(token) = value.to_str().ok().and_then(bearer_token) else {
+        return Ok(Caller::Rejected);
+    };
+    match authenticator.authenticate(token).await {
+        Ok(authenticated) => Ok(Caller::Signed(authenticated.principal)),
+        Err(AppError::Unauthenticated(_)) => Ok(Caller::Rejected),
+        Err(other) => Err(other),
     }
+}
+
+/// A request whose caller could not be checked: the GraphQL error shape
+/// with the error's class, before any resolver runs.
+fn unverifiable(error: &AppError) -> Response {
+    error.log();
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let body = serde_json::json!({
+        "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }]
+    });
+    (status, Json(body)).into_response()
 }
 
 /// The principal of a WebSocket connection, from the `connection_init`
 /// payload: `{ "token": … }` or `{ "Authorization": "Bearer …" }` (any case).
 /// A connection without a valid token is refused (close code 4403). Also
 /// returns when the token expires (seconds since the epoch).
-fn authenticate_connection(
-    tokens: &TokenIssuer,
+async fn authenticate_connection(
+    authenticator: &Authenticator,
     payload: &serde_json::Value,
 ) -> Result<(Principal, i64), AppError> {
     let field = |name: &str| {
@@ -265,9 +291,10 @@ fn authenticate_connection(
     };
     let token = field("token").or_else(|| field("authorization").and_then(bearer_token));
     match token {
-        Some(token) => tokens
-            .verify_claims(token)
-            .map(|(principal, claims)| (principal, claims.exp)),
+        Some(token) => authenticator
+            .authenticate(token)
+            .await
+            .map(|authenticated| (authenticated.principal, authenticated.expires_at)),
         None => Err(AppError::Unauthenticated(crate::auth::INVALID_TOKEN)),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::RngCore;
 use tracing::instrument;
 
-use super::LoginThrottle;
+use super::{Authenticator, LoginThrottle};
 use crate::auth::{AccessToken, PasswordHasher, Principal, RefreshToken, TokenIssuer};
 use crate::config::BootstrapAdmin;
 use crate::domain::{Email, NewUser, Password, Role, User, UserId, UserName};
@@ -17,6 +17,19 @@ use crate::store::{NewRefreshToken, RefreshUse, Store, StoreError, now};
 
 /// The one message for an unknown email and a wrong password.
 const BAD_CREDENTIALS: &str = "invalid email or password";
+
+/// Why the right password of a deactivated account does not sign in.
+const DEACTIVATED: &str = "this account is deactivated";
+
+/// The message of every refresh token that cannot be exchanged.
+const BAD_REFRESH_TOKEN: &str = "invalid or expired refresh token";
+
+/// The instant before which an account's access tokens become void when its
+/// sessions end now: one millisecond ahead, so a token issued in the same
+/// millisecond as the sign-out (tokens carry milliseconds) is void too.
+fn session_cut_off() -> chrono::DateTime<chrono::Utc> {
+    now() + chrono::Duration::milliseconds(1)
+}
 
 /// A new account's details, already valid.
 #[derive(Debug, Clone)]
@@ -96,17 +109,19 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
     tokens: TokenIssuer,
+    authenticator: Authenticator,
     hub: Hub,
     throttle: LoginThrottle,
     refresh_ttl: Duration,
 }
 
 impl Accounts {
-    /// Wires the service.
+    /// Wires the service; refresh tokens live `refresh_ttl`.
     pub fn new(
         store: Arc<dyn Store>,
         hasher: PasswordHasher,
         tokens: TokenIssuer,
+        authenticator: Authenticator,
         hub: Hub,
         throttle: LoginThrottle,
         refresh_ttl: Duration,
@@ -115,6 +130,7 @@ impl Accounts {
             store,
             hasher,
             tokens,
+            authenticator,
             hub,
             throttle,
             refresh_ttl,
@@ -150,7 +166,9 @@ impl Accounts {
     /// # Errors
     /// `RATE_LIMITED` when the address or the account has had too many
     /// attempts; `UNAUTHENTICATED` with one message for an unknown email and a
-    /// wrong password; `UNAVAILABLE` when the store is down.
+    /// wrong password; `FORBIDDEN` for the right password of a deactivated
+    /// account (said only to someone who knows the password);
+    /// `UNAVAILABLE` when the store is down.
     #[instrument(skip_all)]
     pub async fn login(&self, sign_in: SignIn, client: IpAddr) -> Result<Session, AppError> {
         self.throttle.check_address(client)?;
@@ -168,6 +186,10 @@ impl Accounts {
         {
             tracing::info!(user.id = %credentials.user.id, "sign-in refused: wrong password");
             return Err(AppError::Unauthenticated(BAD_CREDENTIALS));
+        }
+        if !credentials.user.active {
+            tracing::info!(user.id = %credentials.user.id, "sign-in refused: account deactivated");
+            return Err(AppError::Forbidden(DEACTIVATED));
         }
         tracing::info!(user.id = %credentials.user.id, "signed in");
         self.start_session(credentials.user).await
@@ -189,10 +211,13 @@ impl Accounts {
         {
             RefreshUse::Fresh { user_id, family } => {
                 let Some(user) = self.store.user_by_id(&user_id).await? else {
-                    return Err(AppError::Unauthenticated(
-                        "invalid or expired refresh token",
-                    ));
+                    return Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN));
                 };
+                if !user.active {
+                    // Deactivation revokes the account's refresh tokens; this
+                    // covers one presented in the moment between the writes.
+                    return Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN));
+                }
                 let refresh = self.issue_refresh_token(&user.id, family).await?;
                 let access = self.tokens.issue(&user)?;
                 Ok(Session {
@@ -204,19 +229,12 @@ impl Accounts {
             RefreshUse::Reused { user_id, family } => {
                 let revoked = self.store.revoke_refresh_family(&family, now()).await?;
                 tracing::warn!(user.id = %user_id, revoked, "refresh token reused: session family revoked");
-                self.end_live_sessions(
-                    &user_id,
-                    Event::SignedOut {
-                        user_id: user_id.clone(),
-                    },
-                );
+                self.sign_out_everywhere(&user_id).await?;
                 Err(AppError::Conflict(
                     "refresh token already used; the session was revoked, sign in again".into(),
                 ))
             }
-            RefreshUse::Invalid => Err(AppError::Unauthenticated(
-                "invalid or expired refresh token",
-            )),
+            RefreshUse::Invalid => Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN)),
         }
     }
 
@@ -235,12 +253,7 @@ impl Accounts {
         let revoked = self.store.revoke_refresh_family(&family, now()).await?;
         if revoked > 0 {
             tracing::info!(user.id = %user_id, "signed out");
-            self.end_live_sessions(
-                &user_id,
-                Event::SignedOut {
-                    user_id: user_id.clone(),
-                },
-            );
+            self.sign_out_everywhere(&user_id).await?;
         }
         Ok(())
     }
@@ -293,17 +306,70 @@ impl Accounts {
         }
         let user = self
             .store
-            .set_user_role(target, role)
+            .set_user_role(target, role, session_cut_off())
             .await?
             .ok_or(AppError::NotFound("user"))?;
         tracing::info!(role = role.as_str(), "role changed");
-        self.end_live_sessions(
+        self.sessions_ended(
             &user.id,
             Event::RoleChanged {
                 user_id: user.id.clone(),
                 role,
             },
         );
+        Ok(user)
+    }
+
+    /// Deactivates (or reactivates) another account (admins only). A
+    /// deactivated account cannot sign in, its refresh tokens are revoked,
+    /// its access tokens are refused at every door and its live connections
+    /// end; its data stays.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` for non-admins and for an admin deactivating themselves
+    /// (which could leave no admin); `NOT_FOUND` for an unknown account;
+    /// `UNAVAILABLE` when the store is down.
+    #[instrument(skip_all, fields(user.id = %principal.user_id, target.id = %target))]
+    pub async fn set_active(
+        &self,
+        principal: &Principal,
+        target: &UserId,
+        active: bool,
+    ) -> Result<User, AppError> {
+        principal.require_admin()?;
+        if &principal.user_id == target {
+            return Err(AppError::Forbidden(
+                "admins cannot deactivate or reactivate themselves",
+            ));
+        }
+        let cut_off = if active {
+            // Reactivation voids nothing: tokens issued before the
+            // deactivation stay void through its cut-off.
+            chrono::DateTime::UNIX_EPOCH
+        } else {
+            session_cut_off()
+        };
+        let user = self
+            .store
+            .set_user_active(target, active, cut_off)
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        if active {
+            tracing::info!("account reactivated");
+            self.authenticator.forget(&user.id);
+        } else {
+            let revoked = self
+                .store
+                .revoke_user_refresh_tokens(&user.id, now())
+                .await?;
+            tracing::info!(revoked, "account deactivated");
+            self.sessions_ended(
+                &user.id,
+                Event::Deactivated {
+                    user_id: user.id.clone(),
+                },
+            );
+        }
         Ok(user)
     }
 
@@ -346,24 +412,35 @@ impl Accounts {
         }
     }
 
-    /// Ends everything the user's current access tokens allow: the tokens
-    /// are refused from now on at every door, and live connections are told
-    /// (`event`) and closed. Fresh tokens (refresh, sign-in) work at once.
-    fn end_live_sessions(&self, user_id: &UserId, event: Event) {
-        self.tokens
-            .revocations()
-            .revoke_before(user_id, chrono::Utc::now().timestamp_millis());
+    /// Voids every access token the user holds (kept in the store, so it
+    /// holds after a restart and on every process) and ends their live
+    /// connections. Fresh tokens (refresh, sign-in) work at once.
+    async fn sign_out_everywhere(&self, user_id: &UserId) -> Result<(), AppError> {
+        self.store
+            .end_user_sessions(user_id, session_cut_off())
+            .await?;
+        self.sessions_ended(
+            user_id,
+            Event::SignedOut {
+                user_id: user_id.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// After the account's status was written: this process checks the
+    /// account's next token against the store, and its live connections are
+    /// told (`event`) and closed.
+    fn sessions_ended(&self, user_id: &UserId, event: Event) {
+        self.authenticator.forget(user_id);
         self.hub.publish(Audience::User(user_id.clone()), event);
     }
 
-    /// Forgets idle throttle state; called periodically by the app.
+    /// Forgets idle throttle state and stale account statuses; called
+    /// periodically by the app.
     pub fn forget_idle_throttles(&self) {
         self.throttle.forget_idle();
-        let expired_before =
-            chrono::Utc::now() - self.tokens.ttl() - std::time::Duration::from_secs(60);
-        self.tokens
-            .revocations()
-            .forget_before(expired_before.timestamp_millis());
+        self.authenticator.forget_stale();
     }
 
     async fn create_account(

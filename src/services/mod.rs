@@ -4,6 +4,7 @@
 //! [`AppError`](crate::error::AppError). The doors only translate.
 
 mod accounts;
+mod authenticator;
 mod catalog;
 mod chat;
 mod dashboard;
@@ -14,6 +15,7 @@ mod throttle;
 use std::sync::Arc;
 
 pub use accounts::{Accounts, Registration, Session, SignIn};
+pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
 pub use catalog::{Catalog, ProductListing};
 pub use chat::{Chat, MessageListing, Outgoing, message_cursor};
 pub use dashboard::{Dashboard, DashboardStats};
@@ -45,8 +47,9 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     /// The event bus the services publish to and the doors read from.
     pub hub: Hub,
-    /// Verifies access tokens at every door.
-    pub tokens: TokenIssuer,
+    /// Decides at every door whether an access token still speaks for its
+    /// account.
+    pub authenticator: Authenticator,
 }
 
 impl Services {
@@ -57,10 +60,12 @@ impl Services {
             config.login_attempts_per_address,
             config.login_attempts_per_account,
         );
+        let authenticator = Authenticator::new(tokens.clone(), store.clone());
         let accounts = Accounts::new(
             store.clone(),
             hasher,
-            tokens.clone(),
+            tokens,
+            authenticator.clone(),
             hub.clone(),
             throttle,
             config.refresh_token_ttl,
@@ -81,7 +86,7 @@ impl Services {
             presence,
             store,
             hub,
-            tokens,
+            authenticator,
         }
     }
 }

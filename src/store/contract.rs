@@ -15,9 +15,9 @@ use super::{
 };
 use crate::auth::RefreshToken;
 use crate::domain::{
-    Conversation, Cursor, Description, Email, Message, MessageId, MessageText, NewOrder, NewUser,
-    Order, OrderId, OrderStatus, Price, Product, ProductId, ProductName, ProductPatch, ProductSort,
-    Quantity, Role, SearchTerms, SortKey, Stock, User, UserId, UserName,
+    AccountStatus, Conversation, Cursor, Description, Email, Message, MessageId, MessageText,
+    NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId, ProductName,
+    ProductPatch, ProductSort, Quantity, Role, SearchTerms, SortKey, Stock, User, UserId, UserName,
 };
 
 /// Calls `$callback!` with the name of every contract test.
@@ -29,6 +29,10 @@ macro_rules! for_each_contract_test {
             emails_are_looked_up_with_their_credentials,
             users_are_fetched_in_batches,
             roles_change_and_unknown_users_are_none,
+            a_new_account_is_active_with_no_session_cut_off,
+            role_changes_deactivation_and_sign_outs_move_the_session_cut_off_forward_only,
+            deactivation_is_kept_and_can_be_undone,
+            revoking_an_accounts_refresh_tokens_spares_other_accounts,
             users_are_counted,
             last_activity_is_recorded_and_never_moves_backwards,
             users_are_listed_in_registration_order_with_the_id_breaking_ties,
@@ -180,7 +184,7 @@ pub async fn roles_change_and_unknown_users_are_none(store: &dyn Store) {
     let new = new_user("promote@example.com");
     store.insert_user(&new).await.unwrap();
     let promoted = store
-        .set_user_role(&new.id, Role::Admin)
+        .set_user_role(&new.id, Role::Admin, now())
         .await
         .unwrap()
         .unwrap();
@@ -191,10 +195,151 @@ pub async fn roles_change_and_unknown_users_are_none(store: &dyn Store) {
     );
     assert!(
         store
-            .set_user_role(&UserId::generate(), Role::Admin)
+            .set_user_role(&UserId::generate(), Role::Admin, now())
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+pub async fn a_new_account_is_active_with_no_session_cut_off(store: &dyn Store) {
+    let new = new_user("fresh@example.com");
+    let user = store.insert_user(&new).await.unwrap();
+    assert!(user.active);
+    assert!(store.user_by_id(&new.id).await.unwrap().unwrap().active);
+    assert_eq!(
+        store.account_status(&new.id).await.unwrap(),
+        Some(AccountStatus {
+            role: Role::User,
+            active: true,
+            sessions_valid_from: DateTime::UNIX_EPOCH,
+        })
+    );
+    assert_eq!(
+        store.account_status(&UserId::generate()).await.unwrap(),
+        None
+    );
+}
+
+async fn cut_off(store: &dyn Store, id: &UserId) -> DateTime<Utc> {
+    store
+        .account_status(id)
+        .await
+        .unwrap()
+        .expect("the account")
+        .sessions_valid_from
+}
+
+pub async fn role_changes_deactivation_and_sign_outs_move_the_session_cut_off_forward_only(
+    store: &dyn Store,
+) {
+    let new = new_user("cutoff@example.com");
+    store.insert_user(&new).await.unwrap();
+    let t1 = now();
+    let t2 = t1 + Duration::seconds(10);
+    assert!(store.end_user_sessions(&new.id, t2).await.unwrap());
+    assert_eq!(cut_off(store, &new.id).await, t2);
+    assert!(
+        store.end_user_sessions(&new.id, t1).await.unwrap(),
+        "an older sign-out still finds the account"
+    );
+    assert_eq!(
+        cut_off(store, &new.id).await,
+        t2,
+        "the cut-off never moves back"
+    );
+    store
+        .set_user_role(&new.id, Role::Admin, t1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cut_off(store, &new.id).await, t2);
+    let t3 = t2 + Duration::seconds(10);
+    store
+        .set_user_role(&new.id, Role::User, t3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cut_off(store, &new.id).await, t3);
+    let t4 = t3 + Duration::seconds(10);
+    store
+        .set_user_active(&new.id, false, t4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cut_off(store, &new.id).await, t4);
+    assert!(
+        !store
+            .end_user_sessions(&UserId::generate(), t4)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn deactivation_is_kept_and_can_be_undone(store: &dyn Store) {
+    let new = new_user("leaver@example.com");
+    store.insert_user(&new).await.unwrap();
+    let gone = store
+        .set_user_active(&new.id, false, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!gone.active);
+    assert!(!store.user_by_id(&new.id).await.unwrap().unwrap().active);
+    let email = Email::parse("leaver@example.com").unwrap();
+    let credentials = store.credentials_by_email(&email).await.unwrap().unwrap();
+    assert!(!credentials.user.active, "sign-in sees the deactivation");
+    assert!(!store.account_status(&new.id).await.unwrap().unwrap().active);
+    let back = store
+        .set_user_active(&new.id, true, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(back.active);
+    assert!(store.account_status(&new.id).await.unwrap().unwrap().active);
+    assert!(
+        store
+            .set_user_active(&UserId::generate(), false, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn revoking_an_accounts_refresh_tokens_spares_other_accounts(store: &dyn Store) {
+    let leaver = new_user("leaver-tokens@example.com");
+    let stayer = new_user("stayer-tokens@example.com");
+    store.insert_user(&leaver).await.unwrap();
+    store.insert_user(&stayer).await.unwrap();
+    let (first, first_record) = refresh_token(&leaver.id, "leaver-1", Duration::days(1));
+    let (second, second_record) = refresh_token(&leaver.id, "leaver-2", Duration::days(1));
+    let (kept, kept_record) = refresh_token(&stayer.id, "stayer-1", Duration::days(1));
+    for record in [&first_record, &second_record, &kept_record] {
+        store.insert_refresh_token(record).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .revoke_user_refresh_tokens(&leaver.id, now())
+            .await
+            .unwrap(),
+        2
+    );
+    for token in [&first, &second] {
+        assert_eq!(
+            store.use_refresh_token(&token.hash(), now()).await.unwrap(),
+            RefreshUse::Invalid
+        );
+    }
+    assert!(matches!(
+        store.use_refresh_token(&kept.hash(), now()).await.unwrap(),
+        RefreshUse::Fresh { .. }
+    ));
+    assert_eq!(
+        store
+            .revoke_user_refresh_tokens(&leaver.id, now())
+            .await
+            .unwrap(),
+        0
     );
 }
 

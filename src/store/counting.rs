@@ -66,9 +66,38 @@ impl Store for CountingStore {
         self.inner.credentials_by_email(email).await
     }
 
-    async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<Option<User>> {
+    async fn set_user_role(
+        &self,
+        id: &UserId,
+        role: Role,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
         self.count("set_user_role");
-        self.inner.set_user_role(id, role).await
+        self.inner
+            .set_user_role(id, role, sessions_valid_from)
+            .await
+    }
+
+    async fn set_user_active(
+        &self,
+        id: &UserId,
+        active: bool,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        self.count("set_user_active");
+        self.inner
+            .set_user_active(id, active, sessions_valid_from)
+            .await
+    }
+
+    async fn end_user_sessions(&self, id: &UserId, from: DateTime<Utc>) -> StoreResult<bool> {
+        self.count("end_user_sessions");
+        self.inner.end_user_sessions(id, from).await
+    }
+
+    async fn account_status(&self, id: &UserId) -> StoreResult<Option<AccountStatus>> {
+        self.count("account_status");
+        self.inner.account_status(id).await
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
@@ -219,6 +248,15 @@ impl Store for CountingStore {
     async fn revoke_refresh_family(&self, family: &str, now: DateTime<Utc>) -> StoreResult<u64> {
         self.count("revoke_refresh_family");
         self.inner.revoke_refresh_family(family, now).await
+    }
+
+    async fn revoke_user_refresh_tokens(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.count("revoke_user_refresh_tokens");
+        self.inner.revoke_user_refresh_tokens(user, now).await
     }
 
     async fn refresh_token_owner(

@@ -27,9 +27,9 @@ pub use sqlite::SqliteStore;
 use crate::auth::RefreshTokenHash;
 use crate::config::StoreConfig;
 use crate::domain::{
-    Conversation, Cursor, Email, Message, MessageId, NewOrder, NewUser, Order, OrderId,
-    OrderStatus, Price, Product, ProductId, ProductPatch, ProductSort, Role, SearchTerms, Stock,
-    User, UserId,
+    AccountStatus, Conversation, Cursor, Email, Message, MessageId, NewOrder, NewUser, Order,
+    OrderId, OrderStatus, Price, Product, ProductId, ProductPatch, ProductSort, Role, SearchTerms,
+    Stock, User, UserId,
 };
 use crate::error::AppError;
 
@@ -209,8 +209,31 @@ pub trait Store: Send + Sync {
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
     /// An account and its password hash, by email, for sign-in.
     async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<Credentials>>;
-    /// Changes a role; `None` when the account does not exist.
-    async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<Option<User>>;
+    /// Changes a role and, in the same write, voids the account's access
+    /// tokens issued before `sessions_valid_from` (they carry the old role;
+    /// the cut-off never moves back). `None` when the account does not exist.
+    async fn set_user_role(
+        &self,
+        id: &UserId,
+        role: Role,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
+    /// Activates or deactivates an account and, in the same write, voids its
+    /// access tokens issued before `sessions_valid_from`. `None` when the
+    /// account does not exist.
+    async fn set_user_active(
+        &self,
+        id: &UserId,
+        active: bool,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
+    /// Voids the account's access tokens issued before `from` (sign-out);
+    /// the cut-off never moves back. False when the account does not exist.
+    async fn end_user_sessions(&self, id: &UserId, from: DateTime<Utc>) -> StoreResult<bool>;
+    /// What decides whether the account's access tokens are accepted; `None`
+    /// when the account does not exist. One small read by primary key: it is
+    /// cached in front of every door.
+    async fn account_status(&self, id: &UserId) -> StoreResult<Option<AccountStatus>>;
     /// Number of accounts.
     async fn count_users(&self) -> StoreResult<u64>;
 
@@ -302,6 +325,13 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<RefreshUse>;
     /// Revokes every token of a family; returns how many were still live.
     async fn revoke_refresh_family(&self, family: &str, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Revokes every token of an account, whatever its family (deactivation);
+    /// returns how many were still live.
+    async fn revoke_user_refresh_tokens(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// The family and owner of a token, whatever its state (for logout).
     async fn refresh_token_owner(
         &self,

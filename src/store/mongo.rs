@@ -23,9 +23,9 @@ use super::{
 };
 use crate::auth::RefreshTokenHash;
 use crate::domain::{
-    Conversation, Cursor, Description, Email, Message, MessageId, MessageText, NewOrder, NewUser,
-    Order, OrderId, OrderStatus, Price, Product, ProductId, ProductName, ProductPatch, ProductSort,
-    Quantity, Role, SortKey, Stock, User, UserId, UserName,
+    AccountStatus, Conversation, Cursor, Description, Email, Message, MessageId, MessageText,
+    NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId, ProductName,
+    ProductPatch, ProductSort, Quantity, Role, SortKey, Stock, User, UserId, UserName,
 };
 
 /// How long the driver looks for a usable server before an operation fails
@@ -244,6 +244,27 @@ struct UserDoc {
     created_at: bson::DateTime,
     #[serde(default)]
     last_active: Option<bson::DateTime>,
+    /// Absent on accounts written before deactivation existed: active.
+    #[serde(default = "active_by_default")]
+    active: bool,
+    /// Access tokens issued before this instant are void; absent: none are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sessions_valid_from: Option<bson::DateTime>,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+/// The fields of a user document that decide whether its tokens are accepted.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountStatusDoc {
+    role: String,
+    #[serde(default = "active_by_default")]
+    active: bool,
+    #[serde(default)]
+    sessions_valid_from: Option<bson::DateTime>,
 }
 
 impl UserDoc {
@@ -255,6 +276,7 @@ impl UserDoc {
             role: stored(Role::parse(&self.role), "role")?,
             created_at: chrono(self.created_at),
             last_active: self.last_active.map(chrono),
+            active: self.active,
         };
         Ok(Credentials {
             user,
@@ -455,6 +477,8 @@ impl Store for MongoStore {
             password_hash: user.password_hash.clone(),
             created_at: date(user.created_at),
             last_active: None,
+            active: true,
+            sessions_valid_from: None,
         };
         self.users.insert_one(&document).await.map_err(classify)?;
         document.into_user()
@@ -488,16 +512,78 @@ impl Store for MongoStore {
             .transpose()
     }
 
-    async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<Option<User>> {
+    async fn set_user_role(
+        &self,
+        id: &UserId,
+        role: Role,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
         self.users
             .find_one_and_update(
                 doc! { "_id": object_id(id) },
-                doc! { "$set": { "role": role.as_str() } },
+                doc! {
+                    "$set": { "role": role.as_str() },
+                    "$max": { "sessionsValidFrom": date(sessions_valid_from) },
+                },
             )
             .return_document(ReturnDocument::After)
             .await
             .map_err(classify)?
             .map(UserDoc::into_user)
+            .transpose()
+    }
+
+    async fn set_user_active(
+        &self,
+        id: &UserId,
+        active: bool,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        self.users
+            .find_one_and_update(
+                doc! { "_id": object_id(id) },
+                doc! {
+                    "$set": { "active": active },
+                    "$max": { "sessionsValidFrom": date(sessions_valid_from) },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(classify)?
+            .map(UserDoc::into_user)
+            .transpose()
+    }
+
+    async fn end_user_sessions(&self, id: &UserId, from: DateTime<Utc>) -> StoreResult<bool> {
+        let result = self
+            .users
+            .update_one(
+                doc! { "_id": object_id(id) },
+                doc! { "$max": { "sessionsValidFrom": date(from) } },
+            )
+            .await
+            .map_err(classify)?;
+        Ok(result.matched_count > 0)
+    }
+
+    async fn account_status(&self, id: &UserId) -> StoreResult<Option<AccountStatus>> {
+        let status = self
+            .users
+            .clone_with_type::<AccountStatusDoc>()
+            .find_one(doc! { "_id": object_id(id) })
+            .projection(doc! { "role": 1, "active": 1, "sessionsValidFrom": 1 })
+            .await
+            .map_err(classify)?;
+        status
+            .map(|status| {
+                Ok(AccountStatus {
+                    role: stored(Role::parse(&status.role), "role")?,
+                    active: status.active,
+                    sessions_valid_from: status
+                        .sessions_valid_from
+                        .map_or(DateTime::UNIX_EPOCH, chrono),
+                })
+            })
             .transpose()
     }
 
@@ -1039,6 +1125,22 @@ impl Store for MongoStore {
             .refresh_tokens
             .update_many(
                 doc! { "family": family, "revokedAt": Bson::Null },
+                doc! { "$set": { "revokedAt": date(now) } },
+            )
+            .await
+            .map_err(classify)?;
+        Ok(result.modified_count)
+    }
+
+    async fn revoke_user_refresh_tokens(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let result = self
+            .refresh_tokens
+            .update_many(
+                doc! { "userId": object_id(user), "revokedAt": Bson::Null },
                 doc! { "$set": { "revokedAt": date(now) } },
             )
             .await

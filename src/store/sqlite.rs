@@ -23,9 +23,9 @@ use super::{
 };
 use crate::auth::RefreshTokenHash;
 use crate::domain::{
-    Conversation, Cursor, Description, Email, Message, MessageId, MessageText, NewOrder, NewUser,
-    Order, OrderId, OrderStatus, Price, Product, ProductId, ProductName, ProductPatch, ProductSort,
-    Quantity, Role, SortKey, Stock, User, UserId, UserName,
+    AccountStatus, Conversation, Cursor, Description, Email, Message, MessageId, MessageText,
+    NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId, ProductName,
+    ProductPatch, ProductSort, Quantity, Role, SortKey, Stock, User, UserId, UserName,
 };
 
 /// The SQLite store. Cheap to clone (pool handles).
@@ -162,6 +162,7 @@ struct UserRow {
     role: String,
     created_at: String,
     last_active: Option<String>,
+    active: i64,
     password_hash: String,
 }
 
@@ -174,6 +175,7 @@ impl UserRow {
             role: stored(Role::parse(&self.role), "role")?,
             created_at: timestamp(&self.created_at)?,
             last_active: self.last_active.as_deref().map(timestamp).transpose()?,
+            active: self.active != 0,
         };
         Ok(Credentials {
             user,
@@ -341,7 +343,7 @@ impl MessageRow {
 
 const MESSAGE_COLUMNS: &str = "id, from_id, to_id, text, seen_at, delivered, created_at";
 
-const USER_COLUMNS: &str = "id, name, email, role, created_at, last_active, password_hash";
+const USER_COLUMNS: &str = "id, name, email, role, created_at, last_active, active, password_hash";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -373,6 +375,7 @@ impl Store for SqliteStore {
             role: user.role,
             created_at: user.created_at,
             last_active: None,
+            active: true,
         })
     }
 
@@ -419,18 +422,78 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<Option<User>> {
+    async fn set_user_role(
+        &self,
+        id: &UserId,
+        role: Role,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE users SET role = ? WHERE id = ? RETURNING {USER_COLUMNS}"
+            "UPDATE users SET role = ?, sessions_valid_from = MAX(sessions_valid_from, ?) \
+             WHERE id = ? RETURNING {USER_COLUMNS}"
         ));
         sqlx::query_as::<_, UserRow>(sql)
             .bind(role.as_str())
+            .bind(sessions_valid_from.timestamp_millis())
             .bind(id.as_str())
             .fetch_optional(&self.writer)
             .await
             .map_err(classify)?
             .map(UserRow::into_user)
             .transpose()
+    }
+
+    async fn set_user_active(
+        &self,
+        id: &UserId,
+        active: bool,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET active = ?, sessions_valid_from = MAX(sessions_valid_from, ?) \
+             WHERE id = ? RETURNING {USER_COLUMNS}"
+        ));
+        sqlx::query_as::<_, UserRow>(sql)
+            .bind(i64::from(active))
+            .bind(sessions_valid_from.timestamp_millis())
+            .bind(id.as_str())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(classify)?
+            .map(UserRow::into_user)
+            .transpose()
+    }
+
+    async fn end_user_sessions(&self, id: &UserId, from: DateTime<Utc>) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE users SET sessions_valid_from = MAX(sessions_valid_from, ?) WHERE id = ?",
+        )
+        .bind(from.timestamp_millis())
+        .bind(id.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(classify)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn account_status(&self, id: &UserId) -> StoreResult<Option<AccountStatus>> {
+        let row: Option<(String, i64, i64)> =
+            sqlx::query_as("SELECT role, active, sessions_valid_from FROM users WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?;
+        row.map(|(role, active, valid_from)| {
+            Ok(AccountStatus {
+                role: stored(Role::parse(&role), "role")?,
+                active: active != 0,
+                sessions_valid_from: stored(
+                    DateTime::from_timestamp_millis(valid_from).ok_or("out of range"),
+                    "session cut-off",
+                )?,
+            })
+        })
+        .transpose()
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
@@ -1024,6 +1087,22 @@ impl Store for SqliteStore {
         )
         .bind(text(now))
         .bind(family)
+        .execute(&self.writer)
+        .await
+        .map_err(classify)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn revoke_user_refresh_tokens(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(text(now))
+        .bind(user.as_str())
         .execute(&self.writer)
         .await
         .map_err(classify)?;

@@ -100,7 +100,7 @@ const hardTimeout = setTimeout(() => {
 
 // ---- REST (the legacy door a user's app takes) ----
 
-async function rest(method, route, body, token) {
+async function rest(method, route, body, token, { allowError = false } = {}) {
   let response;
   try {
     response = await fetch(`${BASE_URL}${route}`, {
@@ -118,8 +118,26 @@ async function rest(method, route, body, token) {
   } catch {
     json = null;
   }
-  if (!response.ok) throw new Failure(`${method} ${route} answered ${response.status}: ${text.slice(0, 300)}`);
+  if (!response.ok && !(allowError && json)) throw new Failure(`${method} ${route} answered ${response.status}: ${text.slice(0, 300)}`);
   return json;
+}
+
+/** A real socket.io-client signed in as `token`, recording the user's events. */
+async function connectUserSocket(token) {
+  const socket = io(BASE_URL, { auth: { token }, transports: ['websocket'], reconnection: false });
+  socket.events = recorder(socket, ['order_status_update', 'user_typing', 'receive_message', 'messages_seen', 'session_ended']);
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Failure('socket.io-client did not connect within 10 s')), 10_000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once('connect_error', (err) => {
+      clearTimeout(timer);
+      reject(new Failure(`socket.io-client connect_error: ${err.message}`));
+    });
+  });
+  return socket;
 }
 
 // ---- Socket.IO events, recorded so that a wait never misses an early one ----
@@ -212,7 +230,7 @@ async function main() {
     admin = { token: login.data.token, id: login.data.user.id };
     assert(admin.token && admin.id, `POST /auth/login gave no token/user: ${JSON.stringify(login).slice(0, 200)}`);
     const reg = await rest('POST', '/auth/register', { name: `Buyer ${suffix}`, email: `buyer-${suffix}@example.test`, password: 'buyer-password-1' });
-    user = { token: reg.data.token, id: reg.data.user.id, name: reg.data.user.name };
+    user = { token: reg.data.token, id: reg.data.user.id, name: reg.data.user.name, email: reg.data.user.email, password: 'buyer-password-1' };
     assert(user.token && user.id, 'POST /auth/register gave no token/user');
     await rest('POST', '/auth/register', { name: `Visitor ${suffix}`, email: `visitor-${suffix}@example.test`, password: 'visitor-password-1' });
   });
@@ -316,19 +334,7 @@ async function main() {
   });
 
   await step('the user connects with socket.io-client and shows online', async () => {
-    userSocket = io(BASE_URL, { auth: { token: user.token }, transports: ['websocket'], reconnection: false });
-    userSocket.events = recorder(userSocket, ['order_status_update', 'user_typing', 'receive_message', 'messages_seen', 'session_ended']);
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Failure('socket.io-client did not connect within 10 s')), 10_000);
-      userSocket.once('connect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      userSocket.once('connect_error', (err) => {
-        clearTimeout(timer);
-        reject(new Failure(`socket.io-client connect_error: ${err.message}`));
-      });
-    });
+    userSocket = await connectUserSocket(user.token);
     await waitVisible(`${sel.presence(user.id)}[data-presence="ONLINE"]`, 'the user as online in the presence list');
   });
 
@@ -461,6 +467,25 @@ async function main() {
     );
     const status = await textOf(`${sel.presence(user.id)} [data-testid="presence-status"]`);
     assert(/active|last seen/i.test(status), `the presence entry says "${status}"`);
+  });
+
+  await step('people: the admin deactivates the user with the switch; their socket ends; reactivating undoes it', async () => {
+    const socket = await connectUserSocket(user.token);
+    const toggle = `${sel.presence(user.id)} [data-testid="toggle-active"]`;
+    await waitVisible(toggle, 'the deactivate switch on the user');
+    await page.click(toggle);
+    const ended = await socket.events.wait('session_ended', () => true, 'session_ended on the user\'s socket');
+    assert(ended.reason === 'deactivated', `session_ended said ${JSON.stringify(ended)}`);
+    await waitVisible(`${sel.presence(user.id)} [data-testid="deactivated-badge"]`, 'the deactivated badge');
+    const refused = await rest('POST', '/auth/login', { email: user.email, password: user.password }, null, { allowError: true });
+    assert(refused.code === 'FORBIDDEN', `signing in while deactivated answered ${JSON.stringify(refused)}`);
+    await page.click(toggle);
+    await waitUntil(
+      (s) => !document.querySelector(s),
+      `${sel.presence(user.id)} [data-testid="deactivated-badge"]`,
+      'the deactivated badge is still shown after reactivating',
+    );
+    socket.close();
   });
 
   await step('no page errors and nothing loaded from another origin', async () => {

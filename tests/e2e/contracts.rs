@@ -19,7 +19,7 @@ use crate::support::node::NodeClient;
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, account_from, unique_email};
 
 /// Every REST route of the contract (API.md, README), with its methods.
-const REST_ROUTES: [(&str, &[&str]); 11] = [
+const REST_ROUTES: [(&str, &[&str]); 12] = [
     ("/auth/register", &["post"]),
     ("/auth/login", &["post"]),
     ("/auth/refresh", &["post"]),
@@ -31,6 +31,7 @@ const REST_ROUTES: [(&str, &[&str]); 11] = [
     ("/orders/{id}", &["get", "put"]),
     ("/chat/messages", &["get", "post"]),
     ("/chat/messages/{id}", &["get"]),
+    ("/users/{id}", &["patch"]),
 ];
 
 /// Every Socket.IO event API.md and the README name, with its direction.
@@ -478,6 +479,29 @@ async fn rest_responses_have_their_documented_shapes() {
             200,
         )
         .await;
+
+    // Accounts that end (and come back).
+    let user_path = format!("/users/{}", user.id);
+    for (active, status) in [(false, 200), (true, 200)] {
+        let response = app
+            .http
+            .patch(app.url(&user_path))
+            .bearer_auth(&admin.token)
+            .json(&json!({ "active": active }))
+            .send()
+            .await
+            .unwrap();
+        check("patch", "/users/{id}").of(response, status).await;
+    }
+    let refused = app
+        .http
+        .patch(app.url(&user_path))
+        .bearer_auth(&user.token)
+        .json(&json!({ "active": false }))
+        .send()
+        .await
+        .unwrap();
+    check("patch", "/users/{id}").of(refused, 401).await;
 
     let documented: BTreeSet<(String, String)> = documented_operations(&openapi)
         .into_iter()

@@ -17,6 +17,7 @@ mod live;
 mod loadgen;
 mod orders;
 mod presence;
+mod revocation;
 mod schema;
 mod socketio;
 mod store_outage;

@@ -127,7 +127,8 @@ impl OptionalFromRequestParts<AppState> for Principal {
             .ok()
             .and_then(bearer_token)
             .ok_or(AppError::Unauthenticated(INVALID_TOKEN))?;
-        state.services.tokens.verify(token).map(Some)
+        let authenticated = state.services.authenticator.authenticate(token).await?;
+        Ok(Some(authenticated.principal))
     }
 }
 

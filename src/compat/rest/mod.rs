@@ -13,6 +13,7 @@ mod catalog;
 mod chat;
 mod extract;
 mod orders;
+mod users;
 
 use axum::Router;
 use serde::Serialize;
@@ -43,6 +44,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::get_order, orders::update_order_status))
         .routes(routes!(chat::list_messages, chat::send_message))
         .routes(routes!(chat::thread))
+        .routes(routes!(users::update_user))
 }
 
 /// The REST routes, mounted at `/` and `/api/v1`, plus `GET /openapi.json`

@@ -330,4 +330,6 @@ pub enum EndReason {
     LoggedOut,
     /// An admin changed the user's role.
     RoleChanged,
+    /// An admin deactivated the account.
+    Deactivated,
 }

@@ -115,6 +115,7 @@ fn outbound(event: &Event) -> Option<Outbound> {
         ),
         Event::RoleChanged { .. } => ending(EndReason::RoleChanged),
         Event::SignedOut { .. } => ending(EndReason::LoggedOut),
+        Event::Deactivated { .. } => ending(EndReason::Deactivated),
     }
 }
 

@@ -48,9 +48,12 @@ pub async fn authenticate(
         .or_else(from_header)
         .or_else(from_query)
         .ok_or(AppError::Unauthenticated(INVALID_TOKEN))?;
-    let (principal, claims) = services.tokens.verify_claims(&token)?;
+    let authenticated = services.authenticator.authenticate(&token).await?;
+    let principal = authenticated.principal;
     super::prepare(&socket, &principal, &services);
     socket.extensions.insert(principal);
-    socket.extensions.insert(TokenExpiry(claims.exp));
+    socket
+        .extensions
+        .insert(TokenExpiry(authenticated.expires_at));
     Ok(())
 }

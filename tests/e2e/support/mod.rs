@@ -45,6 +45,8 @@ pub struct TestApp {
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Set by `restart`: the next app on the same data needs the files.
+    keep_data: bool,
 }
 
 impl TestApp {
@@ -67,6 +69,34 @@ impl TestApp {
             password: Password::parse(ADMIN_PASSWORD).unwrap(),
         });
         adjust(&mut config);
+        Self::start(config).await
+    }
+
+    /// Stops this server and starts a new one on the same store, data
+    /// directory and signing key (on a new port): nothing this process held
+    /// in memory survives, only what the store kept.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let stopped = tokio::time::timeout(Duration::from_secs(15), server).await;
+            assert!(stopped.is_ok(), "the server stops within 15 s");
+        }
+        self.keep_data = true;
+        Self::start(self.config.clone()).await
+    }
+
+    /// A second server on this one's store and signing key (a new port), as
+    /// a second process of one deployment would be; it leaves the data to
+    /// this one.
+    pub async fn another_on_the_same_store(&self) -> TestApp {
+        let mut other = Self::start(self.config.clone()).await;
+        other.keep_data = true;
+        other
+    }
+
+    async fn start(config: Config) -> TestApp {
         let app = App::build_with_hasher(config.clone(), PasswordHasher::for_tests())
             .await
             .expect("the test app builds");
@@ -85,6 +115,7 @@ impl TestApp {
             config,
             shutdown: Some(shutdown),
             server: Some(server),
+            keep_data: false,
         }
     }
 
@@ -196,7 +227,9 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        let _ = std::fs::remove_dir_all(&self.config.data_dir);
+        if !self.keep_data {
+            let _ = std::fs::remove_dir_all(&self.config.data_dir);
+        }
     }
 }
 

@@ -69,6 +69,10 @@ impl App {
         let state = AppState {
             services: services.clone(),
             schema,
+            graphql_ws: graphql::routes::WebSocketLimits {
+                max_message_bytes: config.body_limit,
+                init_timeout: config.connection_init_timeout,
+            },
         };
         let router = http::router(state, &config, socket_layer);
 

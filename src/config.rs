@@ -87,8 +87,12 @@ pub struct Config {
     pub log_filter: String,
     /// Log shape (`LOG_FORMAT`).
     pub log_format: LogFormat,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes (also the largest GraphQL
+    /// WebSocket message).
     pub body_limit: usize,
+    /// How long a GraphQL WebSocket may stay open without `connection_init`
+    /// (graphql-ws servers wait 3 s).
+    pub connection_init_timeout: Duration,
     /// Longest an HTTP request may take before it is answered 408/503.
     pub request_timeout: Duration,
     /// Sign-in attempts allowed per client address per minute.
@@ -332,6 +336,7 @@ impl Config {
             log_filter: "info".into(),
             log_format: LogFormat::Pretty,
             body_limit: 64 * 1024,
+            connection_init_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(30),
             login_attempts_per_address: 20,
             login_attempts_per_account: 5,

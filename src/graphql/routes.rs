@@ -84,14 +84,26 @@ async fn graphql_get(
     };
     let schema = state.schema.clone();
     let services = state.services.clone();
+    let limits = state.graphql_ws;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // tungstenite refuses frames past this bound itself (memory stays
+        // bounded); between the body limit and it, the socket is closed
+        // with 1009 by `within_size`.
+        .max_message_size(limits.max_message_bytes.saturating_mul(2).max(4096))
         // tungstenite allocates its read buffer up front (128 KiB unless
         // told); GraphQL frames are small, and a subscriber holds one for
         // as long as it stays. The Socket.IO door reads with the same size.
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            serve_websocket(socket, schema, protocol, services, ClientAddr(peer.ip()))
+            serve_websocket(
+                socket,
+                schema,
+                protocol,
+                services,
+                limits,
+                ClientAddr(peer.ip()),
+            )
         })
 }
 
@@ -100,6 +112,27 @@ const WS_READ_BUFFER_BYTES: usize = 4096;
 
 /// Close code of `graphql-transport-ws` for a refused `connection_init`.
 const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code of `graphql-transport-ws` when no `connection_init` came in time.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// WebSocket close code for a message larger than the server takes.
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// What one GraphQL WebSocket may send and how long it may wait to sign in.
+#[derive(Debug, Clone, Copy)]
+pub struct WebSocketLimits {
+    /// Largest message read (`BODY_LIMIT`); a larger one closes the socket
+    /// with 1009.
+    pub max_message_bytes: usize,
+    /// Time allowed before `connection_init`; then the socket is closed with
+    /// 4408.
+    pub init_timeout: std::time::Duration,
+}
+
+/// Why the server closes a GraphQL WebSocket itself.
+struct Closing {
+    code: u16,
+    reason: &'static str,
+}
 
 /// Serves one GraphQL WebSocket.
 ///
@@ -109,17 +142,22 @@ const CLOSE_FORBIDDEN: u16 = 4403;
 /// ours. Once signed in, the connection counts for presence and lives no
 /// longer than its authority: when the token expires, the user signs out or
 /// their role changes, it is closed with 4403 and the reason, and the client
-/// reconnects with a fresh token.
+/// reconnects with a fresh token. A socket that sends no `connection_init`
+/// in time is closed with 4408, one that sends a message larger than the
+/// limit with 1009; neither touches any other connection.
 async fn serve_websocket(
     socket: WebSocket,
     schema: super::AppSchema,
     protocol: GraphQLProtocol,
     services: Services,
+    limits: WebSocketLimits,
     client: ClientAddr,
 ) {
     let authenticator = services.authenticator.clone();
     let refused = Arc::new(AtomicBool::new(false));
     let (sink, stream) = socket.split();
+    let (too_big, oversized) = tokio::sync::oneshot::channel::<()>();
+    let stream = within_size(stream, limits.max_message_bytes, too_big);
     // Shared, so the session guard can close the socket while GraphQL owns it.
     let sink = Arc::new(tokio::sync::Mutex::new(sink));
     let graphql_sink = {
@@ -165,18 +203,66 @@ async fn serve_websocket(
         })
         .serve();
     let guard = async {
-        match session.await {
-            Ok((principal, expires_at)) => guard_session(&services, principal, expires_at).await,
-            Err(_) => std::future::pending().await,
+        match tokio::time::timeout(limits.init_timeout, session).await {
+            Ok(Ok((principal, expires_at))) => Closing {
+                code: CLOSE_FORBIDDEN,
+                reason: guard_session(&services, principal, expires_at).await,
+            },
+            // Refused: async-graphql closes the socket itself.
+            Ok(Err(_)) => std::future::pending().await,
+            Err(_) => Closing {
+                code: CLOSE_INIT_TIMEOUT,
+                reason: "Connection initialisation timeout",
+            },
         }
     };
-    tokio::select! {
-        () = serve => {}
-        reason = guard => {
-            let frame = CloseFrame { code: CLOSE_FORBIDDEN, reason: reason.into() };
-            let _ = sink.lock().await.send(Message::Close(Some(frame))).await;
-        }
-    }
+    let too_big_closing = || Closing {
+        code: CLOSE_TOO_BIG,
+        reason: "message too big",
+    };
+    // An oversized message ends the client's stream, and `serve` may finish
+    // in the same poll that fired `oversized`: checked again then.
+    let mut oversized = oversized;
+    let closing = tokio::select! {
+        biased;
+        Ok(()) = &mut oversized => too_big_closing(),
+        closing = guard => closing,
+        () = serve => match oversized.try_recv() {
+            Ok(()) => too_big_closing(),
+            Err(_) => return,
+        },
+    };
+    let frame = CloseFrame {
+        code: closing.code,
+        reason: closing.reason.into(),
+    };
+    let _ = sink.lock().await.send(Message::Close(Some(frame))).await;
+}
+
+/// The client's messages up to `max_bytes` each; the first larger one (or
+/// one tungstenite refused for its size) ends the stream and fires
+/// `too_big`, so the socket is closed with 1009 instead of being parsed.
+fn within_size(
+    stream: impl futures::Stream<Item = Result<Message, axum::Error>> + Send + Unpin + 'static,
+    max_bytes: usize,
+    too_big: tokio::sync::oneshot::Sender<()>,
+) -> impl futures::Stream<Item = Result<Message, axum::Error>> + Send + Unpin + 'static {
+    let mut too_big = Some(too_big);
+    stream
+        .take_while(move |item| {
+            let oversized = match item {
+                Ok(Message::Text(text)) => text.len() > max_bytes,
+                Ok(Message::Binary(bytes)) => bytes.len() > max_bytes,
+                Ok(_) => false,
+                // tungstenite's own capacity refusal: "Space limit exceeded".
+                Err(error) => error.to_string().contains("limit exceeded"),
+            };
+            if oversized && let Some(too_big) = too_big.take() {
+                let _ = too_big.send(());
+            }
+            std::future::ready(!oversized)
+        })
+        .boxed()
 }
 
 /// Counts the connection as the user's presence while it lives, and

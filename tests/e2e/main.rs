@@ -12,6 +12,7 @@ mod chat;
 mod contracts;
 mod examples;
 mod graphql_ws;
+mod hardening;
 mod http_edges;
 mod live;
 mod loadgen;

@@ -1,7 +1,8 @@
 // graphql-ws (protocol graphql-transport-ws) client driven by the Rust end-to-end
 // tests (tests/e2e/support/node.rs).
 //
-// Usage: node gqlws-driver.mjs '{"url":"ws://127.0.0.1:PORT/graphql","connectionParams":{...}|null}'
+// Usage: node gqlws-driver.mjs '{"url":"ws://127.0.0.1:PORT/graphql","connectionParams":{...}|null,"headers":{...}|null}'
+// (`headers`: extra HTTP headers of the upgrade request, e.g. the `Origin` a browser would send)
 //
 // Every observation is printed on stdout as one JSON object per line:
 //   {"kind":"connected","payload":<connection_ack payload or null>}
@@ -75,10 +76,20 @@ try {
   process.exit(2);
 }
 
+// The `ws` package takes upgrade headers as a third constructor argument.
+const headers = options.headers ?? null;
+const WebSocketImpl = headers
+  ? class extends WebSocket {
+      constructor(url, protocols) {
+        super(url, protocols, { headers });
+      }
+    }
+  : WebSocket;
+
 let lastSocket = null;
 const client = createClient({
   url: options.url,
-  webSocketImpl: WebSocket,
+  webSocketImpl: WebSocketImpl,
   lazy: false,
   retryAttempts: 0,
   // null means "no payload": the connection_init message then carries none.

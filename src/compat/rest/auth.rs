@@ -21,8 +21,9 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::services::{Registration, Session, SignIn};
 
-/// `POST /auth/register` body. `role` is read only to refuse it: an account
-/// chooses no role at registration, and a client that tries should hear so.
+/// `POST /auth/register` body. A `role` is accepted and ignored: accounts
+/// start as users whatever the payload says, and clients written for the
+/// original design send `role: "user"`.
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterBody {
     name: String,
@@ -31,7 +32,7 @@ pub struct RegisterBody {
     /// At least 8 characters.
     #[schema(format = Password)]
     password: String,
-    /// Not documented as a field: any `role` is refused (400, `details.role`).
+    /// Not documented as a field: any `role` is ignored (the account is a user).
     #[serde(default)]
     #[schema(ignore)]
     role: Option<serde_json::Value>,
@@ -72,8 +73,7 @@ fn mirrored_session_body(session: &Session) -> serde_json::Value {
 
 /// Creates an account and signs it in.
 ///
-/// Accounts always start as `user`; a `role` in the body is refused (400,
-/// `details.role`).
+/// Accounts always start as `user`; a `role` in the body is ignored.
 #[utoipa::path(
     post,
     path = "/auth/register",
@@ -81,7 +81,7 @@ fn mirrored_session_body(session: &Session) -> serde_json::Value {
     request_body = RegisterBody,
     responses(
         (status = 201, description = "The account, signed in", body = MirroredSessionEnvelope),
-        (status = 400, description = "A malformed body, a bad email, a short password, or a `role`", body = ErrorEnvelope),
+        (status = 400, description = "A malformed body, a bad email or a short password", body = ErrorEnvelope),
         (status = 409, description = "The email is taken", body = ErrorEnvelope),
         (status = 429, description = "Too many attempts from this address", body = ErrorEnvelope,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -92,11 +92,8 @@ pub async fn register(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AppJson(body): AppJson<RegisterBody>,
 ) -> Result<impl IntoResponse, AppError> {
-    if body.role.is_some() {
-        return Err(AppError::invalid(
-            "role",
-            "cannot be chosen at registration; accounts start as users",
-        ));
+    if let Some(role) = body.role.as_ref().filter(|role| **role != json!("user")) {
+        tracing::info!(%role, "registration asked for a role; the account starts as a user");
     }
     let registration = Registration::parse(&body.name, &body.email, &body.password)?;
     let session = state

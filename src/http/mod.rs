@@ -1,6 +1,7 @@
 //! The axum router: `/graphql`, the REST compat routes, Socket.IO, health,
 //! and the layers around them (request ids, tracing, CORS, security headers,
-//! body limit, timeouts, panic catching). Every error a layer produces on its
+//! body limit, timeouts, panic catching, and the guards of `guards.rs`:
+//! no-store on private answers, JSON-only bodies, WebSocket origins). Every error a layer produces on its
 //! own (unknown route, body too large, timeout, panic) is rewritten into the
 //! documented envelope, so clients only ever see one error shape.
 
@@ -24,6 +25,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+mod guards;
+
 use crate::compat::{envelope, rest};
 use crate::config::Config;
 use crate::graphql::{self, AppSchema};
@@ -36,6 +39,8 @@ pub struct AppState {
     pub services: Services,
     /// The GraphQL schema (with the services in its data).
     pub schema: AppSchema,
+    /// Limits of a GraphQL WebSocket.
+    pub graphql_ws: graphql::routes::WebSocketLimits,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -108,9 +113,16 @@ pub fn router(state: AppState, config: &Config, socket_io: SocketIoLayer) -> Rou
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ));
 
+    let allowed_origins = guards::AllowedOrigins(std::sync::Arc::new(config.cors_origins.clone()));
     routes
         .layer(limits)
+        .layer(middleware::from_fn(guards::json_bodies_only))
+        .layer(middleware::from_fn_with_state(
+            allowed_origins,
+            guards::websocket_origin,
+        ))
         .layer(middleware::from_fn(envelope_bare_errors))
+        .layer(middleware::from_fn(guards::no_store_private))
         .layer(outer)
 }
 

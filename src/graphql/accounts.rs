@@ -192,6 +192,7 @@ pub struct DirectoryQuery;
 impl DirectoryQuery {
     /// Accounts in registration order with their presence (admins).
     /// `online: true` lists who is online now; `online: false` leaves them out.
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

@@ -111,6 +111,7 @@ impl CatalogQuery {
     /// A page of the catalogue: word-prefix search on the name
     /// (case-insensitive), an inclusive price range, an order, and cursors.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn products(
         &self,
         ctx: &Context<'_>,

@@ -165,6 +165,7 @@ pub struct ChatQuery;
 impl ChatQuery {
     /// The thread with another user, oldest first within the page. Page back
     /// in time with `before: pageInfo.startCursor` while `hasPreviousPage`.
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -191,6 +192,9 @@ impl ChatQuery {
     }
 
     /// The caller's conversations, most recent first.
+    #[graphql(
+        complexity = "super::list_cost(crate::services::CONVERSATIONS_LIMIT, child_complexity)"
+    )]
     async fn conversations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Conversation>> {
         let principal = ctx.principal()?;
         let conversations = ctx

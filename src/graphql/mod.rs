@@ -58,8 +58,28 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest selection accepted; deeper documents are refused before execution.
 pub const MAX_DEPTH: usize = 12;
-/// Largest summed field cost accepted; bounds the work one document can ask for.
-pub const MAX_COMPLEXITY: usize = 2000;
+/// Largest summed field cost accepted; bounds the work one document can ask
+/// for. Every field costs 1; a list costs its size times the cost of one
+/// item ([`page_cost`]), so a full page of 100 orders with their user and
+/// product costs about 1,500, and 500 aliases of `products(first: 100)` are
+/// refused before any resolver runs.
+pub const MAX_COMPLEXITY: usize = 10_000;
+
+/// The cost of a page: the number of items it may hold (`first`, clamped as
+/// the services clamp it, or the default page size) times the cost of one.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.map_or(crate::domain::DEFAULT_PAGE_SIZE, |n| {
+        usize::try_from(n)
+            .unwrap_or(0)
+            .clamp(1, crate::domain::MAX_PAGE_SIZE)
+    });
+    list_cost(size, child_complexity)
+}
+
+/// The cost of a list of at most `size` items.
+pub fn list_cost(size: usize, child_complexity: usize) -> usize {
+    size.saturating_mul(child_complexity).saturating_add(1)
+}
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(

@@ -178,6 +178,7 @@ pub struct OrderQuery;
 #[Object]
 impl OrderQuery {
     /// All orders, newest first (admins).
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -198,6 +199,7 @@ impl OrderQuery {
     }
 
     /// The caller's own orders, newest first.
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn my_orders(
         &self,
         ctx: &Context<'_>,

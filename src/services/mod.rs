@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use accounts::{Accounts, Registration, Session, SignIn};
 pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
 pub use catalog::{Catalog, ProductListing};
-pub use chat::{Chat, MessageListing, Outgoing, message_cursor};
+pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing, message_cursor};
 pub use dashboard::{Dashboard, DashboardStats};
 pub use orders::{OrderListing, Orders, order_cursor};
 pub use presence::{Presence, RECENTLY_ACTIVE, UserListing, user_cursor};

@@ -426,3 +426,38 @@ async fn keystroke(socket: &mut NodeClient, to: &str) {
         .await;
     assert_eq!(ack[0]["status"], "success", "{ack}");
 }
+
+#[tokio::test]
+async fn list_sizes_count_in_a_queries_cost_so_many_large_pages_are_refused_before_running() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    app.create_product(&admin.token, "Probe", 1.0, 1).await;
+    let aliases: String = (0..500)
+        .map(|n| format!("p{n}: products(first: 100) {{ nodes {{ id name }} }}\n"))
+        .collect();
+
+    // Act
+    let expensive = app
+        .graphql(&format!("{{ {aliases} }}"), json!({}), None)
+        .await;
+    let ten_pages: String = (0..10)
+        .map(|n| format!("p{n}: products(first: 100) {{ nodes {{ id name price }} }}\n"))
+        .collect();
+    let affordable = app
+        .graphql(&format!("{{ {ten_pages} }}"), json!({}), None)
+        .await;
+
+    // Assert
+    assert_eq!(graphql_code(&expensive), "BAD_USER_INPUT", "{expensive}");
+    assert!(
+        expensive["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("complex"),
+        "{expensive}"
+    );
+    assert!(expensive["data"].is_null(), "nothing ran: {expensive}");
+    assert!(affordable["errors"].is_null(), "{affordable}");
+    assert_eq!(affordable["data"]["p9"]["nodes"][0]["name"], "Probe");
+}

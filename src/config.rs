@@ -107,6 +107,8 @@ pub struct Config {
     /// Chat messages a user may send per second (sustained; bursts of twice
     /// that are allowed).
     pub messages_per_second: u32,
+    /// How long events are kept for clients to resume from (`EVENT_RETENTION`).
+    pub event_retention: Duration,
 }
 
 /// A configuration value that stops start-up; the message names the variable.
@@ -136,6 +138,94 @@ pub enum ConfigError {
         /// The I/O problem.
         problem: String,
     },
+}
+
+/// The limits read from the environment (API.md, "Operations").
+struct Limits {
+    access_token_ttl: Duration,
+    refresh_token_ttl: Duration,
+    login_attempts_per_address: u32,
+    login_attempts_per_account: u32,
+    messages_per_second: u32,
+    body_limit: usize,
+    presence_grace: Duration,
+    event_retention: Duration,
+}
+
+/// Smallest and largest accepted `BODY_LIMIT`: below 1 KiB no sign-in fits,
+/// above 16 MiB one request could hold a worker's memory hostage.
+const BODY_LIMIT_RANGE: (usize, usize) = (1024, 16 * 1024 * 1024);
+
+/// A duration such as `90s`, `15m`, `24h` or `30d`; more than zero.
+fn duration_var(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(raw) = var(variable) else {
+        return Ok(default);
+    };
+    match humantime::parse_duration(raw.trim()) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            problem: format!("{raw:?} is not a duration such as 90s, 15m, 24h or 30d"),
+        }),
+    }
+}
+
+/// Like [`duration_var`], but zero is allowed (no grace period).
+fn grace_var(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match var(variable).as_deref().map(str::trim) {
+        Some("0") => Ok(Duration::ZERO),
+        _ => duration_var(var, variable, default),
+    }
+}
+
+/// A whole number of at least one.
+fn count_var(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u32,
+) -> Result<u32, ConfigError> {
+    let Some(raw) = var(variable) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            problem: format!("{raw:?} is not a whole number of at least 1"),
+        }),
+    }
+}
+
+/// A size in bytes, or with a unit (`64KiB`, `1MiB`), within [`BODY_LIMIT_RANGE`].
+fn size_var(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    let Some(raw) = var(variable) else {
+        return Ok(default);
+    };
+    let (low, high) = BODY_LIMIT_RANGE;
+    let parsed = raw
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .ok()
+        .and_then(|size| usize::try_from(size.as_u64()).ok());
+    match parsed {
+        Some(size) if (low..=high).contains(&size) => Ok(size),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            problem: format!("{raw:?} is not a size from 1KiB to 16MiB (bytes, or e.g. 64KiB)"),
+        }),
+    }
 }
 
 /// Shortest acceptable signing secret: HS256 wants at least its output size.
@@ -246,6 +336,30 @@ impl Config {
             });
         }
 
+        let defaults = Self::defaults();
+        let limits = Limits {
+            access_token_ttl: duration_var(&var, "ACCESS_TOKEN_TTL", defaults.access_token_ttl)?,
+            refresh_token_ttl: duration_var(&var, "REFRESH_TOKEN_TTL", defaults.refresh_token_ttl)?,
+            login_attempts_per_address: count_var(
+                &var,
+                "LOGIN_LIMIT_PER_ADDRESS",
+                defaults.login_attempts_per_address,
+            )?,
+            login_attempts_per_account: count_var(
+                &var,
+                "LOGIN_LIMIT_PER_ACCOUNT",
+                defaults.login_attempts_per_account,
+            )?,
+            messages_per_second: count_var(
+                &var,
+                "MESSAGES_PER_SECOND",
+                defaults.messages_per_second,
+            )?,
+            body_limit: size_var(&var, "BODY_LIMIT", defaults.body_limit)?,
+            presence_grace: grace_var(&var, "PRESENCE_GRACE", defaults.presence_grace)?,
+            event_retention: duration_var(&var, "EVENT_RETENTION", defaults.event_retention)?,
+        };
+
         // Last, so that a bad variable never leaves a generated file behind.
         let (jwt_secret, jwt_secret_source) = match var("JWT_SECRET") {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
@@ -275,7 +389,15 @@ impl Config {
             cors_origins,
             log_filter,
             log_format,
-            ..Self::defaults()
+            access_token_ttl: limits.access_token_ttl,
+            refresh_token_ttl: limits.refresh_token_ttl,
+            login_attempts_per_address: limits.login_attempts_per_address,
+            login_attempts_per_account: limits.login_attempts_per_account,
+            messages_per_second: limits.messages_per_second,
+            body_limit: limits.body_limit,
+            presence_grace: limits.presence_grace,
+            event_retention: limits.event_retention,
+            ..defaults
         })
     }
 
@@ -343,6 +465,7 @@ impl Config {
             presence_grace: Duration::from_secs(3),
             typing_ttl: Duration::from_secs(5),
             messages_per_second: 10,
+            event_retention: Duration::from_secs(24 * 60 * 60),
         }
     }
 
@@ -483,6 +606,22 @@ mod tests {
             ),
             (&[("CORS_ORIGINS", "example.com")], "CORS_ORIGINS"),
             (&[("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (&[("ACCESS_TOKEN_TTL", "15")], "ACCESS_TOKEN_TTL"),
+            (&[("ACCESS_TOKEN_TTL", "0s")], "ACCESS_TOKEN_TTL"),
+            (&[("REFRESH_TOKEN_TTL", "a month")], "REFRESH_TOKEN_TTL"),
+            (
+                &[("LOGIN_LIMIT_PER_ADDRESS", "0")],
+                "LOGIN_LIMIT_PER_ADDRESS",
+            ),
+            (
+                &[("LOGIN_LIMIT_PER_ACCOUNT", "-1")],
+                "LOGIN_LIMIT_PER_ACCOUNT",
+            ),
+            (&[("MESSAGES_PER_SECOND", "ten")], "MESSAGES_PER_SECOND"),
+            (&[("BODY_LIMIT", "64 parsecs")], "BODY_LIMIT"),
+            (&[("BODY_LIMIT", "1GiB")], "BODY_LIMIT"),
+            (&[("PRESENCE_GRACE", "soon")], "PRESENCE_GRACE"),
+            (&[("EVENT_RETENTION", "24")], "EVENT_RETENTION"),
         ];
         for (vars, variable) in cases {
             let mut vars = vars.to_vec();
@@ -494,6 +633,43 @@ mod tests {
             );
             assert!(!error.contains('\n'), "{error:?} is more than one line");
         }
+    }
+
+    #[test]
+    fn limits_are_read_with_their_units_and_default_to_the_documented_values() {
+        let dir = temp_data_dir();
+        let data_dir = dir.path().to_str().unwrap();
+        let defaults = config_from(&[("DATA_DIR", data_dir)]).unwrap();
+        assert_eq!(defaults.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(defaults.refresh_token_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(defaults.login_attempts_per_address, 20);
+        assert_eq!(defaults.login_attempts_per_account, 5);
+        assert_eq!(defaults.messages_per_second, 10);
+        assert_eq!(defaults.body_limit, 64 * 1024);
+        assert_eq!(defaults.presence_grace, Duration::from_secs(3));
+        assert_eq!(defaults.event_retention, Duration::from_secs(86_400));
+        let set = config_from(&[
+            ("DATA_DIR", data_dir),
+            ("ACCESS_TOKEN_TTL", "90s"),
+            ("REFRESH_TOKEN_TTL", "7d"),
+            ("LOGIN_LIMIT_PER_ADDRESS", "100"),
+            ("LOGIN_LIMIT_PER_ACCOUNT", "3"),
+            ("MESSAGES_PER_SECOND", "25"),
+            ("BODY_LIMIT", "1MiB"),
+            ("PRESENCE_GRACE", "0"),
+            ("EVENT_RETENTION", "2h"),
+        ])
+        .unwrap();
+        assert_eq!(set.access_token_ttl, Duration::from_secs(90));
+        assert_eq!(set.refresh_token_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(set.login_attempts_per_address, 100);
+        assert_eq!(set.login_attempts_per_account, 3);
+        assert_eq!(set.messages_per_second, 25);
+        assert_eq!(set.body_limit, 1024 * 1024);
+        assert_eq!(set.presence_grace, Duration::ZERO);
+        assert_eq!(set.event_retention, Duration::from_secs(7200));
+        let bytes = config_from(&[("DATA_DIR", data_dir), ("BODY_LIMIT", "65536")]).unwrap();
+        assert_eq!(bytes.body_limit, 65536);
     }
 
     #[test]

@@ -177,6 +177,7 @@ impl Accounts {
             // Same cost as a real verification, so timing does not reveal
             // which emails have accounts.
             self.hasher.verify_decoy(&sign_in.password).await?;
+            self.throttle.failed(&sign_in.email);
             return Err(AppError::Unauthenticated(BAD_CREDENTIALS));
         };
         if !self
@@ -185,6 +186,7 @@ impl Accounts {
             .await?
         {
             tracing::info!(user.id = %credentials.user.id, "sign-in refused: wrong password");
+            self.throttle.failed(&sign_in.email);
             return Err(AppError::Unauthenticated(BAD_CREDENTIALS));
         }
         if !credentials.user.active {

@@ -1,8 +1,10 @@
 //! Sign-in throttling, per client address and per account.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -10,14 +12,16 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::domain::Email;
 use crate::error::AppError;
 
-/// Two keyed token buckets (governor's GCRA): one per client address, so one
-/// machine cannot spray passwords over many accounts, and one per account, so
-/// many machines cannot hammer one account. Each allows a burst of its limit
+/// Two throttles. Per client address, every attempt counts (governor's
+/// keyed GCRA), so one machine cannot spray passwords over many accounts.
+/// Per account, only failed attempts count ([`FailedAttempts`]), so many
+/// machines cannot hammer one account, while its owner signing in from a few
+/// devices in a minute is never locked out. Each allows a burst of its limit
 /// and refills it over a minute.
 #[derive(Clone)]
 pub struct LoginThrottle {
     per_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    per_account: Arc<DefaultKeyedRateLimiter<String>>,
+    per_account: Arc<FailedAttempts>,
     clock: DefaultClock,
 }
 
@@ -27,7 +31,7 @@ impl LoginThrottle {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         LoginThrottle {
             per_address: Arc::new(RateLimiter::keyed(quota(per_address_per_minute))),
-            per_account: Arc::new(RateLimiter::keyed(quota(per_account_per_minute))),
+            per_account: Arc::new(FailedAttempts::per_minute(per_account_per_minute)),
             clock: DefaultClock::default(),
         }
     }
@@ -45,26 +49,85 @@ impl LoginThrottle {
             })
     }
 
-    /// Counts one sign-in attempt on the account named by `email`, whether or
-    /// not it exists (the answer must not tell).
+    /// Whether the account named by `email` may try to sign in now (whether
+    /// or not it exists: the answer must not tell). Counts nothing: only
+    /// [`failed`](Self::failed) does.
     ///
     /// # Errors
     /// [`AppError::RateLimited`] with the time until the next attempt is allowed.
     pub fn check_account(&self, email: &Email) -> Result<(), AppError> {
-        self.per_account
-            .check_key(&email.as_str().to_owned())
-            .map_err(|not_until| AppError::RateLimited {
-                retry_after: not_until.wait_time_from(self.clock.now()),
-            })
+        match self
+            .per_account
+            .wait_before_next(email.as_str(), Instant::now())
+        {
+            None => Ok(()),
+            Some(retry_after) => Err(AppError::RateLimited { retry_after }),
+        }
+    }
+
+    /// Counts one failed sign-in on the account named by `email`.
+    pub fn failed(&self, email: &Email) {
+        self.per_account.record(email.as_str(), Instant::now());
     }
 
     /// Forgets keys whose buckets are full again, so memory follows the
     /// recent attackers, not every address ever seen. Run periodically.
     pub fn forget_idle(&self) {
         self.per_address.retain_recent();
-        self.per_account.retain_recent();
         self.per_address.shrink_to_fit();
-        self.per_account.shrink_to_fit();
+        self.per_account.forget_recovered(Instant::now());
+    }
+}
+
+/// Failed attempts per key, as a GCRA (the generic cell rate algorithm, the
+/// one governor implements): each failure pushes the key's theoretical
+/// arrival time one emission interval further; a key may try again while
+/// that time is within the burst tolerance. Written by hand because a
+/// governor limiter cannot be asked without being charged, and only
+/// failures may be charged. One instant per key: the same state a shared
+/// store can hold when several processes share the limit.
+struct FailedAttempts {
+    /// Time one failure takes to be forgiven (a minute over the limit).
+    interval: Duration,
+    /// How far ahead the arrival time may run before the key is refused:
+    /// `limit - 1` intervals, so `limit` failures in a row are allowed.
+    tolerance: Duration,
+    arrivals: Mutex<HashMap<String, Instant>>,
+}
+
+impl FailedAttempts {
+    fn per_minute(limit: u32) -> Self {
+        let limit = limit.max(1);
+        let interval = Duration::from_secs(60) / limit;
+        FailedAttempts {
+            interval,
+            tolerance: interval * (limit - 1),
+            arrivals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn arrivals(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.arrivals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `None` when the key may try now, else how long until it may.
+    fn wait_before_next(&self, key: &str, now: Instant) -> Option<Duration> {
+        let arrival = *self.arrivals().get(key)?;
+        let allowed_from = arrival.checked_sub(self.tolerance).unwrap_or(now);
+        (allowed_from > now).then(|| allowed_from - now)
+    }
+
+    fn record(&self, key: &str, now: Instant) {
+        let mut arrivals = self.arrivals();
+        let arrival = arrivals.entry(key.to_owned()).or_insert(now);
+        *arrival = (*arrival).max(now) + self.interval;
+    }
+
+    /// Drops keys whose failures are all forgiven.
+    fn forget_recovered(&self, now: Instant) {
+        let mut arrivals = self.arrivals();
+        arrivals.retain(|_, arrival| *arrival > now);
+        arrivals.shrink_to_fit();
     }
 }
 
@@ -93,17 +156,46 @@ mod tests {
     }
 
     #[test]
-    fn an_account_is_limited_whatever_the_address() {
+    fn an_account_is_limited_after_its_failures_only() {
         let throttle = LoginThrottle::new(100, 2);
         let email = Email::parse("target@example.com").unwrap();
+        for _ in 0..10 {
+            throttle.check_account(&email).unwrap(); // successes cost nothing
+        }
+        throttle.failed(&email);
         throttle.check_account(&email).unwrap();
-        throttle.check_account(&email).unwrap();
-        assert!(matches!(
-            throttle.check_account(&email),
-            Err(AppError::RateLimited { .. })
-        ));
+        throttle.failed(&email);
+        match throttle.check_account(&email) {
+            Err(AppError::RateLimited { retry_after }) => {
+                assert!(
+                    retry_after > Duration::from_secs(25) && retry_after <= Duration::from_secs(30),
+                    "{retry_after:?}"
+                );
+            }
+            other => panic!("expected rate limited, got {other:?}"),
+        }
         throttle
             .check_account(&Email::parse("other@example.com").unwrap())
             .unwrap();
+    }
+
+    #[test]
+    fn failures_are_forgiven_one_interval_at_a_time() {
+        let attempts = FailedAttempts::per_minute(5);
+        let start = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(attempts.wait_before_next("k", start), None);
+            attempts.record("k", start);
+        }
+        assert_eq!(
+            attempts.wait_before_next("k", start),
+            Some(Duration::from_secs(12))
+        );
+        let later = start + Duration::from_secs(12);
+        assert_eq!(attempts.wait_before_next("k", later), None);
+        attempts.record("k", later);
+        assert!(attempts.wait_before_next("k", later).is_some());
+        attempts.forget_recovered(start + Duration::from_secs(120));
+        assert!(attempts.arrivals().is_empty());
     }
 }

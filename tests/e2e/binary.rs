@@ -146,6 +146,9 @@ fn a_bad_value_stops_start_up_with_one_line_naming_it() {
         ("JWT_SECRET", "short"),
         ("LOG_FORMAT", "xml"),
         ("HOST", "somewhere"),
+        ("BODY_LIMIT", "lots"),
+        ("ACCESS_TOKEN_TTL", "15"),
+        ("LOGIN_LIMIT_PER_ACCOUNT", "0"),
     ];
     for (variable, value) in cases {
         let output = command(dir.path(), &[(variable, value)]).output().unwrap();
@@ -235,4 +238,35 @@ async fn the_bootstrap_admin_comes_from_the_environment_once() {
     assert!(server.terminate().success());
     // Starting again with the same variables changes nothing and does not fail.
     let _server = Server::start(dir.path(), &vars).await;
+}
+
+#[tokio::test]
+async fn limits_from_the_environment_take_effect() {
+    // Arrange: a 2 KiB body limit and 90-second access tokens.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[("BODY_LIMIT", "2KiB"), ("ACCESS_TOKEN_TTL", "90s")],
+    )
+    .await;
+
+    // Act
+    let (status, body) = post(
+        &server.base,
+        "/auth/register",
+        json!({ "name": "Ops", "email": "limits@example.test", "password": "password-123" }),
+    )
+    .await;
+    let (too_large, refusal) = post(
+        &server.base,
+        "/auth/register",
+        json!({ "name": "x".repeat(3000), "email": "big@example.test", "password": "password-123" }),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["expiresIn"], 90, "{body}");
+    assert_eq!(too_large, 413, "{refusal}");
+    assert_eq!(refusal["code"], "BAD_USER_INPUT", "{refusal}");
 }

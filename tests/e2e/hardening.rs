@@ -461,3 +461,37 @@ async fn list_sizes_count_in_a_queries_cost_so_many_large_pages_are_refused_befo
     assert!(affordable["errors"].is_null(), "{affordable}");
     assert_eq!(affordable["data"]["p9"]["nodes"][0]["name"], "Probe");
 }
+
+#[tokio::test]
+async fn only_failed_sign_ins_count_against_an_account() {
+    // Arrange: the per-account limit is 5 failed attempts a minute.
+    let app = TestApp::spawn().await;
+    let account = app.register(&unique_email("many-devices")).await;
+    let attempt = |password: &'static str| {
+        app.post(
+            "/auth/login",
+            json!({ "email": account.email, "password": password }),
+            None,
+        )
+    };
+
+    // Act and assert: eight devices sign in within the minute.
+    for device in 0..8 {
+        let response = attempt("password-123").await;
+        assert_eq!(response.status(), 200, "device {device}");
+    }
+    // Guessing is still throttled after five failures.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(attempt("wrong-guess-1").await.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    let locked = attempt("password-123").await;
+    assert_rest_error(
+        locked,
+        429,
+        "RATE_LIMITED",
+        "the right password while locked",
+    )
+    .await;
+}

@@ -35,7 +35,10 @@ mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
 
 echo "== building (release)"
-cargo build --release --locked --bins
+# One at a time, so that the server is built with its own dependency features
+# only, as `cargo build --release` and the Dockerfile build it.
+cargo build --release --locked -p realtime-dashboard
+cargo build --release --locked -p loadgen
 LOADGEN=target/release/loadgen
 
 echo "== installing the Node reference into $OUT/node-ref"

@@ -32,6 +32,7 @@ pub struct App {
     io: SocketIo,
     services: Services,
     background: Vec<JoinHandle<()>>,
+    metrics_address: Option<SocketAddr>,
 }
 
 impl App {
@@ -94,8 +95,26 @@ impl App {
                         services.accounts.forget_idle_throttles();
                         services.chat.forget_idle_limits();
                     }
+                    // Once an hour, and once soon after start-up.
+                    if ticks % 14_400 == 40
+                        && let Err(error) = services.idempotency.forget_expired().await
+                    {
+                        tracing::warn!(%error, "could not forget expired idempotency keys");
+                    }
                 }
             })
+        };
+
+        let mut background = vec![forwarder, janitor];
+        let metrics_address = match config.metrics_addr {
+            Some(address) => {
+                let (bound, task) = crate::metrics::serve(address)
+                    .await
+                    .with_context(|| format!("binding {address} (METRICS_ADDR)"))?;
+                background.push(task);
+                Some(bound)
+            }
+            None => None,
         };
 
         Ok(App {
@@ -103,7 +122,8 @@ impl App {
             router,
             io,
             services,
-            background: vec![forwarder, janitor],
+            background,
+            metrics_address,
         })
     }
 
@@ -112,6 +132,11 @@ impl App {
         self.listener
             .local_addr()
             .map_or(0, |address| address.port())
+    }
+
+    /// Where `/metrics` is served, when `METRICS_ADDR` is set.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
     }
 
     /// The services, for tests and the CLI.

@@ -109,6 +109,9 @@ pub struct Config {
     pub messages_per_second: u32,
     /// How long events are kept for clients to resume from (`EVENT_RETENTION`).
     pub event_retention: Duration,
+    /// Where `/metrics` is served (`METRICS_ADDR`); unset: nowhere, and
+    /// nothing is recorded.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// A configuration value that stops start-up; the message names the variable.
@@ -336,6 +339,13 @@ impl Config {
             });
         }
 
+        let metrics_addr = match var("METRICS_ADDR") {
+            Some(raw) => Some(raw.trim().parse().map_err(|_| ConfigError::Invalid {
+                variable: "METRICS_ADDR",
+                problem: "must be an address and port such as 127.0.0.1:9100".into(),
+            })?),
+            None => None,
+        };
         let defaults = Self::defaults();
         let limits = Limits {
             access_token_ttl: duration_var(&var, "ACCESS_TOKEN_TTL", defaults.access_token_ttl)?,
@@ -397,6 +407,7 @@ impl Config {
             body_limit: limits.body_limit,
             presence_grace: limits.presence_grace,
             event_retention: limits.event_retention,
+            metrics_addr,
             ..defaults
         })
     }
@@ -466,6 +477,7 @@ impl Config {
             typing_ttl: Duration::from_secs(5),
             messages_per_second: 10,
             event_retention: Duration::from_secs(24 * 60 * 60),
+            metrics_addr: None,
         }
     }
 
@@ -622,6 +634,7 @@ mod tests {
             (&[("BODY_LIMIT", "1GiB")], "BODY_LIMIT"),
             (&[("PRESENCE_GRACE", "soon")], "PRESENCE_GRACE"),
             (&[("EVENT_RETENTION", "24")], "EVENT_RETENTION"),
+            (&[("METRICS_ADDR", "9100")], "METRICS_ADDR"),
         ];
         for (vars, variable) in cases {
             let mut vars = vars.to_vec();

@@ -114,6 +114,26 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// A stable name of the event's kind, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RoleChanged { .. } => "role_changed",
+            Event::SignedOut { .. } => "signed_out",
+            Event::Deactivated { .. } => "deactivated",
+            Event::ProductAdded(_) => "product_added",
+            Event::ProductChanged(_) => "product_changed",
+            Event::ProductRemoved(_) => "product_removed",
+            Event::OrderPlaced(_) => "order_placed",
+            Event::OrderStatusChanged(_) => "order_status_changed",
+            Event::MessageSent { .. } => "message_sent",
+            Event::MessagesSeen { .. } => "messages_seen",
+            Event::UserTyping { .. } => "user_typing",
+            Event::PresenceChanged { .. } => "presence_changed",
+        }
+    }
+}
+
 /// Identifies one live connection (a Socket.IO socket or a GraphQL
 /// WebSocket), so an event can skip the connection it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -173,6 +193,7 @@ impl Hub {
     /// Publishes one event to its audience. Never waits: with no subscriber
     /// the event is dropped, and slow subscribers lag instead of blocking.
     pub fn publish(&self, audience: Audience, event: Event) {
+        crate::metrics::event_published(event.kind());
         let envelope = Arc::new(Envelope { audience, event });
         match &envelope.audience {
             Audience::Everyone => {

@@ -14,8 +14,9 @@
 //! - [`compat`]: the legacy doors, REST and Socket.IO, on the same services.
 //! - [`http`]: the axum router and its layers; [`dashboard`]: the embedded
 //!   admin page.
-//! - [`app`], [`config`], [`telemetry`], [`error`]: start-up, configuration,
-//!   logging, and the error classes of the public contract.
+//! - [`app`], [`config`], [`telemetry`], [`metrics`], [`error`]: start-up,
+//!   configuration, logging, operations metrics, and the error classes of
+//!   the public contract.
 
 pub mod app;
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod services;
 pub mod store;
 pub mod telemetry;

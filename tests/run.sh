@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need,
-# starts what they talk to, runs `cargo test`, and cleans up.
+# starts what they talk to, runs `cargo test` on the workspace, and cleans up.
 #
+#   - the Dockerfile check (tests/dockerfile-check.sh): the Dockerfile's cargo
+#     build, replayed on a clean copy of exactly the files it copies in;
+#   - the load generator (`cargo build -p loadgen`), which the e2e smoke test
+#     runs: it is another workspace member, so `cargo test` does not build it
+#     for the server's tests;
 #   - the JavaScript clients (socket.io-client, graphql-ws) under tests/js,
 #     the examples under frontend-examples/, playwright-core for the browser
 #     test under tests/browser, and Debian's chromium for it;
@@ -10,7 +15,8 @@
 #     a server, in which case that one is used (each test makes its own
 #     database there).
 #
-# Extra arguments go to `cargo test` (e.g. `tests/run.sh auth_rest`).
+# Extra arguments go to `cargo test --workspace` (e.g. `tests/run.sh auth_rest`,
+# a test-name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +46,12 @@ if [ -d tests/browser ] && [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
         exit 1
     fi
 fi
+
+echo "==> Dockerfile check: the copied files build the server"
+bash tests/dockerfile-check.sh
+
+echo "==> The load generator, for its smoke test (cargo build -p loadgen)"
+cargo build -p loadgen --locked
 
 cleanup() {
     if [ -n "${mongo_pid:-}" ]; then
@@ -84,4 +96,4 @@ else
 fi
 
 echo "==> cargo test"
-cargo test --locked "$@"
+cargo test --workspace --locked "$@"

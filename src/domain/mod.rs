@@ -6,6 +6,7 @@
 
 mod email;
 mod id;
+mod idempotency;
 mod message;
 mod order;
 mod page;
@@ -15,6 +16,7 @@ mod user;
 
 pub use email::Email;
 pub use id::{Id, MessageId, OrderId, ProductId, UserId, UserKind};
+pub use idempotency::IdempotencyKey;
 pub use message::{Conversation, Message, MessageText};
 pub use order::{NewOrder, Order, OrderStatus, Quantity};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, SortKey, page_size};

@@ -4,6 +4,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use futures::Stream;
 
+use super::context::idempotency_key_arg;
 use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
 use super::live::events;
@@ -165,8 +166,13 @@ impl CatalogMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateProductInput,
+        #[graphql(
+            desc = "Makes a retry safe: the same key from the same user within 24 hours returns the first result instead of creating again; the same key with different arguments is CONFLICT."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<Product> {
         let principal = ctx.principal()?;
+        let key = idempotency_key_arg(idempotency_key.as_deref())?;
         let new = NewProduct::parse(
             &input.name,
             input.price,
@@ -176,7 +182,7 @@ impl CatalogMutation {
         .graphql()?;
         ctx.services()
             .catalog
-            .create(principal, new)
+            .create(principal, new, key.as_ref())
             .await
             .map(Product::from)
             .graphql()

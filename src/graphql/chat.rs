@@ -7,6 +7,7 @@ use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Subscripti
 use futures::{Stream, StreamExt as _};
 
 use super::accounts::User;
+use super::context::idempotency_key_arg;
 use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
 use super::live::events;
@@ -227,13 +228,18 @@ impl ChatMutation {
         ctx: &Context<'_>,
         to: ID,
         text: String,
+        #[graphql(
+            desc = "Makes a retry safe: the same key from the same user within 24 hours returns the first result instead of creating again; the same key with different arguments is CONFLICT."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<Message> {
         let principal = ctx.principal()?;
         let outgoing = Outgoing::parse(&to, &text).graphql()?;
+        let key = idempotency_key_arg(idempotency_key.as_deref())?;
         let origin = ctx.data_opt::<ConnectionId>().cloned();
         ctx.services()
             .chat
-            .send(principal, outgoing, origin)
+            .send(principal, outgoing, key.as_ref(), origin)
             .await
             .map(Message::from)
             .graphql()

@@ -67,6 +67,17 @@ impl ContextExt for Context<'_> {
     }
 }
 
+/// Parses an `idempotencyKey` argument; a malformed one is `BAD_USER_INPUT`
+/// naming it.
+pub fn idempotency_key_arg(
+    raw: Option<&str>,
+) -> async_graphql::Result<Option<crate::domain::IdempotencyKey>> {
+    raw.map(crate::domain::IdempotencyKey::parse)
+        .transpose()
+        .map_err(|e| e.on("idempotencyKey"))
+        .graphql()
+}
+
 /// Parses an `ID` argument into a typed id; a malformed one is
 /// `BAD_USER_INPUT` naming the argument.
 pub fn id_arg<K>(

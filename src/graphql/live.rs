@@ -4,6 +4,7 @@ use async_graphql::ErrorExtensions as _;
 use futures::{Stream, StreamExt as _};
 
 use crate::hub::{Event, HubItem, Subscription};
+use crate::metrics::{self, Door};
 
 /// The events of one kind from a hub subscription, converted. A lagging
 /// subscriber gets an error item (`extensions.code = "LAGGED"`, with the
@@ -14,14 +15,20 @@ pub fn events<T: Send + 'static>(
 ) -> impl Stream<Item = async_graphql::Result<T>> + Send + 'static {
     subscription.filter_map(move |item| {
         let next = match item {
-            HubItem::Event(envelope) => pick(&envelope.event).map(Ok),
-            HubItem::Lagged(missed) => Some(Err(async_graphql::Error::new(format!(
-                "this subscription fell behind and missed {missed} events; refetch to catch up"
-            ))
-            .extend_with(|_, extensions| {
-                extensions.set("code", "LAGGED");
-                extensions.set("missed", missed);
-            }))),
+            HubItem::Event(envelope) => pick(&envelope.event).map(|item| {
+                metrics::event_delivered(Door::GraphqlWs, envelope.event.kind());
+                Ok(item)
+            }),
+            HubItem::Lagged(missed) => {
+                metrics::lagged(Door::GraphqlWs);
+                Some(Err(async_graphql::Error::new(format!(
+                    "this subscription fell behind and missed {missed} events; refetch to catch up"
+                ))
+                .extend_with(|_, extensions| {
+                    extensions.set("code", "LAGGED");
+                    extensions.set("missed", missed);
+                })))
+            }
         };
         futures::future::ready(next)
     })

@@ -104,7 +104,7 @@ mod tests {
         let mut products = Vec::new();
         for n in 0..10 {
             let new = NewProduct::parse(&format!("Product {n}"), 10.0, Some(100), None).unwrap();
-            products.push(services.catalog.create(&admin, new).await.unwrap());
+            products.push(services.catalog.create(&admin, new, None).await.unwrap());
         }
         for n in 0..50 {
             let user = crate::store::contract::new_user(&format!("buyer{n}@example.test"));
@@ -116,7 +116,7 @@ mod tests {
             let product = &products[n % products.len()];
             services
                 .orders
-                .place(&buyer, &product.id, Quantity::parse(1).unwrap())
+                .place(&buyer, &product.id, Quantity::parse(1).unwrap(), None)
                 .await
                 .unwrap();
         }

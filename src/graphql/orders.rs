@@ -8,6 +8,7 @@ use futures::Stream;
 
 use super::accounts::User;
 use super::catalog::Product;
+use super::context::idempotency_key_arg;
 use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
 use super::live::events;
@@ -254,15 +255,20 @@ impl OrderMutation {
         ctx: &Context<'_>,
         product_id: ID,
         #[graphql(default = 1)] quantity: i32,
+        #[graphql(
+            desc = "Makes a retry safe: the same key from the same user within 24 hours returns the first result instead of creating again; the same key with different arguments is CONFLICT."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<Order> {
         let principal = ctx.principal()?;
+        let key = idempotency_key_arg(idempotency_key.as_deref())?;
         let product_id = id_arg(&product_id, "productId")?;
         let quantity = Quantity::parse(i64::from(quantity))
             .map_err(|e| e.on("quantity"))
             .graphql()?;
         ctx.services()
             .orders
-            .place(principal, &product_id, quantity)
+            .place(principal, &product_id, quantity, key.as_ref())
             .await
             .map(Order::from)
             .graphql()

@@ -28,6 +28,7 @@ use crate::domain::UserId;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::hub::{ConnectionId, Event, HubItem};
+use crate::metrics::{self, Door};
 use crate::services::{Authenticator, Services};
 
 /// GraphiQL loads its scripts from unpkg, so its page gets a policy that
@@ -193,6 +194,7 @@ async fn serve_websocket(
             let (principal, expires_at) = authenticate_connection(&authenticator, &payload)
                 .await
                 .map_err(|error| {
+                metrics::handshake(Door::GraphqlWs, false);
                 refused.store(true, Ordering::Release);
                 async_graphql::Error::new(error.to_string())
             })?;
@@ -211,7 +213,10 @@ async fn serve_websocket(
             // Refused: async-graphql closes the socket itself.
             Ok(Err(_)) => std::future::pending().await,
             Err(_) => Closing {
-                code: CLOSE_INIT_TIMEOUT,
+                code: {
+                    metrics::handshake(Door::GraphqlWs, false);
+                    CLOSE_INIT_TIMEOUT
+                },
                 reason: "Connection initialisation timeout",
             },
         }
@@ -269,6 +274,7 @@ fn within_size(
 /// resolves with the reason the session must end.
 async fn guard_session(services: &Services, principal: Principal, expires_at: i64) -> &'static str {
     let _presence = PresenceGuard::new(services, &principal.user_id);
+    let _counted = metrics::connection_opened(Door::GraphqlWs);
     let mut news = services.hub.subscribe_user(&principal.user_id);
     let remaining = (expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
     let expiry = tokio::time::sleep(std::time::Duration::from_secs(remaining));

@@ -53,6 +53,7 @@ pub fn router(state: AppState, config: &Config, socket_io: SocketIoLayer) -> Rou
         .merge(graphql::routes::router())
         .merge(rest::router())
         .merge(crate::dashboard::router())
+        .route_layer(middleware::from_fn(crate::metrics::track_http))
         .fallback(not_found)
         .with_state(state)
         .layer(socket_io)
@@ -216,7 +217,8 @@ async fn envelope_bare_errors(request: Request, next: Next) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn not_found() -> Response {
+async fn not_found(request: Request) -> Response {
+    crate::metrics::http_unmatched(request.method());
     (
         StatusCode::NOT_FOUND,
         Json(envelope::status_body(StatusCode::NOT_FOUND)),

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
+use super::Idempotency;
 use crate::auth::Principal;
 use crate::domain::{
-    Cursor, Description, NewProduct, Page, Price, Product, ProductId, ProductName, ProductPatch,
-    ProductSort, SearchTerms, SortKey, Stock, page_size,
+    Cursor, Description, IdempotencyKey, NewProduct, Page, Price, Product, ProductId, ProductName,
+    ProductPatch, ProductSort, SearchTerms, SortKey, Stock, page_size,
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, Event, Hub};
-use crate::store::{ProductQuery, Store, now};
+use crate::store::{ProductQuery, Store, StoreError, now};
 
 /// A catalogue list request, valid.
 #[derive(Debug, Clone, Default)]
@@ -201,28 +202,53 @@ impl ProductPatch {
 pub struct Catalog {
     store: Arc<dyn Store>,
     hub: Hub,
+    idempotency: Idempotency,
 }
 
 impl Catalog {
     /// Wires the service.
     pub fn new(store: Arc<dyn Store>, hub: Hub) -> Self {
-        Catalog { store, hub }
+        let idempotency = Idempotency::new(store.clone());
+        Catalog {
+            store,
+            hub,
+            idempotency,
+        }
     }
 
-    /// Adds a product and tells everyone.
+    /// Adds a product and tells everyone. With an idempotency `key`, a
+    /// retry returns the product the first request added.
     ///
     /// # Errors
-    /// `FORBIDDEN` for non-admins; `UNAVAILABLE` when the store is down.
+    /// `FORBIDDEN` for non-admins; `CONFLICT` for a key used for another
+    /// request; `UNAVAILABLE` when the store is down.
     #[instrument(skip_all, fields(user.id = %principal.user_id))]
     pub async fn create(
         &self,
         principal: &Principal,
         new: NewProduct,
+        key: Option<&IdempotencyKey>,
     ) -> Result<Product, AppError> {
         principal.require_admin()?;
+        let request = format!(
+            "create_product\n{}\n{}\n{}\n{}",
+            new.name.as_str(),
+            new.price.cents(),
+            new.stock.units(),
+            new.description.as_str()
+        );
+        let attempt = self
+            .idempotency
+            .attempt(&principal.user_id, key, &request)
+            .await?;
+        if attempt.is_retry()
+            && let Some(product) = self.store.product_by_id(attempt.id()).await?
+        {
+            return Ok(product);
+        }
         let at = now();
         let product = Product {
-            id: ProductId::generate(),
+            id: attempt.id().clone(),
             name: new.name,
             price: new.price,
             stock: new.stock,
@@ -230,7 +256,16 @@ impl Catalog {
             created_at: at,
             updated_at: at,
         };
-        self.store.insert_product(&product).await?;
+        match self.store.insert_product(&product).await {
+            Ok(()) => {}
+            // A concurrent retry with the same key added it first.
+            Err(StoreError::Duplicate) if key.is_some() => {
+                return self.store.product_by_id(&product.id).await?.ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("a duplicate product vanished"))
+                });
+            }
+            Err(other) => return Err(other.into()),
+        }
         tracing::info!(product.id = %product.id, "product created");
         self.hub
             .publish(Audience::Everyone, Event::ProductAdded(product.clone()));

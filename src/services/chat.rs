@@ -12,14 +12,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::instrument;
 
+use super::Idempotency;
 use super::Presence;
 use crate::auth::Principal;
 use crate::domain::{
-    Conversation, Cursor, Message, MessageId, MessageText, Page, SortKey, UserId, page_size,
+    Conversation, Cursor, IdempotencyKey, Message, MessageId, MessageText, Page, SortKey, UserId,
+    page_size,
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, ConnectionId, Event, Hub, HubItem, Subscription};
-use crate::store::{MESSAGES_NEWEST, MessageQuery, Store, now};
+use crate::store::{MESSAGES_NEWEST, MessageQuery, Store, StoreError, now};
 
 /// At most this many missed messages are replayed on connect; older ones
 /// stay in the history (and stay undelivered until a later connection).
@@ -203,6 +205,7 @@ pub struct Chat {
     typing: Arc<Typing>,
     delivery_marks: mpsc::UnboundedSender<MessageId>,
     recipients: Arc<KnownRecipients>,
+    idempotency: Idempotency,
 }
 
 /// Most recipients remembered before the memory is cleared and refilled.
@@ -251,6 +254,7 @@ impl Chat {
         let rate = NonZeroU32::new(messages_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = rate.saturating_mul(NonZeroU32::new(2).expect("BUG: 2 is not zero"));
         let store_for_marks = Arc::clone(&store);
+        let idempotency = Idempotency::new(store.clone());
         Chat {
             store,
             hub: hub.clone(),
@@ -265,6 +269,7 @@ impl Chat {
             }),
             delivery_marks: spawn_delivery_marks(store_for_marks),
             recipients: Arc::default(),
+            idempotency,
         }
     }
 
@@ -272,18 +277,24 @@ impl Chat {
     /// recipient's connections deliver it and the sender's other connections
     /// show it. The sender is always the caller, whatever a client claims.
     ///
+    /// With an idempotency `key`, a retry returns the message the first
+    /// request stored instead of sending it twice.
+    ///
     /// # Errors
     /// `RATE_LIMITED` past the per-user send rate; `BAD_USER_INPUT` for a
-    /// message to oneself; `NOT_FOUND` for an unknown recipient;
-    /// `UNAVAILABLE` when the store is down.
+    /// message to oneself; `NOT_FOUND` for an unknown recipient; `CONFLICT`
+    /// for a key used for another request; `UNAVAILABLE` when the store is
+    /// down.
     #[instrument(skip_all, fields(user.id = %principal.user_id))]
     pub async fn send(
         &self,
         principal: &Principal,
         outgoing: Outgoing,
+        key: Option<&IdempotencyKey>,
         origin: Option<ConnectionId>,
     ) -> Result<Message, AppError> {
         if let Err(not_until) = self.send_limit.check_key(&principal.user_id) {
+            crate::metrics::throttle_hit("messages");
             return Err(AppError::RateLimited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             });
@@ -294,8 +305,18 @@ impl Chat {
         if !self.recipients.exists(&self.store, &outgoing.to).await? {
             return Err(AppError::NotFound("recipient"));
         }
+        let request = format!("send_message\n{}\n{}", outgoing.to, outgoing.text.as_str());
+        let attempt = self
+            .idempotency
+            .attempt(&principal.user_id, key, &request)
+            .await?;
+        if attempt.is_retry()
+            && let Some(sent) = self.store.message_by_id(attempt.id()).await?
+        {
+            return Ok(sent);
+        }
         let message = Message {
-            id: crate::domain::MessageId::generate(),
+            id: attempt.id().clone(),
             from: principal.user_id.clone(),
             to: outgoing.to,
             text: outgoing.text,
@@ -303,7 +324,18 @@ impl Chat {
             delivered: false,
             created_at: now(),
         };
-        self.store.insert_message(&message).await?;
+        let started = std::time::Instant::now();
+        match self.store.insert_message(&message).await {
+            Ok(()) => {}
+            // A concurrent retry with the same key stored it first.
+            Err(StoreError::Duplicate) if key.is_some() => {
+                return self.store.message_by_id(&message.id).await?.ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("a duplicate message vanished"))
+                });
+            }
+            Err(other) => return Err(other.into()),
+        }
+        crate::metrics::message_persisted(started.elapsed());
         self.typing.stop(&message.from, &message.to);
         self.hub.publish(
             Audience::Users(vec![message.to.clone(), message.from.clone()]),

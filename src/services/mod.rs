@@ -8,6 +8,7 @@ mod authenticator;
 mod catalog;
 mod chat;
 mod dashboard;
+mod idempotency;
 mod orders;
 mod presence;
 mod throttle;
@@ -19,6 +20,7 @@ pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
 pub use catalog::{Catalog, ProductListing};
 pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing, message_cursor};
 pub use dashboard::{Dashboard, DashboardStats};
+pub use idempotency::{Attempt, Idempotency, KEY_RETENTION};
 pub use orders::{OrderListing, Orders, order_cursor};
 pub use presence::{Presence, RECENTLY_ACTIVE, UserListing, user_cursor};
 pub use throttle::LoginThrottle;
@@ -50,6 +52,8 @@ pub struct Services {
     /// Decides at every door whether an access token still speaks for its
     /// account.
     pub authenticator: Authenticator,
+    /// Idempotency keys (the janitor forgets expired ones).
+    pub idempotency: Idempotency,
 }
 
 impl Services {
@@ -71,6 +75,7 @@ impl Services {
             config.refresh_token_ttl,
         );
         let presence = Presence::new(store.clone(), hub.clone(), config.presence_grace);
+        let store_for_keys = store.clone();
         Services {
             accounts,
             catalog: Catalog::new(store.clone(), hub.clone()),
@@ -87,6 +92,7 @@ impl Services {
             store,
             hub,
             authenticator,
+            idempotency: Idempotency::new(store_for_keys),
         }
     }
 }

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
+use super::Idempotency;
 use crate::auth::Principal;
 use crate::domain::{
-    Cursor, NewOrder, Order, OrderId, OrderStatus, Page, ProductId, Quantity, SortKey, page_size,
+    Cursor, IdempotencyKey, NewOrder, Order, OrderId, OrderStatus, Page, ProductId, Quantity,
+    SortKey, page_size,
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, Event, Hub, Subscription};
-use crate::store::{MoveOrder, ORDERS_NEWEST, OrderQuery, PlaceOrder, Store, now};
+use crate::store::{MoveOrder, ORDERS_NEWEST, OrderQuery, PlaceOrder, Store, StoreError, now};
 
 /// A page request on an order list, valid.
 #[derive(Debug, Clone, Default)]
@@ -74,36 +76,71 @@ pub fn order_cursor(order: &Order) -> Cursor {
 pub struct Orders {
     store: Arc<dyn Store>,
     hub: Hub,
+    idempotency: Idempotency,
 }
 
 impl Orders {
     /// Wires the service.
     pub fn new(store: Arc<dyn Store>, hub: Hub) -> Self {
-        Orders { store, hub }
+        let idempotency = Idempotency::new(store.clone());
+        Orders {
+            store,
+            hub,
+            idempotency,
+        }
     }
 
     /// Places an order for the caller: the stock is taken and the order
     /// written in one atomic store step, the total computed here on the
-    /// server; admins are told.
+    /// server; admins are told. With an idempotency `key`, a retry returns
+    /// the order the first request placed instead of placing another.
     ///
     /// # Errors
     /// `NOT_FOUND` for an unknown product; `CONFLICT` when the stock does not
-    /// cover the quantity; `UNAVAILABLE` when the store is down.
+    /// cover the quantity or the key was used for another request;
+    /// `UNAVAILABLE` when the store is down.
     #[instrument(skip_all, fields(user.id = %principal.user_id, product.id = %product_id))]
     pub async fn place(
         &self,
         principal: &Principal,
         product_id: &ProductId,
         quantity: Quantity,
+        key: Option<&IdempotencyKey>,
     ) -> Result<Order, AppError> {
+        let request = format!("place_order\n{product_id}\n{}", quantity.units());
+        let attempt = self
+            .idempotency
+            .attempt(&principal.user_id, key, &request)
+            .await?;
+        // A retry whose first request placed the order gets it back (before
+        // the stock is looked at: it may be gone by now). The first request
+        // may still be running (a client retrying concurrently): it gets a
+        // moment to land, so that a twin never takes stock of its own.
+        if attempt.is_retry() {
+            for wait_ms in [0, 20, 50, 100, 200] {
+                tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+                if let Some(order) = self.store.order_by_id(attempt.id()).await? {
+                    return Ok(order);
+                }
+            }
+        }
         let new_order = NewOrder {
-            id: OrderId::generate(),
+            id: attempt.id().clone(),
             user_id: principal.user_id.clone(),
             product_id: product_id.clone(),
             quantity,
             created_at: now(),
         };
-        match self.store.place_order(&new_order).await? {
+        let placed = match self.store.place_order(&new_order).await {
+            // A concurrent retry with the same key placed it first.
+            Err(StoreError::Duplicate) if key.is_some() => {
+                return self.store.order_by_id(&new_order.id).await?.ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("a duplicate order vanished"))
+                });
+            }
+            other => other?,
+        };
+        match placed {
             PlaceOrder::Placed(order) => {
                 tracing::info!(order.id = %order.id, "order placed");
                 self.hub

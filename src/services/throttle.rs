@@ -42,11 +42,12 @@ impl LoginThrottle {
     /// # Errors
     /// [`AppError::RateLimited`] with the time until the next attempt is allowed.
     pub fn check_address(&self, address: IpAddr) -> Result<(), AppError> {
-        self.per_address
-            .check_key(&address)
-            .map_err(|not_until| AppError::RateLimited {
+        self.per_address.check_key(&address).map_err(|not_until| {
+            crate::metrics::throttle_hit("address");
+            AppError::RateLimited {
                 retry_after: not_until.wait_time_from(self.clock.now()),
-            })
+            }
+        })
     }
 
     /// Whether the account named by `email` may try to sign in now (whether
@@ -61,7 +62,10 @@ impl LoginThrottle {
             .wait_before_next(email.as_str(), Instant::now())
         {
             None => Ok(()),
-            Some(retry_after) => Err(AppError::RateLimited { retry_after }),
+            Some(retry_after) => {
+                crate::metrics::throttle_hit("account");
+                Err(AppError::RateLimited { retry_after })
+            }
         }
     }
 

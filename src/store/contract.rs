@@ -10,8 +10,9 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 
 use super::{
-    MESSAGES_NEWEST, MessageQuery, MoveOrder, NewRefreshToken, ORDERS_NEWEST, OrderQuery,
-    OrderStats, PlaceOrder, ProductQuery, RefreshUse, Store, StoreError, USERS_OLDEST, now,
+    IdempotencyClaim, MESSAGES_NEWEST, MessageQuery, MoveOrder, NewRefreshToken, ORDERS_NEWEST,
+    OrderQuery, OrderStats, PlaceOrder, ProductQuery, RefreshUse, Store, StoreError, USERS_OLDEST,
+    now,
 };
 use crate::auth::RefreshToken;
 use crate::domain::{
@@ -33,6 +34,9 @@ macro_rules! for_each_contract_test {
             role_changes_deactivation_and_sign_outs_move_the_session_cut_off_forward_only,
             deactivation_is_kept_and_can_be_undone,
             revoking_an_accounts_refresh_tokens_spares_other_accounts,
+            the_first_claim_of_an_idempotency_key_holds_until_it_expires,
+            concurrent_claims_of_one_key_agree_on_one_result,
+            a_message_is_found_by_id,
             users_are_counted,
             last_activity_is_recorded_and_never_moves_backwards,
             users_are_listed_in_registration_order_with_the_id_breaking_ties,
@@ -2180,4 +2184,112 @@ pub async fn conversation_peers_list_everyone_written_to_or_heard_from_once(stor
     assert_eq!(peers(&cleo).await, slice::from_ref(&ada));
     assert_eq!(peers(&dan).await, [ada]);
     assert!(peers(&fred).await.is_empty());
+}
+
+fn claim(user: &UserId, key: &str, fingerprint: &str, at: DateTime<Utc>) -> IdempotencyClaim {
+    IdempotencyClaim {
+        user_id: user.clone(),
+        key: key.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        result_id: OrderId::generate().to_string(),
+        created_at: at,
+    }
+}
+
+pub async fn the_first_claim_of_an_idempotency_key_holds_until_it_expires(store: &dyn Store) {
+    let ada = UserId::generate();
+    let bob = UserId::generate();
+    let t0 = now();
+    let expired_before = t0 - Duration::hours(24);
+    let first = claim(&ada, "key-1", "fp-a", t0);
+    assert_eq!(
+        store
+            .claim_idempotency_key(&first, expired_before)
+            .await
+            .unwrap(),
+        first
+    );
+    let retry = claim(&ada, "key-1", "fp-b", t0 + Duration::seconds(1));
+    assert_eq!(
+        store
+            .claim_idempotency_key(&retry, expired_before)
+            .await
+            .unwrap(),
+        first,
+        "the earlier claim holds, whatever the retry asks"
+    );
+    let other_user = claim(&bob, "key-1", "fp-b", t0);
+    assert_eq!(
+        store
+            .claim_idempotency_key(&other_user, expired_before)
+            .await
+            .unwrap(),
+        other_user,
+        "keys are per user"
+    );
+    let a_day_later = claim(&ada, "key-1", "fp-c", t0 + Duration::hours(25));
+    assert_eq!(
+        store
+            .claim_idempotency_key(&a_day_later, t0 + Duration::hours(1))
+            .await
+            .unwrap(),
+        a_day_later,
+        "an expired claim is replaced"
+    );
+    assert_eq!(
+        store
+            .forget_idempotency_keys(t0 + Duration::hours(2))
+            .await
+            .unwrap(),
+        1,
+        "Bob's claim of t0 is forgotten, Ada's of t0+25h is not"
+    );
+    let again = claim(&bob, "key-1", "fp-d", t0 + Duration::hours(3));
+    assert_eq!(
+        store
+            .claim_idempotency_key(&again, expired_before)
+            .await
+            .unwrap(),
+        again
+    );
+}
+
+pub async fn concurrent_claims_of_one_key_agree_on_one_result(store: &dyn Store) {
+    let user = UserId::generate();
+    let at = now();
+    let claims: Vec<_> = (0..8).map(|_| claim(&user, "race", "fp", at)).collect();
+    let outcomes = join_all(
+        claims
+            .iter()
+            .map(|claim| store.claim_idempotency_key(claim, at - Duration::hours(24))),
+    )
+    .await;
+    let winners: std::collections::BTreeSet<String> = outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap().result_id)
+        .collect();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+}
+
+pub async fn a_message_is_found_by_id(store: &dyn Store) {
+    let ada = customer(store, "ada-by-id@example.com").await;
+    let bob = customer(store, "bob-by-id@example.com").await;
+    let message = Message {
+        id: MessageId::generate(),
+        from: ada.clone(),
+        to: bob,
+        text: MessageText::parse("found").unwrap(),
+        seen_at: None,
+        delivered: false,
+        created_at: now(),
+    };
+    store.insert_message(&message).await.unwrap();
+    assert_eq!(
+        store.message_by_id(&message.id).await.unwrap(),
+        Some(message)
+    );
+    assert_eq!(
+        store.message_by_id(&MessageId::generate()).await.unwrap(),
+        None
+    );
 }

@@ -140,6 +140,27 @@ impl Store for CountingStore {
         self.inner.undelivered_messages(to, limit).await
     }
 
+    async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        self.count("message_by_id");
+        self.inner.message_by_id(id).await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+        expired_before: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim> {
+        self.count("claim_idempotency_key");
+        self.inner
+            .claim_idempotency_key(claim, expired_before)
+            .await
+    }
+
+    async fn forget_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.count("forget_idempotency_keys");
+        self.inner.forget_idempotency_keys(before).await
+    }
+
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {
         self.count("mark_delivered");
         self.inner.mark_delivered(ids).await

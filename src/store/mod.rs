@@ -54,8 +54,14 @@ impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Duplicate => AppError::Conflict("already exists".into()),
-            StoreError::Unavailable(cause) => AppError::Unavailable(cause),
-            StoreError::Internal(cause) => AppError::Internal(cause),
+            StoreError::Unavailable(cause) => {
+                crate::metrics::store_error("unavailable");
+                AppError::Unavailable(cause)
+            }
+            StoreError::Internal(cause) => {
+                crate::metrics::store_error("internal");
+                AppError::Internal(cause)
+            }
         }
     }
 }
@@ -103,6 +109,22 @@ pub enum RefreshUse {
     },
     /// Unknown, expired or revoked.
     Invalid,
+}
+
+/// The first request made with an idempotency key: what it asked for (a
+/// fingerprint) and the id of what it creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// Whose key (keys are per user).
+    pub user_id: UserId,
+    /// The client's key.
+    pub key: String,
+    /// SHA-256 (hex) of the operation and its input.
+    pub fingerprint: String,
+    /// The id of the entity the request creates.
+    pub result_id: String,
+    /// When the key was first used.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A catalogue list request, already valid.
@@ -257,6 +279,8 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<MessageId>>;
     /// Messages to `to` not yet handed to any live connection, oldest first.
     async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>>;
+    /// One message by id (an idempotent retry finds the one it sent).
+    async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>>;
     /// Records that these messages reached a live connection.
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()>;
     /// The user's conversations, most recent first (at most `limit`).
@@ -325,6 +349,19 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<RefreshUse>;
     /// Revokes every token of a family; returns how many were still live.
     async fn revoke_refresh_family(&self, family: &str, now: DateTime<Utc>) -> StoreResult<u64>;
+    // --- idempotency keys ---
+
+    /// Keeps `claim` unless the same user already used the same key since
+    /// `expired_before`; returns the claim that holds now (this one, or the
+    /// earlier one). Atomic: of two concurrent first requests, one wins.
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+        expired_before: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim>;
+    /// Drops keys first used before `before`; returns how many.
+    async fn forget_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
     /// Revokes every token of an account, whatever its family (deactivation);
     /// returns how many were still live.
     async fn revoke_user_refresh_tokens(

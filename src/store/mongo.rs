@@ -18,8 +18,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Credentials, MessageQuery, MoveOrder, NewRefreshToken, OrderQuery, OrderStats, PlaceOrder,
-    ProductQuery, RefreshUse, Store, StoreError, StoreResult,
+    Credentials, IdempotencyClaim, MessageQuery, MoveOrder, NewRefreshToken, OrderQuery,
+    OrderStats, PlaceOrder, ProductQuery, RefreshUse, Store, StoreError, StoreResult,
 };
 use crate::auth::RefreshTokenHash;
 use crate::domain::{
@@ -42,6 +42,18 @@ pub struct MongoStore {
     products: Collection<ProductDoc>,
     orders: Collection<OrderDoc>,
     messages: Collection<MessageDoc>,
+    idempotency_keys: Collection<IdempotencyDoc>,
+}
+
+/// An idempotency claim; `_id` is `<user id>:<key>`, unique by construction.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdempotencyDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    fingerprint: String,
+    result_id: String,
+    created_at: bson::DateTime,
 }
 
 impl MongoStore {
@@ -77,6 +89,7 @@ impl MongoStore {
             products: db.collection("products"),
             orders: db.collection("orders"),
             messages: db.collection("messages"),
+            idempotency_keys: db.collection("idempotencyKeys"),
             db,
         };
         store.create_indexes().await?;
@@ -100,6 +113,10 @@ impl MongoStore {
             .map_err(classify)?;
         self.refresh_tokens
             .create_index(IndexModel::builder().keys(doc! { "userId": 1 }).build())
+            .await
+            .map_err(classify)?;
+        self.idempotency_keys
+            .create_index(IndexModel::builder().keys(doc! { "createdAt": 1 }).build())
             .await
             .map_err(classify)?;
         let product_indexes = [
@@ -692,6 +709,15 @@ impl Store for MongoStore {
             .collect()
     }
 
+    async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        self.messages
+            .find_one(doc! { "_id": object_id(id) })
+            .await
+            .map_err(classify)?
+            .map(MessageDoc::into_message)
+            .transpose()
+    }
+
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {
         if ids.is_empty() {
             return Ok(());
@@ -1130,6 +1156,71 @@ impl Store for MongoStore {
             .await
             .map_err(classify)?;
         Ok(result.modified_count)
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+        expired_before: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim> {
+        let id = format!("{}:{}", claim.user_id, claim.key);
+        let document = IdempotencyDoc {
+            id: id.clone(),
+            fingerprint: claim.fingerprint.clone(),
+            result_id: claim.result_id.clone(),
+            created_at: date(claim.created_at),
+        };
+        // The unique `_id` decides between concurrent first requests; an
+        // expired claim is replaced only if it is still the expired one.
+        for _ in 0..3 {
+            match self.idempotency_keys.insert_one(&document).await {
+                Ok(_) => return Ok(claim.clone()),
+                Err(error) => match classify(error) {
+                    StoreError::Duplicate => {}
+                    other => return Err(other),
+                },
+            }
+            let Some(earlier) = self
+                .idempotency_keys
+                .find_one(doc! { "_id": &id })
+                .await
+                .map_err(classify)?
+            else {
+                continue; // forgotten in between: try the insert again
+            };
+            if earlier.created_at >= date(expired_before) {
+                return Ok(IdempotencyClaim {
+                    user_id: claim.user_id.clone(),
+                    key: claim.key.clone(),
+                    fingerprint: earlier.fingerprint,
+                    result_id: earlier.result_id,
+                    created_at: chrono(earlier.created_at),
+                });
+            }
+            let replaced = self
+                .idempotency_keys
+                .replace_one(
+                    doc! { "_id": &id, "createdAt": earlier.created_at },
+                    &document,
+                )
+                .await
+                .map_err(classify)?;
+            if replaced.matched_count == 1 {
+                return Ok(claim.clone());
+            }
+        }
+        Err(StoreError::Internal(anyhow::anyhow!(
+            "an idempotency key kept changing under its claim"
+        )))
+    }
+
+    async fn forget_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let result = self
+            .idempotency_keys
+            .delete_many(doc! { "createdAt": { "$lt": date(before) } })
+            .await
+            .map_err(classify)?;
+        Ok(result.deleted_count)
     }
 
     async fn revoke_user_refresh_tokens(

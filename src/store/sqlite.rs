@@ -18,8 +18,8 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    Credentials, MessageQuery, MoveOrder, NewRefreshToken, OrderQuery, OrderStats, PlaceOrder,
-    ProductQuery, RefreshUse, Store, StoreError, StoreResult,
+    Credentials, IdempotencyClaim, MessageQuery, MoveOrder, NewRefreshToken, OrderQuery,
+    OrderStats, PlaceOrder, ProductQuery, RefreshUse, Store, StoreError, StoreResult,
 };
 use crate::auth::RefreshTokenHash;
 use crate::domain::{
@@ -626,6 +626,19 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
+        ));
+        sqlx::query_as::<_, MessageRow>(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(MessageRow::into_message)
+            .transpose()
+    }
+
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {
         if ids.is_empty() {
             return Ok(());
@@ -1090,6 +1103,60 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(classify)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+        expired_before: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim> {
+        // On the writer: the insert and the read of an earlier claim see
+        // the same state, and claims queue behind each other.
+        let inserted: Option<(String,)> = sqlx::query_as(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, result_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+               result_id = excluded.result_id, created_at = excluded.created_at \
+             WHERE idempotency_keys.created_at < ?6 \
+             RETURNING result_id",
+        )
+        .bind(claim.user_id.as_str())
+        .bind(&claim.key)
+        .bind(&claim.fingerprint)
+        .bind(&claim.result_id)
+        .bind(text(claim.created_at))
+        .bind(text(expired_before))
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(classify)?;
+        if inserted.is_some() {
+            return Ok(claim.clone());
+        }
+        let (fingerprint, result_id, created_at): (String, String, String) = sqlx::query_as(
+            "SELECT fingerprint, result_id, created_at FROM idempotency_keys \
+             WHERE user_id = ? AND key = ?",
+        )
+        .bind(claim.user_id.as_str())
+        .bind(&claim.key)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(classify)?;
+        Ok(IdempotencyClaim {
+            user_id: claim.user_id.clone(),
+            key: claim.key.clone(),
+            fingerprint,
+            result_id,
+            created_at: timestamp(&created_at)?,
+        })
+    }
+
+    async fn forget_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(text(before))
+            .execute(&self.writer)
+            .await
+            .map_err(classify)?;
         Ok(result.rows_affected())
     }
 

@@ -3,19 +3,83 @@
 //! It asserts delivery counts only; speed is for BENCHMARKS.md, never for
 //! a test.
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio::process::Command;
 
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
-const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
+/// The loadgen binary. It is its own workspace member (`loadgen/`), not a
+/// binary of this package, so cargo does not build it for these tests:
+/// tests/run.sh builds it first (`cargo build -p loadgen --locked`). It is
+/// looked for in the target directory and profile of this test executable
+/// (`<target>/<profile>/deps/e2e-<hash>`), or at `LOADGEN_BIN` when set; a
+/// missing binary, or one older than the loadgen sources, fails the test.
+fn loadgen_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let build = "build it first with `cargo build -p loadgen --locked` (tests/run.sh does)";
+        let path = match std::env::var_os("LOADGEN_BIN") {
+            Some(path) => PathBuf::from(path),
+            None => {
+                let exe = std::env::current_exe().expect("the test executable's path");
+                let profile_dir = exe
+                    .parent()
+                    .and_then(Path::parent)
+                    .expect("the test executable is in <target>/<profile>/deps");
+                profile_dir.join(format!("loadgen{}", std::env::consts::EXE_SUFFIX))
+            }
+        };
+        let built = std::fs::metadata(&path)
+            .and_then(|metadata| metadata.modified())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no loadgen binary at {}: {build}, or set LOADGEN_BIN",
+                    path.display()
+                )
+            });
+        if std::env::var_os("LOADGEN_BIN").is_none() {
+            let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("loadgen");
+            if let Some(newer) = newer_than(&sources, built) {
+                panic!(
+                    "the loadgen binary at {} is older than {}: {build}",
+                    path.display(),
+                    newer.display()
+                );
+            }
+        }
+        path
+    })
+}
+
+/// A file under `dir` modified after `time`, if any.
+fn newer_than(dir: &Path, time: SystemTime) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        let newer = if metadata.is_dir() {
+            newer_than(&path, time)
+        } else if metadata.modified().is_ok_and(|modified| modified > time) {
+            Some(path)
+        } else {
+            None
+        };
+        if newer.is_some() {
+            return newer;
+        }
+    }
+    None
+}
 
 /// Runs one workload against `url` and returns its JSON report.
 async fn loadgen(url: &str, flavor: &str, workload: &[&str]) -> Value {
-    let output = Command::new(LOADGEN)
+    let output = Command::new(loadgen_binary())
         .args(workload)
         .args([
             "--url",
@@ -163,7 +227,7 @@ async fn the_limit_server_fans_out_like_a_socketio_server() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let mut limit = Command::new(LOADGEN)
+    let mut limit = Command::new(loadgen_binary())
         .args(["limit-server", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -177,7 +241,7 @@ async fn the_limit_server_fans_out_like_a_socketio_server() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let output = Command::new(LOADGEN)
+    let output = Command::new(loadgen_binary())
         .args(["fanout", "--url", &url, "--flavor", "limit"])
         .args([
             "--connections",
@@ -202,7 +266,7 @@ async fn the_limit_server_fans_out_like_a_socketio_server() {
 
 #[tokio::test]
 async fn loadgen_refuses_a_target_off_loopback() {
-    let output = Command::new(LOADGEN)
+    let output = Command::new(loadgen_binary())
         .args([
             "connect",
             "--url",

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::IdempotencyKeyHeader;
 use super::{AppJson, number_param, page_body};
 use crate::auth::Principal;
 use crate::compat::envelope;
@@ -127,17 +128,20 @@ pub async fn get_product(
     path = "/products",
     tag = "products",
     request_body = CreateProductBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key from the same user within 24 hours returns the first result; with a different body, 409")),
     security(("bearerAuth" = [])),
     responses(
         (status = 201, description = "The product, created", body = ProductEnvelope),
         (status = 400, description = "A malformed body or a value out of range", body = ErrorEnvelope),
         (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
         (status = 403, description = "Not an admin", body = ErrorEnvelope),
+        (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorEnvelope),
     )
 )]
 pub async fn create_product(
     State(state): State<AppState>,
     principal: Principal,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     AppJson(body): AppJson<CreateProductBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let new = NewProduct::parse(
@@ -146,7 +150,11 @@ pub async fn create_product(
         body.stock,
         body.description.as_deref(),
     )?;
-    let product = state.services.catalog.create(&principal, new).await?;
+    let product = state
+        .services
+        .catalog
+        .create(&principal, new, key.as_ref())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(envelope::success(ProductBody::from(&product))),

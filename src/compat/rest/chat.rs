@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::IdempotencyKeyHeader;
 use super::{AppJson, number_param, page_body};
 use crate::auth::Principal;
 use crate::compat::envelope;
@@ -115,12 +116,14 @@ pub async fn thread(
     path = "/chat/messages",
     tag = "chat",
     request_body = SendMessageBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key from the same user within 24 hours returns the first result; with a different body, 409")),
     security(("bearerAuth" = [])),
     responses(
         (status = 201, description = "The message, stored", body = MessageEnvelope),
         (status = 400, description = "A malformed body, an empty or too long text, or a message to oneself", body = ErrorEnvelope),
         (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
         (status = 404, description = "No such recipient", body = ErrorEnvelope),
+        (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorEnvelope),
         (status = 429, description = "Too many messages", body = ErrorEnvelope,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
@@ -128,10 +131,15 @@ pub async fn thread(
 pub async fn send_message(
     State(state): State<AppState>,
     principal: Principal,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     AppJson(body): AppJson<SendMessageBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let outgoing = Outgoing::parse(&body.to, &body.text)?;
-    let message = state.services.chat.send(&principal, outgoing, None).await?;
+    let message = state
+        .services
+        .chat
+        .send(&principal, outgoing, key.as_ref(), None)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(envelope::success(MessageBody::from(&message))),

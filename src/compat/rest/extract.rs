@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{INVALID_TOKEN, Principal, bearer_token};
+use crate::domain::IdempotencyKey;
 use crate::error::{AppError, FieldErrors};
 use crate::http::AppState;
 
@@ -95,6 +96,25 @@ fn type_problem(message: &str) -> String {
         .next()
         .unwrap_or(message)
         .to_owned()
+}
+
+/// The `Idempotency-Key` header of a creating POST, if sent. A malformed one
+/// (empty, too long, not visible ASCII) is a validation error naming it.
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKeyHeader(None));
+        };
+        let key = value
+            .to_str()
+            .map_err(|_| AppError::invalid("Idempotency-Key", "must be visible ASCII characters"))
+            .and_then(|raw| IdempotencyKey::parse(raw).map_err(|e| e.on("Idempotency-Key")))?;
+        Ok(IdempotencyKeyHeader(Some(key)))
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::IdempotencyKeyHeader;
 use super::{AppJson, number_param, page_body};
 use crate::auth::Principal;
 use crate::compat::envelope;
@@ -142,18 +143,20 @@ pub async fn get_order(
     path = "/orders",
     tag = "orders",
     request_body = PlaceOrderBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key from the same user within 24 hours returns the first result; with a different body, 409")),
     security(("bearerAuth" = [])),
     responses(
         (status = 201, description = "The order, placed (status `pending`)", body = OrderEnvelope),
         (status = 400, description = "A malformed body, product id or quantity", body = ErrorEnvelope),
         (status = 401, description = "No token, or a bad or expired one", body = ErrorEnvelope),
         (status = 404, description = "No such product", body = ErrorEnvelope),
-        (status = 409, description = "Out of stock", body = ErrorEnvelope),
+        (status = 409, description = "Out of stock, or the Idempotency-Key was used for another request", body = ErrorEnvelope),
     )
 )]
 pub async fn place_order(
     State(state): State<AppState>,
     principal: Principal,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     AppJson(body): AppJson<PlaceOrderBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let product_id = ProductId::parse(&body.product_id).map_err(|e| e.on("productId"))?;
@@ -161,7 +164,7 @@ pub async fn place_order(
     let order = state
         .services
         .orders
-        .place(&principal, &product_id, quantity)
+        .place(&principal, &product_id, quantity, key.as_ref())
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -13,6 +13,7 @@ use crate::auth::Principal;
 use crate::compat::envelope;
 use crate::compat::rest::parse_value;
 use crate::compat::wire::MessageBody;
+use crate::domain::IdempotencyKey;
 use crate::domain::{Message, UserId};
 use crate::error::AppError;
 use crate::hub::{ConnectionId, Subscription};
@@ -30,6 +31,10 @@ pub struct SendMessagePayload {
     /// The recipient's user id.
     to: String,
     text: String,
+    /// The client's id for this message: a resend with the same `clientId`
+    /// (after a lost ack) returns the stored message instead of a second one.
+    #[serde(default, rename = "clientId")]
+    client_id: Option<String>,
 }
 
 /// `mark_seen {with}` payload.
@@ -76,9 +81,20 @@ pub async fn send_message(
     let result = async {
         let payload: SendMessagePayload = parse_value(payload.unwrap_or(Value::Null))?;
         let outgoing = Outgoing::parse(&payload.to, &payload.text)?;
+        let key = payload
+            .client_id
+            .as_deref()
+            .map(IdempotencyKey::parse)
+            .transpose()
+            .map_err(|e| e.on("clientId"))?;
         let message = services
             .chat
-            .send(&principal, outgoing, Some(connection_id(&socket)))
+            .send(
+                &principal,
+                outgoing,
+                key.as_ref(),
+                Some(connection_id(&socket)),
+            )
             .await?;
         Ok(json!(MessageBody::from(&message)))
     }

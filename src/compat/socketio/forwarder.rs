@@ -15,6 +15,7 @@ use super::{ADMINS_ROOM, user_room};
 use crate::compat::envelope::timestamp;
 use crate::compat::wire::{OrderBody, ProductBody};
 use crate::hub::{Audience, Envelope, Event, Hub};
+use crate::metrics::{self, Door};
 
 /// What one hub event becomes on the Socket.IO wire.
 struct Outbound {
@@ -127,6 +128,7 @@ pub fn spawn_forwarder(io: SocketIo, hub: &Hub) -> JoinHandle<()> {
             match tap.recv().await {
                 Ok(envelope) => deliver(&io, &envelope).await,
                 Err(RecvError::Lagged(missed)) => {
+                    metrics::lagged(Door::SocketIo);
                     tracing::warn!(missed, "socket.io forwarder fell behind; events dropped");
                 }
                 Err(RecvError::Closed) => break,
@@ -165,8 +167,9 @@ async fn deliver(io: &SocketIo, envelope: &Envelope) {
         }
         None => io.emit(outbound.event, &outbound.payload).await,
     };
-    if let Err(error) = emitted {
-        tracing::debug!(%error, event = outbound.event, "socket.io emit failed");
+    match emitted {
+        Ok(()) => metrics::event_delivered(Door::SocketIo, envelope.event.kind()),
+        Err(error) => tracing::debug!(%error, event = outbound.event, "socket.io emit failed"),
     }
     if outbound.then_disconnect {
         let disconnected = match rooms {

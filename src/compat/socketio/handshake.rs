@@ -47,8 +47,13 @@ pub async fn authenticate(
     let token = from_auth
         .or_else(from_header)
         .or_else(from_query)
-        .ok_or(AppError::Unauthenticated(INVALID_TOKEN))?;
-    let authenticated = services.authenticator.authenticate(&token).await?;
+        .ok_or(AppError::Unauthenticated(INVALID_TOKEN))
+        .inspect_err(|_| crate::metrics::handshake(crate::metrics::Door::SocketIo, false))?;
+    let authenticated = services
+        .authenticator
+        .authenticate(&token)
+        .await
+        .inspect_err(|_| crate::metrics::handshake(crate::metrics::Door::SocketIo, false))?;
     let principal = authenticated.principal;
     super::prepare(&socket, &principal, &services);
     socket.extensions.insert(principal);

@@ -90,6 +90,11 @@ async fn on_connect(
 /// early emit can fall between the two.
 fn prepare(socket: &SocketRef, principal: &Principal, services: &Services) {
     services.presence.connected(&principal.user_id);
+    socket
+        .extensions
+        .insert(Counted(Arc::new(crate::metrics::connection_opened(
+            crate::metrics::Door::SocketIo,
+        ))));
     let live = services.hub.subscribe_user(&principal.user_id);
     socket
         .extensions
@@ -114,6 +119,10 @@ fn prepare(socket: &SocketRef, principal: &Principal, services: &Services) {
 #[derive(Clone)]
 struct PendingDelivery(Arc<Mutex<Option<crate::hub::Subscription>>>);
 
+/// The socket's place in the connection gauge, given back on disconnect.
+#[derive(Clone)]
+struct Counted(#[allow(dead_code)] Arc<crate::metrics::ConnectionCount>);
+
 /// Tasks that live as long as one socket.
 #[derive(Clone)]
 struct ConnectionTasks(Arc<[AbortHandle; 2]>);
@@ -127,6 +136,7 @@ async fn on_disconnect(socket: SocketRef, State(services): State<Services>) {
     if let Some(principal) = socket.extensions.get::<Principal>() {
         services.presence.disconnected(&principal.user_id);
     }
+    socket.extensions.remove::<Counted>();
 }
 
 /// Tells the socket its token expired, then disconnects it; the client

@@ -47,6 +47,8 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// Set by `restart`: the next app on the same data needs the files.
     keep_data: bool,
+    /// `http://…/metrics` when the configuration set `metrics_addr`.
+    pub metrics_url: Option<String>,
 }
 
 impl TestApp {
@@ -101,6 +103,9 @@ impl TestApp {
             .await
             .expect("the test app builds");
         let port = app.port();
+        let metrics_url = app
+            .metrics_address()
+            .map(|address| format!("http://{address}/metrics"));
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -116,6 +121,7 @@ impl TestApp {
             shutdown: Some(shutdown),
             server: Some(server),
             keep_data: false,
+            metrics_url,
         }
     }
 

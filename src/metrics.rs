@@ -14,6 +14,7 @@
 //! | `rtd_events_published_total` | `kind` | hub events, by kind |
 //! | `rtd_events_delivered_total` | `door`, `kind` | events handed to a connection (GraphQL: per subscriber; Socket.IO: per room emit) |
 //! | `rtd_lagged_subscribers_total` | `door` | subscribers that fell behind and skipped events |
+//! | `rtd_slow_clients_dropped_total` | `door` | connections ended because the client stopped reading |
 //! | `rtd_message_persist_seconds` (histogram) | | storing one chat message |
 //! | `rtd_http_requests_total` | `method`, `route`, `status` | HTTP requests answered |
 //! | `rtd_http_request_duration_seconds` (histogram) | `method`, `route` | time to answer them |
@@ -32,6 +33,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+/// Set once a recorder is installed: until then (no `METRICS_ADDR`) the
+/// HTTP middleware skips its clock and label allocations entirely.
+static RECORDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Latency buckets, in seconds: sub-millisecond store writes up to slow
 /// requests near the 30 s timeout.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -43,6 +48,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 /// share it).
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    RECORDING.store(true, std::sync::atomic::Ordering::Relaxed);
     HANDLE.get_or_init(|| {
         PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
@@ -145,6 +151,11 @@ pub fn lagged(door: Door) {
     metrics::counter!("rtd_lagged_subscribers_total", "door" => door.label()).increment(1);
 }
 
+/// A connection was ended because its client stopped reading.
+pub fn slow_client_dropped(door: Door) {
+    metrics::counter!("rtd_slow_clients_dropped_total", "door" => door.label()).increment(1);
+}
+
 /// Storing one chat message took `elapsed`.
 pub fn message_persisted(elapsed: Duration) {
     metrics::histogram!("rtd_message_persist_seconds").record(elapsed.as_secs_f64());
@@ -175,6 +186,9 @@ pub fn http_unmatched(method: &axum::http::Method) {
 /// (`/orders/{id}`, never the id itself, so the series stay few) and status.
 /// Requests that matched no route count as `unmatched`.
 pub async fn track_http(request: Request, next: Next) -> Response {
+    if !RECORDING.load(std::sync::atomic::Ordering::Relaxed) {
+        return next.run(request).await;
+    }
     let route = request
         .extensions()
         .get::<MatchedPath>()

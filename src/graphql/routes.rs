@@ -117,6 +117,9 @@ const CLOSE_FORBIDDEN: u16 = 4403;
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
 /// WebSocket close code for a message larger than the server takes.
 const CLOSE_TOO_BIG: u16 = 1009;
+/// Longest one frame may wait to be written: a client that reads nothing
+/// for this long is disconnected.
+const STALLED_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What one GraphQL WebSocket may send and how long it may wait to sign in.
 #[derive(Debug, Clone, Copy)]
@@ -177,7 +180,20 @@ async fn serve_websocket(
                     }
                     other => other,
                 };
-                sink.lock().await.send(message).await?;
+                // A client that stops reading fills its TCP window, and the
+                // write waits; past the timeout the connection ends instead
+                // of holding its subscriptions (which lag, bounded, in the
+                // meantime) for ever.
+                let mut writer = sink.lock().await;
+                match tokio::time::timeout(STALLED_WRITE_TIMEOUT, writer.send(message)).await {
+                    Ok(sent) => sent?,
+                    Err(_) => {
+                        tracing::info!("GraphQL WebSocket closed: the client stopped reading");
+                        metrics::slow_client_dropped(Door::GraphqlWs);
+                        return Err(axum::Error::new("the client stopped reading"));
+                    }
+                }
+                drop(writer);
                 Ok::<_, axum::Error>(sink)
             }
         })
@@ -241,7 +257,8 @@ async fn serve_websocket(
         code: closing.code,
         reason: closing.reason.into(),
     };
-    let _ = sink.lock().await.send(Message::Close(Some(frame))).await;
+    let close = async { sink.lock().await.send(Message::Close(Some(frame))).await };
+    let _ = tokio::time::timeout(STALLED_WRITE_TIMEOUT, close).await;
 }
 
 /// The client's messages up to `max_bytes` each; the first larger one (or

@@ -465,6 +465,29 @@ fn time_position(cursor: &Cursor, comparison: &str) -> StoreResult<Document> {
 }
 
 impl MongoStore {
+    /// Sets `fields` of an account and raises its session cut-off, in one
+    /// document update.
+    async fn change_account(
+        &self,
+        id: &UserId,
+        fields: Document,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        self.users
+            .find_one_and_update(
+                doc! { "_id": object_id(id) },
+                doc! {
+                    "$set": fields,
+                    "$max": { "sessionsValidFrom": date(sessions_valid_from) },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(classify)?
+            .map(UserDoc::into_user)
+            .transpose()
+    }
+
     async fn order_doc(&self, id: &OrderId) -> StoreResult<Option<Order>> {
         self.orders
             .find_one(doc! { "_id": object_id(id) })
@@ -535,19 +558,8 @@ impl Store for MongoStore {
         role: Role,
         sessions_valid_from: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
-        self.users
-            .find_one_and_update(
-                doc! { "_id": object_id(id) },
-                doc! {
-                    "$set": { "role": role.as_str() },
-                    "$max": { "sessionsValidFrom": date(sessions_valid_from) },
-                },
-            )
-            .return_document(ReturnDocument::After)
+        self.change_account(id, doc! { "role": role.as_str() }, sessions_valid_from)
             .await
-            .map_err(classify)?
-            .map(UserDoc::into_user)
-            .transpose()
     }
 
     async fn set_user_active(
@@ -556,19 +568,8 @@ impl Store for MongoStore {
         active: bool,
         sessions_valid_from: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
-        self.users
-            .find_one_and_update(
-                doc! { "_id": object_id(id) },
-                doc! {
-                    "$set": { "active": active },
-                    "$max": { "sessionsValidFrom": date(sessions_valid_from) },
-                },
-            )
-            .return_document(ReturnDocument::After)
+        self.change_account(id, doc! { "active": active }, sessions_valid_from)
             .await
-            .map_err(classify)?
-            .map(UserDoc::into_user)
-            .transpose()
     }
 
     async fn end_user_sessions(&self, id: &UserId, from: DateTime<Utc>) -> StoreResult<bool> {

@@ -304,6 +304,32 @@ fn push_key(sql: &mut QueryBuilder<Sqlite>, sort: ProductSort, key: &SortKey) ->
 }
 
 impl SqliteStore {
+    /// Sets the given parts of an account's status and raises its session
+    /// cut-off, in one statement.
+    async fn change_account(
+        &self,
+        id: &UserId,
+        role: Option<Role>,
+        active: Option<bool>,
+        sessions_valid_from: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET role = COALESCE(?, role), active = COALESCE(?, active), \
+             sessions_valid_from = MAX(sessions_valid_from, ?) \
+             WHERE id = ? RETURNING {USER_COLUMNS}"
+        ));
+        sqlx::query_as::<_, UserRow>(sql)
+            .bind(role.map(Role::as_str))
+            .bind(active.map(i64::from))
+            .bind(sessions_valid_from.timestamp_millis())
+            .bind(id.as_str())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(classify)?
+            .map(UserRow::into_user)
+            .transpose()
+    }
+
     async fn order_row(&self, id: &OrderId) -> StoreResult<Option<Order>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"));
         sqlx::query_as::<_, OrderRow>(sql)
@@ -428,19 +454,8 @@ impl Store for SqliteStore {
         role: Role,
         sessions_valid_from: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE users SET role = ?, sessions_valid_from = MAX(sessions_valid_from, ?) \
-             WHERE id = ? RETURNING {USER_COLUMNS}"
-        ));
-        sqlx::query_as::<_, UserRow>(sql)
-            .bind(role.as_str())
-            .bind(sessions_valid_from.timestamp_millis())
-            .bind(id.as_str())
-            .fetch_optional(&self.writer)
+        self.change_account(id, Some(role), None, sessions_valid_from)
             .await
-            .map_err(classify)?
-            .map(UserRow::into_user)
-            .transpose()
     }
 
     async fn set_user_active(
@@ -449,19 +464,8 @@ impl Store for SqliteStore {
         active: bool,
         sessions_valid_from: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE users SET active = ?, sessions_valid_from = MAX(sessions_valid_from, ?) \
-             WHERE id = ? RETURNING {USER_COLUMNS}"
-        ));
-        sqlx::query_as::<_, UserRow>(sql)
-            .bind(i64::from(active))
-            .bind(sessions_valid_from.timestamp_millis())
-            .bind(id.as_str())
-            .fetch_optional(&self.writer)
+        self.change_account(id, None, Some(active), sessions_valid_from)
             .await
-            .map_err(classify)?
-            .map(UserRow::into_user)
-            .transpose()
     }
 
     async fn end_user_sessions(&self, id: &UserId, from: DateTime<Utc>) -> StoreResult<bool> {

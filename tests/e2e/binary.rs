@@ -270,3 +270,247 @@ async fn limits_from_the_environment_take_effect() {
     assert_eq!(too_large, 413, "{refusal}");
     assert_eq!(refusal["code"], "BAD_USER_INPUT", "{refusal}");
 }
+
+/// Anonymous resident memory of a process, in KiB (`RssAnon` of
+/// `/proc/<pid>/status`: the heap, not the mapped database file).
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+/// A WebSocket to the server over a TCP socket with a tiny receive buffer,
+/// so that a client that stops reading fills its window at once.
+async fn stalling_websocket(
+    base: &str,
+    path: &str,
+    protocol: Option<&str>,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let address: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let mut request = format!("ws://{address}{path}")
+        .into_client_request()
+        .unwrap();
+    if let Some(protocol) = protocol {
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().unwrap());
+    }
+    let (websocket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    websocket
+}
+
+/// Reads until the first text frame satisfying `done`.
+async fn read_until(
+    websocket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    done: impl Fn(&str) -> bool,
+) {
+    use futures::StreamExt as _;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), websocket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the stream is open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame
+            && done(&text)
+        {
+            return;
+        }
+    }
+}
+
+/// True when the server closed the connection (end of stream, a close
+/// frame or a reset) within `within`, reading whatever was still buffered.
+async fn closed_by_server(
+    websocket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    within: Duration,
+) -> bool {
+    use futures::StreamExt as _;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, websocket.next()).await {
+            Err(_) => return false,
+            Ok(None | Some(Err(_))) => return true,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn clients_that_stop_reading_are_dropped_and_cost_bounded_memory_while_others_get_everything()
+{
+    use futures::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    // Arrange: a server process, a healthy client on each door, and a
+    // client on each door that stops reading after subscribing.
+    const EVENTS: usize = 6000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("ADMIN_EMAIL", "ops@example.test"),
+            ("ADMIN_PASSWORD", "password-123"),
+            ("LOGIN_LIMIT_PER_ADDRESS", "100"),
+        ],
+    )
+    .await;
+    let (_, admin) = post(
+        &server.base,
+        "/auth/login",
+        json!({ "email": "ops@example.test", "password": "password-123" }),
+    )
+    .await;
+    let admin_token = admin["token"].as_str().unwrap().to_owned();
+    let (_, user) = post(
+        &server.base,
+        "/auth/register",
+        json!({ "name": "Reader", "email": "reader@example.test", "password": "password-123" }),
+    )
+    .await;
+    let token = user["token"].as_str().unwrap().to_owned();
+
+    let mut healthy_socket =
+        crate::support::node::NodeClient::socketio(&server.base, json!({ "token": token })).await;
+    healthy_socket
+        .expect("connect", Duration::from_secs(10), |line| {
+            line["kind"] == "connect"
+        })
+        .await;
+    let ws_url = format!("{}/graphql", server.base.replace("http://", "ws://"));
+    let mut healthy_graphql =
+        crate::support::node::NodeClient::graphql_ws(&ws_url, json!({ "token": token })).await;
+    healthy_graphql
+        .expect("connected", Duration::from_secs(10), |line| {
+            line["kind"] == "connected"
+        })
+        .await;
+    healthy_graphql
+        .send(json!({ "cmd": "subscribe", "id": "np", "query": "subscription { newProduct { id } }" }))
+        .await;
+
+    let socket_connected = tokio::time::Instant::now();
+    let mut stalled_socket =
+        stalling_websocket(&server.base, "/socket.io/?EIO=4&transport=websocket", None).await;
+    read_until(&mut stalled_socket, |text| text.starts_with('0')).await;
+    stalled_socket
+        .send(Message::text(format!("40{}", json!({ "token": token }))))
+        .await
+        .unwrap();
+    read_until(&mut stalled_socket, |text| text.starts_with("40")).await;
+    let mut stalled_graphql =
+        stalling_websocket(&server.base, "/graphql", Some("graphql-transport-ws")).await;
+    stalled_graphql
+        .send(Message::text(
+            json!({ "type": "connection_init", "payload": { "token": token } }).to_string(),
+        ))
+        .await
+        .unwrap();
+    read_until(&mut stalled_graphql, |text| text.contains("connection_ack")).await;
+    stalled_graphql
+        .send(Message::text(
+            json!({ "type": "subscribe", "id": "1", "payload": { "query": "subscription { newProduct { id name description } }" } })
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    // A moment for the subscription to start, then nobody reads them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.child.id();
+    let before = resident_kib(pid);
+
+    // Act: thousands of events for everyone, each about 4 KiB (more than
+    // the kernel's socket buffers and the Socket.IO queue hold), then a
+    // trickle that keeps a write to each stalled client pending.
+    let http = reqwest::Client::new();
+    let description = "d".repeat(4000);
+    let create = |n: usize| {
+        http.post(format!("{}/products", server.base))
+            .bearer_auth(&admin_token)
+            .json(&json!({ "name": format!("Item {n}"), "price": 1.0, "description": description }))
+            .send()
+    };
+    let mut flood = futures::stream::iter(0..EVENTS)
+        .map(|n| {
+            let request = create(n);
+            async move { request.await.map(|response| response.status().as_u16()) }
+        })
+        .buffer_unordered(8);
+    use futures::StreamExt as _;
+    while let Some(status) = flood.next().await {
+        assert_eq!(status.unwrap(), 201);
+    }
+    drop(flood);
+    let peak = resident_kib(pid);
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let trickle = async {
+        let mut sent = 0;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return sent,
+                () = tokio::time::sleep(Duration::from_millis(250)) => {
+                    assert_eq!(create(EVENTS + sent).await.unwrap().status(), 201);
+                    sent += 1;
+                }
+            }
+        }
+    };
+    // The stalled GraphQL WebSocket is dropped after its write timeout
+    // (10 s); the stalled Socket.IO socket at its first heartbeat that
+    // finds its queue full or goes unanswered (at most 45 s after connect).
+    // Nothing is read from them before then: reading would unstall them.
+    let watch = async {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let graphql_closed = closed_by_server(&mut stalled_graphql, Duration::from_secs(10)).await;
+        tokio::time::sleep_until(socket_connected + Duration::from_secs(46)).await;
+        let socket_closed = closed_by_server(&mut stalled_socket, Duration::from_secs(10)).await;
+        let _ = stop.send(());
+        (graphql_closed, socket_closed)
+    };
+    let (trickled, (graphql_closed, socket_closed)) = tokio::join!(trickle, watch);
+
+    // Assert
+    assert!(
+        graphql_closed,
+        "the stalled GraphQL WebSocket is still open"
+    );
+    assert!(socket_closed, "the stalled Socket.IO socket is still open");
+    // The healthy clients got every event.
+    for n in 0..EVENTS + trickled {
+        healthy_socket
+            .expect(
+                &format!("new_product {n}"),
+                Duration::from_secs(30),
+                |line| line["event"] == "new_product",
+            )
+            .await;
+        healthy_graphql
+            .expect(
+                &format!("newProduct {n}"),
+                Duration::from_secs(30),
+                |line| line["kind"] == "next" && line["id"] == "np",
+            )
+            .await;
+    }
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 64,
+        "the server grew by {grown_mib} MiB during the flood ({before} KiB before)"
+    );
+    // And it still serves.
+    let ready = reqwest::get(format!("{}/readyz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}

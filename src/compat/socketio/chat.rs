@@ -173,6 +173,15 @@ pub async fn mark_seen(
 fn emit_message(socket: &SocketRef, message: &Message) -> bool {
     match socket.emit(events::RECEIVE_MESSAGE.name, &MessageBody::from(message)) {
         Ok(()) => true,
+        Err(socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull)) => {
+            // Its outbound queue is full: the client stopped reading. The
+            // queue is bounded (SEND_BUFFER_PACKETS); the socket ends here
+            // rather than at its next heartbeat.
+            tracing::info!(socket.id = %socket.id, "socket closed: the client stopped reading");
+            crate::metrics::slow_client_dropped(crate::metrics::Door::SocketIo);
+            let _ = socket.clone().disconnect();
+            false
+        }
         Err(error) => {
             tracing::debug!(%error, "receive_message not handed to the socket");
             false

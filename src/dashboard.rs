@@ -25,6 +25,8 @@ const DASHBOARD_CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; im
 /// `/dashboard` and everything under it.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
+        // A browser opening the server's address lands on the dashboard.
+        .route("/", get(|| async { Redirect::temporary("/dashboard/") }))
         .route(
             "/dashboard",
             get(|| async { Redirect::permanent("/dashboard/") }),

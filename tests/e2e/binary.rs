@@ -514,3 +514,47 @@ async fn clients_that_stop_reading_are_dropped_and_cost_bounded_memory_while_oth
         .unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+#[test]
+fn the_start_up_line_names_the_dashboard_graphiql_and_health_urls() {
+    use std::io::{BufRead as _, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let mut child = command(dir.path(), &[("PORT", port.as_str())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let wanted = [
+        format!("{base}/dashboard/"),
+        format!("{base}/graphql"),
+        format!("{base}/healthz"),
+        format!("{base}/readyz"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut found = None;
+    while found.is_none() && Instant::now() < deadline {
+        if let Ok(line) = seen.recv_timeout(Duration::from_millis(200))
+            && line.contains("listening on")
+        {
+            found = Some(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = found.expect("a start-up line within 30 s");
+    for url in wanted {
+        assert!(line.contains(&url), "{url} missing from {line:?}");
+    }
+}

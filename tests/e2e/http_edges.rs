@@ -142,3 +142,19 @@ async fn a_browser_get_on_graphql_serves_graphiql_wired_for_subscriptions() {
         "subscriptions not wired"
     );
 }
+
+#[tokio::test]
+async fn the_root_sends_a_browser_to_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 307);
+    assert_eq!(response.headers()["location"], "/dashboard/");
+    let followed = app.get("/", None).await;
+    assert_eq!(followed.status(), 200);
+    let page = followed.text().await.unwrap();
+    assert!(page.contains("Realtime Dashboard"), "{page:.200}");
+}

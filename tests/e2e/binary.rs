@@ -504,6 +504,7 @@ async fn clients_that_stop_reading_are_dropped_and_cost_bounded_memory_while_oth
             .await;
     }
     let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("anonymous memory: {before} KiB before the flood, {peak} KiB after");
     assert!(
         grown_mib < 64,
         "the server grew by {grown_mib} MiB during the flood ({before} KiB before)"

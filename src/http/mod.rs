@@ -233,9 +233,9 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// The store answers.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.services.store.ping().await {
+    match state.services.ready().await {
         Ok(()) => Json(serde_json::json!({ "status": "ok", "store": "ok" })).into_response(),
-        Err(error) => crate::error::AppError::from(error).into_response(),
+        Err(error) => error.into_response(),
     }
 }
 

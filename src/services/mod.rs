@@ -45,8 +45,8 @@ pub struct Services {
     pub chat: Chat,
     /// Who is online.
     pub presence: Presence,
-    /// The store, for readiness checks.
-    pub store: Arc<dyn Store>,
+    /// The store: doors reach it only through the services ([`ready`](Self::ready)).
+    store: Arc<dyn Store>,
     /// The event bus the services publish to and the doors read from.
     pub hub: Hub,
     /// Decides at every door whether an access token still speaks for its
@@ -57,6 +57,14 @@ pub struct Services {
 }
 
 impl Services {
+    /// Readiness (`/readyz`): the store answers.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when it does not.
+    pub async fn ready(&self) -> Result<(), crate::error::AppError> {
+        Ok(self.store.ping().await?)
+    }
+
     /// Wires the services to one store and one hub.
     pub fn new(config: &Config, store: Arc<dyn Store>, hub: Hub, hasher: PasswordHasher) -> Self {
         let tokens = TokenIssuer::new(config.jwt_secret_bytes(), config.access_token_ttl);

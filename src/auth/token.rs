@@ -172,11 +172,6 @@ impl TokenIssuer {
             }
         }
     }
-
-    /// Lifetime of the tokens this issuer signs.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
 }
 
 #[cfg(test)]

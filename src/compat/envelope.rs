@@ -37,6 +37,15 @@ pub fn error_body(error: &AppError) -> Value {
     body
 }
 
+/// The same error in the GraphQL response shape (`errors[0].message` and
+/// `extensions.code`), for answers given at `/graphql` before any resolver
+/// runs (a refused request, an unverifiable caller, a layer's error).
+pub fn graphql_shaped(body: &Value) -> Value {
+    json!({
+        "errors": [{ "message": body["message"], "extensions": { "code": body["code"] } }]
+    })
+}
+
 /// A body for an HTTP status produced outside the services (unknown route,
 /// body too large, timeout), in the same shape.
 pub fn status_body(status: StatusCode) -> Value {

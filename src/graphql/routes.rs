@@ -160,7 +160,7 @@ async fn serve_websocket(
     let authenticator = services.authenticator.clone();
     let refused = Arc::new(AtomicBool::new(false));
     let (sink, stream) = socket.split();
-    let (too_big, oversized) = tokio::sync::oneshot::channel::<()>();
+    let (too_big, mut oversized) = tokio::sync::oneshot::channel::<()>();
     let stream = within_size(stream, limits.max_message_bytes, too_big);
     // Shared, so the session guard can close the socket while GraphQL owns it.
     let sink = Arc::new(tokio::sync::Mutex::new(sink));
@@ -228,13 +228,13 @@ async fn serve_websocket(
             },
             // Refused: async-graphql closes the socket itself.
             Ok(Err(_)) => std::future::pending().await,
-            Err(_) => Closing {
-                code: {
-                    metrics::handshake(Door::GraphqlWs, false);
-                    CLOSE_INIT_TIMEOUT
-                },
-                reason: "Connection initialisation timeout",
-            },
+            Err(_) => {
+                metrics::handshake(Door::GraphqlWs, false);
+                Closing {
+                    code: CLOSE_INIT_TIMEOUT,
+                    reason: "Connection initialisation timeout",
+                }
+            }
         }
     };
     let too_big_closing = || Closing {
@@ -243,7 +243,6 @@ async fn serve_websocket(
     };
     // An oversized message ends the client's stream, and `serve` may finish
     // in the same poll that fired `oversized`: checked again then.
-    let mut oversized = oversized;
     let closing = tokio::select! {
         biased;
         Ok(()) = &mut oversized => too_big_closing(),
@@ -374,11 +373,8 @@ async fn caller_from_headers(
 /// A request whose caller could not be checked: the GraphQL error shape
 /// with the error's class, before any resolver runs.
 fn unverifiable(error: &AppError) -> Response {
-    error.log();
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let body = serde_json::json!({
-        "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }]
-    });
+    let body = crate::compat::envelope::graphql_shaped(&crate::compat::envelope::error_body(error));
     (status, Json(body)).into_response()
 }
 

@@ -147,10 +147,7 @@ fn refusal(path: &str, status: StatusCode, message: &str) -> Response {
     let mut body = envelope::status_body(status);
     body["message"] = message.into();
     if path.starts_with("/graphql") {
-        let body = serde_json::json!({
-            "errors": [{ "message": message, "extensions": { "code": body["code"] } }]
-        });
-        return (status, Json(body)).into_response();
+        return (status, Json(envelope::graphql_shaped(&body))).into_response();
     }
     (status, Json(body)).into_response()
 }

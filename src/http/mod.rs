@@ -209,10 +209,7 @@ async fn envelope_bare_errors(request: Request, next: Next) -> Response {
         status
     };
     if is_graphql {
-        let graphql_body = serde_json::json!({
-            "errors": [{ "message": body["message"], "extensions": { "code": body["code"] } }]
-        });
-        return (status, Json(graphql_body)).into_response();
+        return (status, Json(envelope::graphql_shaped(&body))).into_response();
     }
     (status, Json(body)).into_response()
 }

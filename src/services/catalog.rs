@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
-use super::Idempotency;
+use super::{Created, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
     Cursor, Description, IdempotencyKey, NewProduct, Page, Price, Product, ProductId, ProductName,
@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, Event, Hub};
-use crate::store::{ProductQuery, Store, StoreError, now};
+use crate::store::{ProductQuery, Store, now};
 
 /// A catalogue list request, valid.
 #[derive(Debug, Clone, Default)]
@@ -237,39 +237,35 @@ impl Catalog {
             new.stock.units(),
             new.description.as_str()
         );
-        let attempt = self
+        let created = self
             .idempotency
-            .attempt(&principal.user_id, key, &request)
+            .create(
+                &principal.user_id,
+                key,
+                &request,
+                |id: ProductId| async move { self.store.product_by_id(&id).await },
+                |id: ProductId| async move {
+                    let at = now();
+                    let product = Product {
+                        id,
+                        name: new.name,
+                        price: new.price,
+                        stock: new.stock,
+                        description: new.description,
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    self.store.insert_product(&product).await?;
+                    Ok(Ok(product))
+                },
+            )
             .await?;
-        if attempt.is_retry()
-            && let Some(product) = self.store.product_by_id(attempt.id()).await?
-        {
-            return Ok(product);
+        if let Created::New(product) = &created {
+            tracing::info!(product.id = %product.id, "product created");
+            self.hub
+                .publish(Audience::Everyone, Event::ProductAdded(product.clone()));
         }
-        let at = now();
-        let product = Product {
-            id: attempt.id().clone(),
-            name: new.name,
-            price: new.price,
-            stock: new.stock,
-            description: new.description,
-            created_at: at,
-            updated_at: at,
-        };
-        match self.store.insert_product(&product).await {
-            Ok(()) => {}
-            // A concurrent retry with the same key added it first.
-            Err(StoreError::Duplicate) if key.is_some() => {
-                return self.store.product_by_id(&product.id).await?.ok_or_else(|| {
-                    AppError::Internal(anyhow::anyhow!("a duplicate product vanished"))
-                });
-            }
-            Err(other) => return Err(other.into()),
-        }
-        tracing::info!(product.id = %product.id, "product created");
-        self.hub
-            .publish(Audience::Everyone, Event::ProductAdded(product.clone()));
-        Ok(product)
+        Ok(created.into_inner())
     }
 
     /// Changes the given fields of a product and tells everyone.

@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::instrument;
 
-use super::Idempotency;
 use super::Presence;
+use super::{Created, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
     Conversation, Cursor, IdempotencyKey, Message, MessageId, MessageText, Page, SortKey, UserId,
@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, ConnectionId, Event, Hub, HubItem, Subscription};
-use crate::store::{MESSAGES_NEWEST, MessageQuery, Store, StoreError, now};
+use crate::store::{MESSAGES_NEWEST, MessageQuery, Store, now};
 
 /// At most this many missed messages are replayed on connect; older ones
 /// stay in the history (and stay undelivered until a later connection).
@@ -306,36 +306,34 @@ impl Chat {
             return Err(AppError::NotFound("recipient"));
         }
         let request = format!("send_message\n{}\n{}", outgoing.to, outgoing.text.as_str());
-        let attempt = self
+        let created = self
             .idempotency
-            .attempt(&principal.user_id, key, &request)
+            .create(
+                &principal.user_id,
+                key,
+                &request,
+                |id: MessageId| async move { self.store.message_by_id(&id).await },
+                |id: MessageId| async move {
+                    let message = Message {
+                        id,
+                        from: principal.user_id.clone(),
+                        to: outgoing.to,
+                        text: outgoing.text,
+                        seen_at: None,
+                        delivered: false,
+                        created_at: now(),
+                    };
+                    let started = std::time::Instant::now();
+                    self.store.insert_message(&message).await?;
+                    crate::metrics::message_persisted(started.elapsed());
+                    Ok(Ok(message))
+                },
+            )
             .await?;
-        if attempt.is_retry()
-            && let Some(sent) = self.store.message_by_id(attempt.id()).await?
-        {
-            return Ok(sent);
-        }
-        let message = Message {
-            id: attempt.id().clone(),
-            from: principal.user_id.clone(),
-            to: outgoing.to,
-            text: outgoing.text,
-            seen_at: None,
-            delivered: false,
-            created_at: now(),
+        let message = match created {
+            Created::New(message) => message,
+            Created::Earlier(sent) => return Ok(sent),
         };
-        let started = std::time::Instant::now();
-        match self.store.insert_message(&message).await {
-            Ok(()) => {}
-            // A concurrent retry with the same key stored it first.
-            Err(StoreError::Duplicate) if key.is_some() => {
-                return self.store.message_by_id(&message.id).await?.ok_or_else(|| {
-                    AppError::Internal(anyhow::anyhow!("a duplicate message vanished"))
-                });
-            }
-            Err(other) => return Err(other.into()),
-        }
-        crate::metrics::message_persisted(started.elapsed());
         self.typing.stop(&message.from, &message.to);
         self.hub.publish(
             Audience::Users(vec![message.to.clone(), message.from.clone()]),

@@ -10,7 +10,8 @@
 //! primary key makes sure at most one such write lands. A key reused with a
 //! different request (another operation or another input) is a `CONFLICT`.
 //! Failures are not remembered: a retry of a refused write (out of stock)
-//! tries again.
+//! tries again. [`Idempotency::create`] is the whole rule; services give it
+//! their lookup and their write.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,30 +20,40 @@ use sha2::{Digest as _, Sha256};
 
 use crate::domain::{Id, IdempotencyKey, UserId};
 use crate::error::AppError;
-use crate::store::{IdempotencyClaim, Store, now};
+use crate::store::{IdempotencyClaim, Store, StoreError, StoreResult, now};
 
 /// How long a key is remembered (API.md: 24 hours).
 pub const KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The id a write creates its entity under, and whether an earlier request
-/// with the same key chose it.
-#[derive(Debug, Clone)]
-pub struct Attempt<K> {
-    id: Id<K>,
-    retry: bool,
+/// How long a retry waits, step by step, for a first request with the same
+/// key that may still be running (a client retrying concurrently) to land
+/// before writing itself: about 370 ms in all. A sequential retry finds the
+/// entity at once.
+const RETRY_WAITS_MS: [u64; 5] = [0, 20, 50, 100, 200];
+
+/// What a creating write with an idempotency key did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created<T> {
+    /// This request created it: tell whoever must hear.
+    New(T),
+    /// An earlier request with the same key did: nothing to announce again.
+    Earlier(T),
 }
 
-impl<K> Attempt<K> {
-    /// The id to create the entity under.
-    pub fn id(&self) -> &Id<K> {
-        &self.id
+impl<T> Created<T> {
+    /// The entity, however it came to be.
+    pub fn into_inner(self) -> T {
+        match self {
+            Created::New(entity) | Created::Earlier(entity) => entity,
+        }
     }
+}
 
-    /// True when an earlier request with the same key chose the id: the
-    /// entity may exist already.
-    pub fn is_retry(&self) -> bool {
-        self.retry
-    }
+/// The id a write creates its entity under, and whether an earlier request
+/// with the same key chose it.
+struct Attempt<K> {
+    id: Id<K>,
+    retry: bool,
 }
 
 /// Idempotency keys, kept in the store. Cheap to clone.
@@ -57,14 +68,54 @@ impl Idempotency {
         Idempotency { store }
     }
 
-    /// The id for a creating write. Without a key, a fresh id. With one, the
-    /// id its first request chose (`request` describes the operation and its
-    /// input; it must be the same for a retry).
+    /// Runs a creating write at most once per key. `request` describes the
+    /// operation and its input (a retry must describe the same); `find`
+    /// looks the entity up by id; `write` creates it under the id it is
+    /// given, answering [`StoreError::Duplicate`] when that id exists.
+    ///
+    /// Without a key, `write` runs under a fresh id. With one, a retry first
+    /// looks for what the first request created (giving a concurrent first
+    /// request a moment to land, so a twin never takes stock of its own);
+    /// otherwise the write runs under the first request's id, and a
+    /// duplicate means a concurrent twin won: its entity is the answer.
     ///
     /// # Errors
-    /// `CONFLICT` when the key was used for a different request;
-    /// `UNAVAILABLE` when the store is down.
-    pub async fn attempt<K>(
+    /// `CONFLICT` when the key was used for a different request; what
+    /// `write` answers; `UNAVAILABLE` when the store is down.
+    pub async fn create<K, T, Found, Written>(
+        &self,
+        user: &UserId,
+        key: Option<&IdempotencyKey>,
+        request: &str,
+        find: impl Fn(Id<K>) -> Found,
+        write: impl FnOnce(Id<K>) -> Written,
+    ) -> Result<Created<T>, AppError>
+    where
+        Found: Future<Output = StoreResult<Option<T>>>,
+        Written: Future<Output = StoreResult<Result<T, AppError>>>,
+    {
+        let attempt = self.attempt::<K>(user, key, request).await?;
+        if attempt.retry {
+            for wait_ms in RETRY_WAITS_MS {
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                if let Some(earlier) = find(attempt.id.clone()).await? {
+                    return Ok(Created::Earlier(earlier));
+                }
+            }
+        }
+        match write(attempt.id.clone()).await {
+            Ok(result) => result.map(Created::New),
+            Err(StoreError::Duplicate) if key.is_some() => find(attempt.id)
+                .await?
+                .map(Created::Earlier)
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a duplicate entity vanished"))),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The id for a creating write: fresh without a key; with one, the id
+    /// its first request chose.
+    async fn attempt<K>(
         &self,
         user: &UserId,
         key: Option<&IdempotencyKey>,

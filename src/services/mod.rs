@@ -20,7 +20,7 @@ pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
 pub use catalog::{Catalog, ProductListing};
 pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing, message_cursor};
 pub use dashboard::{Dashboard, DashboardStats};
-pub use idempotency::{Attempt, Idempotency, KEY_RETENTION};
+pub use idempotency::{Created, Idempotency, KEY_RETENTION};
 pub use orders::{OrderListing, Orders, order_cursor};
 pub use presence::{Presence, RECENTLY_ACTIVE, UserListing, user_cursor};
 pub use throttle::LoginThrottle;

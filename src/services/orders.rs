@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
-use super::Idempotency;
+use super::{Created, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
     Cursor, IdempotencyKey, NewOrder, Order, OrderId, OrderStatus, Page, ProductId, Quantity,
@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, Event, Hub, Subscription};
-use crate::store::{MoveOrder, ORDERS_NEWEST, OrderQuery, PlaceOrder, Store, StoreError, now};
+use crate::store::{MoveOrder, ORDERS_NEWEST, OrderQuery, PlaceOrder, Store, now};
 
 /// A page request on an order list, valid.
 #[derive(Debug, Clone, Default)]
@@ -108,50 +108,37 @@ impl Orders {
         key: Option<&IdempotencyKey>,
     ) -> Result<Order, AppError> {
         let request = format!("place_order\n{product_id}\n{}", quantity.units());
-        let attempt = self
+        let created = self
             .idempotency
-            .attempt(&principal.user_id, key, &request)
+            .create(
+                &principal.user_id,
+                key,
+                &request,
+                |id: OrderId| async move { self.store.order_by_id(&id).await },
+                |id: OrderId| async move {
+                    let new_order = NewOrder {
+                        id,
+                        user_id: principal.user_id.clone(),
+                        product_id: product_id.clone(),
+                        quantity,
+                        created_at: now(),
+                    };
+                    Ok(match self.store.place_order(&new_order).await? {
+                        PlaceOrder::Placed(order) => Ok(order),
+                        PlaceOrder::OutOfStock => Err(AppError::Conflict(
+                            "not enough stock for this quantity".into(),
+                        )),
+                        PlaceOrder::UnknownProduct => Err(AppError::NotFound("product")),
+                    })
+                },
+            )
             .await?;
-        // A retry whose first request placed the order gets it back (before
-        // the stock is looked at: it may be gone by now). The first request
-        // may still be running (a client retrying concurrently): it gets a
-        // moment to land, so that a twin never takes stock of its own.
-        if attempt.is_retry() {
-            for wait_ms in [0, 20, 50, 100, 200] {
-                tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
-                if let Some(order) = self.store.order_by_id(attempt.id()).await? {
-                    return Ok(order);
-                }
-            }
+        if let Created::New(order) = &created {
+            tracing::info!(order.id = %order.id, "order placed");
+            self.hub
+                .publish(Audience::Admins, Event::OrderPlaced(order.clone()));
         }
-        let new_order = NewOrder {
-            id: attempt.id().clone(),
-            user_id: principal.user_id.clone(),
-            product_id: product_id.clone(),
-            quantity,
-            created_at: now(),
-        };
-        let placed = match self.store.place_order(&new_order).await {
-            // A concurrent retry with the same key placed it first.
-            Err(StoreError::Duplicate) if key.is_some() => {
-                return self.store.order_by_id(&new_order.id).await?.ok_or_else(|| {
-                    AppError::Internal(anyhow::anyhow!("a duplicate order vanished"))
-                });
-            }
-            other => other?,
-        };
-        match placed {
-            PlaceOrder::Placed(order) => {
-                tracing::info!(order.id = %order.id, "order placed");
-                self.hub
-                    .publish(Audience::Admins, Event::OrderPlaced(order.clone()));
-                Ok(order)
-            }
-            PlaceOrder::OutOfStock => Err(AppError::Conflict(
-                "not enough stock for this quantity".into(),
-            )),
-            PlaceOrder::UnknownProduct => Err(AppError::NotFound("product")),
-        }
+        Ok(created.into_inner())
     }
 
     /// Moves an order forward (admins only); the owner and admins are told.

@@ -44,16 +44,12 @@ pub async fn authenticate(
                 .map(|(_, value)| value.to_owned())
         })
     };
-    let token = from_auth
-        .or_else(from_header)
-        .or_else(from_query)
-        .ok_or(AppError::Unauthenticated(INVALID_TOKEN))
-        .inspect_err(|_| crate::metrics::handshake(crate::metrics::Door::SocketIo, false))?;
-    let authenticated = services
-        .authenticator
-        .authenticate(&token)
-        .await
-        .inspect_err(|_| crate::metrics::handshake(crate::metrics::Door::SocketIo, false))?;
+    let token = from_auth.or_else(from_header).or_else(from_query);
+    let authenticated = match token {
+        Some(token) => services.authenticator.authenticate(&token).await,
+        None => Err(AppError::Unauthenticated(INVALID_TOKEN)),
+    }
+    .inspect_err(|_| crate::metrics::handshake(crate::metrics::Door::SocketIo, false))?;
     let principal = authenticated.principal;
     super::prepare(&socket, &principal, &services);
     socket.extensions.insert(principal);

@@ -11,6 +11,7 @@ mod message;
 mod order;
 mod page;
 mod password;
+mod position;
 mod product;
 mod user;
 
@@ -21,6 +22,7 @@ pub use message::{Conversation, Message, MessageText};
 pub use order::{NewOrder, Order, OrderStatus, Quantity};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, SortKey, page_size};
 pub use password::Password;
+pub use position::Position;
 pub use product::{
     Description, NewProduct, Price, Product, ProductName, ProductPatch, ProductSort, SearchTerms,
     Stock,

@@ -287,4 +287,24 @@ impl Store for CountingStore {
         self.count("refresh_token_owner");
         self.inner.refresh_token_owner(hash).await
     }
+
+    async fn append_events(&self, entries: &[NewLogEntry]) -> StoreResult<Vec<Position>> {
+        self.count("append_events");
+        self.inner.append_events(entries).await
+    }
+
+    async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        self.count("read_events");
+        self.inner.read_events(query).await
+    }
+
+    async fn event_log_bounds(&self) -> StoreResult<LogBounds> {
+        self.count("event_log_bounds");
+        self.inner.event_log_bounds().await
+    }
+
+    async fn trim_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.count("trim_events");
+        self.inner.trim_events(before).await
+    }
 }

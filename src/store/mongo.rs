@@ -18,14 +18,15 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Credentials, IdempotencyClaim, MessageQuery, MoveOrder, NewRefreshToken, OrderQuery,
-    OrderStats, PlaceOrder, ProductQuery, RefreshUse, Store, StoreError, StoreResult,
+    Credentials, EventScope, IdempotencyClaim, LogBounds, LogEntry, LogQuery, MessageQuery,
+    MoveOrder, NewLogEntry, NewRefreshToken, OrderQuery, OrderStats, PlaceOrder, ProductQuery,
+    RefreshUse, Store, StoreError, StoreResult,
 };
 use crate::auth::RefreshTokenHash;
 use crate::domain::{
     AccountStatus, Conversation, Cursor, Description, Email, Message, MessageId, MessageText,
-    NewOrder, NewUser, Order, OrderId, OrderStatus, Price, Product, ProductId, ProductName,
-    ProductPatch, ProductSort, Quantity, Role, SortKey, Stock, User, UserId, UserName,
+    NewOrder, NewUser, Order, OrderId, OrderStatus, Position, Price, Product, ProductId,
+    ProductName, ProductPatch, ProductSort, Quantity, Role, SortKey, Stock, User, UserId, UserName,
 };
 
 /// How long the driver looks for a usable server before an operation fails
@@ -43,6 +44,47 @@ pub struct MongoStore {
     orders: Collection<OrderDoc>,
     messages: Collection<MessageDoc>,
     idempotency_keys: Collection<IdempotencyDoc>,
+    events: Collection<EventDoc>,
+    /// The position this process expects to append next (0: not known yet,
+    /// read the head first). Another process may have taken it meanwhile:
+    /// the unique `_id` refuses the insert and the head is read again.
+    next_position: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A logged event; `_id` is its position.
+#[derive(Debug, Serialize, Deserialize)]
+struct EventDoc {
+    #[serde(rename = "_id")]
+    position: i64,
+    at: bson::DateTime,
+    kind: String,
+    everyone: bool,
+    admins: bool,
+    users: Vec<ObjectId>,
+    payload: String,
+}
+
+impl EventDoc {
+    fn into_entry(self) -> StoreResult<LogEntry> {
+        Ok(LogEntry {
+            position: Position::new(stored(u64::try_from(self.position), "position")?),
+            entry: NewLogEntry {
+                at: chrono(self.at),
+                kind: self.kind,
+                scope: EventScope {
+                    everyone: self.everyone,
+                    admins: self.admins,
+                    users: self.users.iter().map(user_id).collect(),
+                },
+                payload: self.payload,
+            },
+        })
+    }
+}
+
+/// A position as stored (BSON has signed integers only).
+fn position_number(position: Position) -> i64 {
+    i64::try_from(position.value()).unwrap_or(i64::MAX)
 }
 
 /// An idempotency claim; `_id` is `<user id>:<key>`, unique by construction.
@@ -90,6 +132,8 @@ impl MongoStore {
             orders: db.collection("orders"),
             messages: db.collection("messages"),
             idempotency_keys: db.collection("idempotencyKeys"),
+            events: db.collection("events"),
+            next_position: std::sync::Arc::default(),
             db,
         };
         store.create_indexes().await?;
@@ -113,6 +157,10 @@ impl MongoStore {
             .map_err(classify)?;
         self.refresh_tokens
             .create_index(IndexModel::builder().keys(doc! { "userId": 1 }).build())
+            .await
+            .map_err(classify)?;
+        self.events
+            .create_index(IndexModel::builder().keys(doc! { "at": 1 }).build())
             .await
             .map_err(classify)?;
         self.idempotency_keys
@@ -1251,6 +1299,143 @@ impl Store for MongoStore {
             .map_err(classify)?
             .map(|token| (user_id(&token.user_id), token.family)))
     }
+
+    async fn append_events(&self, entries: &[NewLogEntry]) -> StoreResult<Vec<Position>> {
+        use std::sync::atomic::Ordering;
+        // Positions come from the log itself, not from a counter document:
+        // an event is inserted at "head + 1", and the unique `_id` makes one
+        // of two processes that chose the same number lose and read the head
+        // again. A number is therefore only taken by an insert that lands
+        // (a counter incremented before a crash would leave a gap forever),
+        // and `n` is chosen only after `n - 1` was seen written, so events
+        // become visible in position order. Ordered inserts keep that within
+        // a batch: they stop at the first refused document.
+        const ATTEMPTS: usize = 64;
+        let mut positions = Vec::with_capacity(entries.len());
+        for _ in 0..ATTEMPTS {
+            if positions.len() == entries.len() {
+                break;
+            }
+            let mut next = self.next_position.load(Ordering::Acquire);
+            if next == 0 {
+                next = self.event_log_bounds().await?.head.value() + 1;
+            }
+            let remaining = &entries[positions.len()..];
+            let documents: Vec<EventDoc> = remaining
+                .iter()
+                .enumerate()
+                .map(|(offset, entry)| EventDoc {
+                    position: position_number(Position::new(next + offset as u64)),
+                    at: date(entry.at),
+                    kind: entry.kind.clone(),
+                    everyone: entry.scope.everyone,
+                    admins: entry.scope.admins,
+                    users: entry.scope.users.iter().map(object_id).collect(),
+                    payload: entry.payload.clone(),
+                })
+                .collect();
+            let inserted = match self.events.insert_many(&documents).ordered(true).await {
+                Ok(_) => documents.len(),
+                Err(error) => match taken_at(&error) {
+                    Some(inserted) => inserted,
+                    None => {
+                        self.next_position.store(0, Ordering::Release);
+                        return Err(classify(error));
+                    }
+                },
+            };
+            positions.extend((0..inserted as u64).map(|offset| Position::new(next + offset)));
+            let landed = inserted == documents.len();
+            self.next_position.store(
+                if landed { next + inserted as u64 } else { 0 },
+                Ordering::Release,
+            );
+        }
+        if positions.len() == entries.len() {
+            Ok(positions)
+        } else {
+            Err(StoreError::Unavailable(anyhow::anyhow!(
+                "the event log head kept moving under this process's appends"
+            )))
+        }
+    }
+
+    async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        let mut filter = doc! {
+            "_id": { "$gt": position_number(query.after), "$lte": position_number(query.up_to) }
+        };
+        if let Some(reader) = &query.reader {
+            let mut visible = vec![
+                doc! { "everyone": true },
+                doc! { "users": object_id(&reader.user) },
+            ];
+            if reader.admin {
+                visible.push(doc! { "admins": true });
+            }
+            filter.insert("$or", visible);
+        }
+        let documents = collect(
+            self.events
+                .find(filter)
+                .sort(doc! { "_id": 1 })
+                .limit(i64::try_from(query.limit).unwrap_or(i64::MAX)),
+        )
+        .await?;
+        documents.into_iter().map(EventDoc::into_entry).collect()
+    }
+
+    async fn event_log_bounds(&self) -> StoreResult<LogBounds> {
+        let end = |direction: i32| async move {
+            let found = collect(
+                self.events
+                    .find(doc! {})
+                    .sort(doc! { "_id": direction })
+                    .limit(1),
+            )
+            .await?;
+            found
+                .first()
+                .map(|document| stored(u64::try_from(document.position), "position"))
+                .transpose()
+                .map(|position| position.map(Position::new))
+        };
+        Ok(LogBounds {
+            first: end(1).await?,
+            head: end(-1).await?.unwrap_or(Position::START),
+        })
+    }
+
+    async fn trim_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let head = self.event_log_bounds().await?.head;
+        let result = self
+            .events
+            .delete_many(doc! {
+                "at": { "$lt": date(before) },
+                "_id": { "$lt": position_number(head) },
+            })
+            .await
+            .map_err(classify)?;
+        Ok(result.deleted_count)
+    }
+}
+
+/// How many documents of an ordered insert landed before one was refused
+/// because its position was taken; `None` for any other failure.
+fn taken_at(error: &mongodb::error::Error) -> Option<usize> {
+    use mongodb::error::ErrorKind;
+    const DUPLICATE_KEY: i32 = 11000;
+    match error.kind.as_ref() {
+        ErrorKind::InsertMany(failure) => {
+            let first = failure
+                .write_errors
+                .as_ref()?
+                .iter()
+                .min_by_key(|e| e.index)?;
+            (first.code == DUPLICATE_KEY && failure.write_concern_error.is_none())
+                .then_some(first.index)
+        }
+        _ => None,
+    }
 }
 
 /// An integer from an aggregation result, whatever numeric type the server chose.
@@ -1352,5 +1537,38 @@ mod tests {
         for (uri, expected) in cases {
             assert_eq!(super::with_database(uri, "db"), expected);
         }
+    }
+
+    #[tokio::test]
+    async fn two_processes_appending_to_one_log_share_one_gap_free_order() {
+        let uri = SecretString::from(fresh_database_uri());
+        let first = MongoStore::connect(&uri).await.unwrap();
+        let second = MongoStore::connect(&uri).await.unwrap();
+        let at = crate::store::now();
+        let scope = || EventScope {
+            everyone: true,
+            ..EventScope::default()
+        };
+        let appends = (0..20).map(|n| {
+            let store = if n % 2 == 0 { &first } else { &second };
+            let scope = scope();
+            async move {
+                store
+                    .append_events(&[
+                        contract::log_entry(&format!("{n}-a"), scope.clone(), at),
+                        contract::log_entry(&format!("{n}-b"), scope, at),
+                    ])
+                    .await
+                    .unwrap()
+            }
+        });
+        let batches = futures::future::join_all(appends).await;
+        let mut all: Vec<u64> = batches.iter().flatten().map(|p| p.value()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (1..=40).collect::<Vec<_>>());
+        for batch in &batches {
+            assert!(batch[1] > batch[0], "a batch keeps its order");
+        }
+        let _ = first.db.drop().await;
     }
 }

@@ -57,6 +57,11 @@ impl App {
             .context("preparing the store")?;
         let hub = Hub::default();
         let services = Services::new(&config, store, hub, hasher);
+        let event_log = services
+            .event_log
+            .start()
+            .await
+            .context("reading the event log")?;
         if let Some(admin) = &config.bootstrap_admin {
             services
                 .accounts
@@ -84,6 +89,7 @@ impl App {
 
         let janitor = {
             let services = services.clone();
+            let event_retention = config.event_retention;
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(250));
                 let mut ticks: u64 = 0;
@@ -96,16 +102,20 @@ impl App {
                         services.chat.forget_idle_limits();
                     }
                     // Once an hour, and once soon after start-up.
-                    if ticks % 14_400 == 40
-                        && let Err(error) = services.idempotency.forget_expired().await
-                    {
-                        tracing::warn!(%error, "could not forget expired idempotency keys");
+                    if ticks % 14_400 == 40 {
+                        if let Err(error) = services.idempotency.forget_expired().await {
+                            tracing::warn!(%error, "could not forget expired idempotency keys");
+                        }
+                        match services.event_log.trim(event_retention).await {
+                            Ok(trimmed) => tracing::debug!(trimmed, "event log trimmed"),
+                            Err(error) => tracing::warn!(%error, "could not trim the event log"),
+                        }
                     }
                 }
             })
         };
 
-        let mut background = vec![forwarder, janitor];
+        let mut background = vec![forwarder, janitor, event_log];
         let metrics_address = match config.metrics_addr {
             Some(address) => {
                 let (bound, task) = crate::metrics::serve(address)

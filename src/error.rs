@@ -42,6 +42,14 @@ pub enum AppError {
     /// (email taken, refresh-token reuse, ...).
     #[error("{0}")]
     Conflict(String),
+    /// 410 / `RESYNC_REQUIRED`: a client asked to continue after a position
+    /// the event log cannot continue from (unknown, or older than the
+    /// retention window). It refetches its state and continues from the
+    /// positions of new events; nothing is skipped silently.
+    #[error(
+        "cannot continue after this position ({0}); refetch, then continue from the positions of new events"
+    )]
+    ResyncRequired(&'static str),
     /// 429 / `RATE_LIMITED`: too many attempts; retry after the given delay.
     #[error("too many attempts, retry later")]
     RateLimited {
@@ -88,6 +96,7 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::ResyncRequired(_) => "RESYNC_REQUIRED",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Unavailable(_) => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
@@ -102,6 +111,7 @@ impl AppError {
             AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
+            AppError::ResyncRequired(_) => 410,
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal(_) => 500,

@@ -25,7 +25,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use crate::auth::Principal;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Message, MessageId, Order, Product, ProductId, Role, UserId};
+use crate::domain::{Message, MessageId, Order, Position, Product, ProductId, Role, UserId};
 
 /// Who may hear an event. Decided by the service that publishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +142,11 @@ pub struct ConnectionId(pub String);
 /// An event with its audience, shared by every subscriber that receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
+    /// Its place in the event log, for events a client can miss and resume
+    /// (`None`: live only, such as typing and presence).
+    pub position: Option<Position>,
+    /// When it happened (for logged events: when it was logged).
+    pub at: DateTime<Utc>,
     /// Who may hear it.
     pub audience: Audience,
     /// What happened.
@@ -190,11 +195,29 @@ impl Hub {
         }
     }
 
-    /// Publishes one event to its audience. Never waits: with no subscriber
-    /// the event is dropped, and slow subscribers lag instead of blocking.
+    /// Publishes one live-only event to its audience. Never waits: with no
+    /// subscriber the event is dropped, and slow subscribers lag instead of
+    /// blocking. Events a client can miss go through the event log instead
+    /// ([`EventLog::record`](crate::services::EventLog::record)), which
+    /// publishes them here with their position, in position order.
     pub fn publish(&self, audience: Audience, event: Event) {
-        crate::metrics::event_published(event.kind());
-        let envelope = Arc::new(Envelope { audience, event });
+        self.send(Envelope {
+            position: None,
+            at: crate::store::now(),
+            audience,
+            event,
+        });
+    }
+
+    /// Publishes a logged event with its position (the event log does, in
+    /// position order).
+    pub fn publish_logged(&self, envelope: Envelope) {
+        self.send(envelope);
+    }
+
+    fn send(&self, envelope: Envelope) {
+        crate::metrics::event_published(envelope.event.kind());
+        let envelope = Arc::new(envelope);
         match &envelope.audience {
             Audience::Everyone => {
                 let _ = self.inner.everyone.send(envelope.clone());

@@ -5,7 +5,10 @@
 //   2. connect with socket.io-client v4, the access token in `auth.token`;
 //   3. place an order over REST (POST /orders) for the first product in stock;
 //   4. wait for `order_status_update` about that order;
-//   5. chat: `send_message {to, text}`, wait for the ack (and for the reply).
+//   5. chat: `send_message {to, text}`, wait for the ack (and for the reply);
+//   6. resume (with admin credentials): drop the user's socket, let the admin
+//      ship the order meanwhile, reconnect with the last position seen as
+//      `auth.offset`, and receive the missed `order_status_update`.
 //
 // Run it from the repository root (after `npm ci --prefix frontend-examples/socketio-client`):
 //
@@ -95,9 +98,23 @@ async function rest(method, path, { body, token, expectedStatus = 200 } = {}) {
   }
 }
 
+/**
+ * The last event-log position this client received: every resumable event
+ * carries `position`, and `resume_position` arrives right after connecting.
+ * Sent back as `auth.offset`, it makes the server replay what was missed.
+ */
+let lastPosition = null;
+
+function trackPositions(socket) {
+  socket.onAny((event, payload) => {
+    if (payload && typeof payload.position === "string") lastPosition = payload.position;
+  });
+}
+
 /** Connects a socket with the token; resolves on `connect`, rejects on `connect_error`. */
-function connect(label, token) {
-  const socket = io(BASE_URL, { auth: { token }, reconnection: false, timeout: 10_000 });
+function connect(label, token, offset) {
+  const auth = offset ? { token, offset } : { token };
+  const socket = io(BASE_URL, { auth, reconnection: false, timeout: 10_000 });
   sockets.push(socket);
   socket.on("session_ended", (payload) => fail(`${label} socket: session_ended ${JSON.stringify(payload)}`));
   return new Promise((resolve, reject) => {
@@ -192,7 +209,8 @@ async function main() {
   }
 
   step("connect the user's socket with auth.token");
-  const userSocket = await connect("user", userToken);
+  let userSocket = await connect("user", userToken);
+  trackPositions(userSocket);
   info(`connected, socket id ${userSocket.id}, transport ${userSocket.io.engine.transport.name}`);
 
   step("pick a product (GET /products)");
@@ -258,7 +276,29 @@ async function main() {
     }
   }
 
-  finish(0, "OK: signed in, ordered, heard the status change" + (chatTo ? ", chatted" : "") + ".");
+  if (adminSocket) {
+    step("resume: disconnect, the order ships meanwhile, reconnect with auth.offset");
+    // Let the last events (and their positions) arrive before dropping.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const offset = lastPosition;
+    info(`last position seen: ${offset}`);
+    userSocket.disconnect();
+    const shipped = await emitWithAck(adminSocket, "update_order_status", { orderId, status: "shipped" });
+    info(`while away: the admin moved order ${shipped.id} to ${shipped.status}`);
+    const missed = new Promise((resolve) => {
+      const socket = io(BASE_URL, { auth: { token: userToken, offset }, reconnection: false, timeout: 10_000 });
+      sockets.push(socket);
+      socket.on("resync_required", (payload) => fail(`resync_required ${JSON.stringify(payload)}`));
+      socket.on("order_status_update", (update) => {
+        if (update.orderId === orderId && update.status === "shipped") resolve(update);
+      });
+      userSocket = socket;
+    });
+    const update = await missed;
+    info(`replayed on reconnect: order ${update.orderId} is ${update.status} (position ${update.position})`);
+  }
+
+  finish(0, "OK: signed in, ordered, heard the status change" + (chatTo ? ", chatted" : "") + (adminSocket ? ", resumed" : "") + ".");
 }
 
 main().catch((error) => fail(error.message));

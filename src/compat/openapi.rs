@@ -55,12 +55,13 @@ pub const PRODUCT_SORTS: [&str; 9] = [
 pub const ROLES: [&str; 2] = ["user", "admin"];
 
 /// Every `code` of the error envelope, one per error class of the contract.
-pub const ERROR_CODES: [&str; 8] = [
+pub const ERROR_CODES: [&str; 9] = [
     "BAD_USER_INPUT",
     "UNAUTHENTICATED",
     "FORBIDDEN",
     "NOT_FOUND",
     "CONFLICT",
+    "RESYNC_REQUIRED",
     "RATE_LIMITED",
     "UNAVAILABLE",
     "INTERNAL",
@@ -96,6 +97,10 @@ pub fn base() -> OpenApi {
                 ("products", "The catalogue"),
                 ("orders", "Orders and their status"),
                 ("chat", "Chat history and sending"),
+                (
+                    "events",
+                    "The event log: resume after a disconnect by polling",
+                ),
                 ("users", "Account administration"),
             ]
             .map(|(name, description)| {
@@ -229,7 +234,7 @@ pub fn product_sort_schema() -> Object {
     )
 }
 
-fn success_tag() -> Object {
+pub fn success_tag() -> Object {
     string_enum(["success"], "Always `success`")
 }
 
@@ -241,7 +246,7 @@ fn error_code_schema() -> Object {
     string_enum(
         ERROR_CODES,
         "The error class: BAD_USER_INPUT 400/413, UNAUTHENTICATED 401, FORBIDDEN 403, \
-         NOT_FOUND 404, CONFLICT 409, RATE_LIMITED 429, UNAVAILABLE 503, INTERNAL 500",
+         NOT_FOUND 404, CONFLICT 409, RESYNC_REQUIRED 410, RATE_LIMITED 429, UNAVAILABLE 503, INTERNAL 500",
     )
 }
 
@@ -459,6 +464,7 @@ mod tests {
             AppError::Forbidden("x"),
             AppError::NotFound("x"),
             AppError::Conflict("x".into()),
+            AppError::ResyncRequired("x"),
             AppError::RateLimited {
                 retry_after: std::time::Duration::from_secs(1),
             },

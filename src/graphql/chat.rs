@@ -299,7 +299,7 @@ impl ChatSubscription {
         // Listen first; the stream reads what was missed when first polled.
         let live = services.hub.subscribe_user(&principal.user_id);
         let deliveries = services.chat.deliveries(&principal, live, origin);
-        Ok(deliveries.map(move |message| {
+        Ok(deliveries.map(move |(message, _position)| {
             if message.to == principal.user_id {
                 services.chat.note_delivered(message.id.clone());
             }

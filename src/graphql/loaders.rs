@@ -97,6 +97,7 @@ mod tests {
             Hub::default(),
             PasswordHasher::for_tests(),
         );
+        let _log = services.event_log.start().await.unwrap();
         let admin = Principal {
             user_id: UserId::generate(),
             role: Role::Admin,

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
-use super::{Created, Idempotency};
+use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
     Cursor, Description, IdempotencyKey, NewProduct, Page, Price, Product, ProductId, ProductName,
     ProductPatch, ProductSort, SearchTerms, SortKey, Stock, page_size,
 };
 use crate::error::{AppError, FieldErrors};
-use crate::hub::{Audience, Event, Hub};
+use crate::hub::{Audience, Event};
 use crate::store::{ProductQuery, Store, now};
 
 /// A catalogue list request, valid.
@@ -201,17 +201,17 @@ impl ProductPatch {
 #[derive(Clone)]
 pub struct Catalog {
     store: Arc<dyn Store>,
-    hub: Hub,
+    events: EventLog,
     idempotency: Idempotency,
 }
 
 impl Catalog {
     /// Wires the service.
-    pub fn new(store: Arc<dyn Store>, hub: Hub) -> Self {
+    pub fn new(store: Arc<dyn Store>, events: EventLog) -> Self {
         let idempotency = Idempotency::new(store.clone());
         Catalog {
             store,
-            hub,
+            events,
             idempotency,
         }
     }
@@ -262,8 +262,9 @@ impl Catalog {
             .await?;
         if let Created::New(product) = &created {
             tracing::info!(product.id = %product.id, "product created");
-            self.hub
-                .publish(Audience::Everyone, Event::ProductAdded(product.clone()));
+            self.events
+                .record(Audience::Everyone, Event::ProductAdded(product.clone()))
+                .await;
         }
         Ok(created.into_inner())
     }
@@ -286,8 +287,9 @@ impl Catalog {
             .update_product(id, &patch, now())
             .await?
             .ok_or(AppError::NotFound("product"))?;
-        self.hub
-            .publish(Audience::Everyone, Event::ProductChanged(product.clone()));
+        self.events
+            .record(Audience::Everyone, Event::ProductChanged(product.clone()))
+            .await;
         Ok(product)
     }
 
@@ -306,8 +308,9 @@ impl Catalog {
         if !self.store.delete_product(id).await? {
             return Err(AppError::NotFound("product"));
         }
-        self.hub
-            .publish(Audience::Everyone, Event::ProductRemoved(id.clone()));
+        self.events
+            .record(Audience::Everyone, Event::ProductRemoved(id.clone()))
+            .await;
         Ok(id.clone())
     }
 

@@ -13,11 +13,11 @@ use tokio::time::Instant;
 use tracing::instrument;
 
 use super::Presence;
-use super::{Created, Idempotency};
+use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Conversation, Cursor, IdempotencyKey, Message, MessageId, MessageText, Page, SortKey, UserId,
-    page_size,
+    Conversation, Cursor, IdempotencyKey, Message, MessageId, MessageText, Page, Position, SortKey,
+    UserId, page_size,
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, ConnectionId, Event, Hub, HubItem, Subscription};
@@ -70,8 +70,12 @@ struct Deliveries {
     shown: Shown,
 }
 
+/// A message for one connection, with its position in the event log (none
+/// for messages replayed from the store's undelivered list).
+pub type Delivery = (Message, Option<Position>);
+
 impl Deliveries {
-    async fn next(mut self) -> Option<(Message, Self)> {
+    async fn next(mut self) -> Option<(Delivery, Self)> {
         use futures::StreamExt as _;
         loop {
             if std::mem::take(&mut self.replay_due) {
@@ -82,7 +86,7 @@ impl Deliveries {
             }
             while let Some(message) = self.pending.pop_front() {
                 if self.shown.first_time(&message.id) {
-                    return Some((message, self));
+                    return Some(((message, None), self));
                 }
             }
             match self.live.next().await? {
@@ -92,7 +96,7 @@ impl Deliveries {
                     };
                     let from_here = origin.is_some() && *origin == self.origin;
                     if !from_here && self.shown.first_time(&message.id) {
-                        return Some((message.clone(), self));
+                        return Some(((message.clone(), envelope.position), self));
                     }
                 }
                 HubItem::Lagged(missed) => {
@@ -199,7 +203,7 @@ impl Outgoing {
 #[derive(Clone)]
 pub struct Chat {
     store: Arc<dyn Store>,
-    hub: Hub,
+    events: EventLog,
     presence: Presence,
     send_limit: Arc<DefaultKeyedRateLimiter<UserId>>,
     typing: Arc<Typing>,
@@ -247,6 +251,7 @@ impl Chat {
     pub fn new(
         store: Arc<dyn Store>,
         hub: Hub,
+        events: EventLog,
         presence: Presence,
         messages_per_second: u32,
         typing_ttl: Duration,
@@ -257,7 +262,7 @@ impl Chat {
         let idempotency = Idempotency::new(store.clone());
         Chat {
             store,
-            hub: hub.clone(),
+            events,
             presence,
             send_limit: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),
@@ -335,13 +340,15 @@ impl Chat {
             Created::Earlier(sent) => return Ok(sent),
         };
         self.typing.stop(&message.from, &message.to);
-        self.hub.publish(
-            Audience::Users(vec![message.to.clone(), message.from.clone()]),
-            Event::MessageSent {
-                message: message.clone(),
-                origin,
-            },
-        );
+        self.events
+            .record(
+                Audience::Users(vec![message.to.clone(), message.from.clone()]),
+                Event::MessageSent {
+                    message: message.clone(),
+                    origin,
+                },
+            )
+            .await;
         self.presence.touch(&principal.user_id).await;
         Ok(message)
     }
@@ -421,15 +428,17 @@ impl Chat {
         let at = now();
         let ids = self.store.mark_seen(&principal.user_id, peer, at).await?;
         if !ids.is_empty() {
-            self.hub.publish(
-                Audience::User(peer.clone()),
-                Event::MessagesSeen {
-                    by: principal.user_id.clone(),
-                    sender: peer.clone(),
-                    ids: ids.clone(),
-                    at,
-                },
-            );
+            self.events
+                .record(
+                    Audience::User(peer.clone()),
+                    Event::MessagesSeen {
+                        by: principal.user_id.clone(),
+                        sender: peer.clone(),
+                        ids: ids.clone(),
+                        at,
+                    },
+                )
+                .await;
         }
         Ok((ids, at))
     }
@@ -485,7 +494,7 @@ impl Chat {
         principal: &Principal,
         live: Subscription,
         origin: Option<ConnectionId>,
-    ) -> impl futures::Stream<Item = Message> + Send + use<> {
+    ) -> impl futures::Stream<Item = Delivery> + Send + use<> {
         let state = Deliveries {
             chat: self.clone(),
             principal: principal.clone(),

@@ -7,7 +7,9 @@ mod accounts;
 mod authenticator;
 mod catalog;
 mod chat;
+mod connection;
 mod dashboard;
+mod event_log;
 mod idempotency;
 mod orders;
 mod presence;
@@ -19,7 +21,9 @@ pub use accounts::{Accounts, Registration, Session, SignIn};
 pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
 pub use catalog::{Catalog, ProductListing};
 pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing, message_cursor};
+pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound};
 pub use dashboard::{Dashboard, DashboardStats};
+pub use event_log::{EventLog, EventPage, POLL_EVERY, ResyncReason, is_logged};
 pub use idempotency::{Created, Idempotency, KEY_RETENTION};
 pub use orders::{OrderListing, Orders, order_cursor};
 pub use presence::{Presence, RECENTLY_ACTIVE, UserListing, user_cursor};
@@ -54,6 +58,10 @@ pub struct Services {
     pub authenticator: Authenticator,
     /// Idempotency keys (the janitor forgets expired ones).
     pub idempotency: Idempotency,
+    /// The event log: positions, replay, retention.
+    pub event_log: EventLog,
+    /// Live connections: presence, replay then live, end reasons.
+    pub connections: Connections,
 }
 
 impl Services {
@@ -83,24 +91,35 @@ impl Services {
             config.refresh_token_ttl,
         );
         let presence = Presence::new(store.clone(), hub.clone(), config.presence_grace);
+        let event_log = EventLog::new(store.clone(), hub.clone());
         let store_for_keys = store.clone();
+        let chat = Chat::new(
+            store.clone(),
+            hub.clone(),
+            event_log.clone(),
+            presence.clone(),
+            config.messages_per_second,
+            config.typing_ttl,
+        );
+        let connections = Connections::new(
+            hub.clone(),
+            event_log.clone(),
+            chat.clone(),
+            presence.clone(),
+        );
         Services {
             accounts,
-            catalog: Catalog::new(store.clone(), hub.clone()),
-            orders: Orders::new(store.clone(), hub.clone()),
+            catalog: Catalog::new(store.clone(), event_log.clone()),
+            orders: Orders::new(store.clone(), hub.clone(), event_log.clone()),
             dashboard: Dashboard::new(store.clone(), presence.clone()),
-            chat: Chat::new(
-                store.clone(),
-                hub.clone(),
-                presence.clone(),
-                config.messages_per_second,
-                config.typing_ttl,
-            ),
+            chat,
+            connections,
             presence,
             store,
             hub,
             authenticator,
             idempotency: Idempotency::new(store_for_keys),
+            event_log,
         }
     }
 }

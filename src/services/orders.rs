@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
-use super::{Created, Idempotency};
+use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
     Cursor, IdempotencyKey, NewOrder, Order, OrderId, OrderStatus, Page, ProductId, Quantity,
@@ -76,16 +76,18 @@ pub fn order_cursor(order: &Order) -> Cursor {
 pub struct Orders {
     store: Arc<dyn Store>,
     hub: Hub,
+    events: EventLog,
     idempotency: Idempotency,
 }
 
 impl Orders {
     /// Wires the service.
-    pub fn new(store: Arc<dyn Store>, hub: Hub) -> Self {
+    pub fn new(store: Arc<dyn Store>, hub: Hub, events: EventLog) -> Self {
         let idempotency = Idempotency::new(store.clone());
         Orders {
             store,
             hub,
+            events,
             idempotency,
         }
     }
@@ -135,8 +137,9 @@ impl Orders {
             .await?;
         if let Created::New(order) = &created {
             tracing::info!(order.id = %order.id, "order placed");
-            self.hub
-                .publish(Audience::Admins, Event::OrderPlaced(order.clone()));
+            self.events
+                .record(Audience::Admins, Event::OrderPlaced(order.clone()))
+                .await;
         }
         Ok(created.into_inner())
     }
@@ -159,10 +162,12 @@ impl Orders {
         match self.store.move_order(id, &from, to, now()).await? {
             MoveOrder::Moved(order) => {
                 tracing::info!("order status changed");
-                self.hub.publish(
-                    Audience::UsersAndAdmins(vec![order.user_id.clone()]),
-                    Event::OrderStatusChanged(order.clone()),
-                );
+                self.events
+                    .record(
+                        Audience::UsersAndAdmins(vec![order.user_id.clone()]),
+                        Event::OrderStatusChanged(order.clone()),
+                    )
+                    .await;
                 Ok(order)
             }
             MoveOrder::NotAllowed(order) => Err(AppError::Conflict(format!(

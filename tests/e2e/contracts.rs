@@ -19,7 +19,7 @@ use crate::support::node::NodeClient;
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, account_from, unique_email};
 
 /// Every REST route of the contract (API.md, README), with its methods.
-const REST_ROUTES: [(&str, &[&str]); 12] = [
+const REST_ROUTES: [(&str, &[&str]); 13] = [
     ("/auth/register", &["post"]),
     ("/auth/login", &["post"]),
     ("/auth/refresh", &["post"]),
@@ -32,10 +32,11 @@ const REST_ROUTES: [(&str, &[&str]); 12] = [
     ("/chat/messages", &["get", "post"]),
     ("/chat/messages/{id}", &["get"]),
     ("/users/{id}", &["patch"]),
+    ("/events", &["get"]),
 ];
 
 /// Every Socket.IO event API.md and the README name, with its direction.
-const API_EVENTS: [(&str, Direction); 17] = [
+const API_EVENTS: [(&str, Direction); 19] = [
     ("send_message", Direction::ClientToServer),
     ("receive_message", Direction::ServerToClient),
     ("typing", Direction::ClientToServer),
@@ -53,6 +54,8 @@ const API_EVENTS: [(&str, Direction); 17] = [
     ("session_ended", Direction::ServerToClient),
     ("product_updated", Direction::ServerToClient),
     ("product_deleted", Direction::ServerToClient),
+    ("resync_required", Direction::ServerToClient),
+    ("resume_position", Direction::ServerToClient),
 ];
 
 /// The HTTP methods a route could be mounted for.
@@ -434,6 +437,15 @@ async fn rest_responses_have_their_documented_shapes() {
     check("get", "/chat/messages")
         .of(app.get("/chat/messages", Some(&user.token)).await, 200)
         .await;
+    check("get", "/events")
+        .of(app.get("/events?after=0", Some(&admin.token)).await, 200)
+        .await;
+    check("get", "/events")
+        .of(
+            app.get("/events?after=forged", Some(&admin.token)).await,
+            410,
+        )
+        .await;
     check("get", "/chat/messages/{id}")
         .of(
             app.get(&format!("/chat/messages/{}", user.id), Some(&admin.token))
@@ -576,7 +588,15 @@ async fn socket_events_have_their_documented_shapes() {
         payload.clone()
     };
 
+    hear(&mut admin_socket, "resume_position").await;
     hear(&mut admin_socket, "user_online").await;
+    let mut resyncing = NodeClient::socketio(
+        &app.address,
+        json!({ "token": admin.token, "offset": "forged" }),
+    )
+    .await;
+    hear(&mut resyncing, "resync_required").await;
+    resyncing.send(json!({ "cmd": "disconnect" })).await;
     let product = app
         .create_product(&admin.token, "Contract Kettle", 12.5, 5)
         .await;

@@ -159,7 +159,12 @@ async fn socketio_client_example_orders_hears_the_move_and_chats() {
         .await;
     let run = run_example(&app, "node", &[script], &[]).await;
     run.assert_success();
-    for expected in ["order_status_update", "receive_message from", "OK:"] {
+    for expected in [
+        "order_status_update",
+        "receive_message from",
+        "replayed on reconnect: order",
+        "OK:",
+    ] {
         assert!(
             run.stdout.contains(expected),
             "the example's output mentions {expected:?}: {}",

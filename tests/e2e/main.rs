@@ -20,6 +20,7 @@ mod loadgen;
 mod operations;
 mod orders;
 mod presence;
+mod resume;
 mod revocation;
 mod schema;
 mod socketio;

@@ -11,6 +11,7 @@
 mod auth;
 mod catalog;
 mod chat;
+mod events;
 mod extract;
 mod orders;
 mod users;
@@ -45,6 +46,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(chat::list_messages, chat::send_message))
         .routes(routes!(chat::thread))
         .routes(routes!(users::update_user))
+        .routes(routes!(events::list_events))
 }
 
 /// The REST routes, mounted at `/` and `/api/v1`, plus `GET /openapi.json`

@@ -14,7 +14,7 @@ use crate::compat::envelope;
 use crate::compat::rest::parse_value;
 use crate::compat::wire::MessageBody;
 use crate::domain::IdempotencyKey;
-use crate::domain::{Message, UserId};
+use crate::domain::{Message, Position, UserId};
 use crate::error::AppError;
 use crate::hub::{ConnectionId, Subscription};
 use crate::services::{Outgoing, Services};
@@ -170,23 +170,12 @@ pub async fn mark_seen(
 
 /// Hands a message to the socket; false when the socket could not take it
 /// (closed, or its send buffer is full), in which case it is not delivered.
-fn emit_message(socket: &SocketRef, message: &Message) -> bool {
-    match socket.emit(events::RECEIVE_MESSAGE.name, &MessageBody::from(message)) {
-        Ok(()) => true,
-        Err(socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull)) => {
-            // Its outbound queue is full: the client stopped reading. The
-            // queue is bounded (SEND_BUFFER_PACKETS); the socket ends here
-            // rather than at its next heartbeat.
-            tracing::info!(socket.id = %socket.id, "socket closed: the client stopped reading");
-            crate::metrics::slow_client_dropped(crate::metrics::Door::SocketIo);
-            let _ = socket.clone().disconnect();
-            false
-        }
-        Err(error) => {
-            tracing::debug!(%error, "receive_message not handed to the socket");
-            false
-        }
-    }
+fn emit_message(socket: &SocketRef, message: &Message, position: Option<Position>) -> bool {
+    let payload = events::ReceivedMessage {
+        message: MessageBody::from(message),
+        position: position.map(|position| position.to_string()),
+    };
+    super::emit_or_drop(socket, events::RECEIVE_MESSAGE.name, &payload)
 }
 
 /// Delivers messages to one socket for its whole life, through
@@ -205,8 +194,8 @@ pub async fn deliver_messages(
 ) {
     let origin = Some(connection_id(&socket));
     let mut deliveries = std::pin::pin!(services.chat.deliveries(&principal, live, origin));
-    while let Some(message) = deliveries.next().await {
-        if emit_message(&socket, &message) && message.to == principal.user_id {
+    while let Some((message, position)) = deliveries.next().await {
+        if emit_message(&socket, &message, position) && message.to == principal.user_id {
             services.chat.note_delivered(message.id.clone());
         }
     }

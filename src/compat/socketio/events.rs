@@ -63,7 +63,7 @@ pub const RECEIVE_MESSAGE: SocketEvent = SocketEvent {
     parties: "the recipient's sockets, and the sender's other sockets",
     summary: "A chat message. Messages sent while the recipient had no socket open are \
               delivered on the next connection, in order; each message once per socket.",
-    payload: |schemas| schemas.reference::<MessageBody>(),
+    payload: |schemas| schemas.reference::<ReceivedMessage>(),
     ack: None,
 };
 
@@ -203,8 +203,28 @@ pub const SESSION_ENDED: SocketEvent = SocketEvent {
     ack: None,
 };
 
+pub const RESUME_POSITION: SocketEvent = SocketEvent {
+    name: "resume_position",
+    direction: Direction::ServerToClient,
+    parties: "every socket, once, right after it connects (after the replay when it resumed)",
+    summary: "The head of the event log as far as this socket is concerned: a client that \
+              drops before any event arrives resumes from here (handshake `auth.offset`).",
+    payload: |schemas| schemas.reference::<ResumePositionPayload>(),
+    ack: None,
+};
+
+pub const RESYNC_REQUIRED: SocketEvent = SocketEvent {
+    name: "resync_required",
+    direction: Direction::ServerToClient,
+    parties: "a socket whose handshake `auth.offset` cannot be continued from",
+    summary: "The offset is unknown or older than the retention window: refetch state, then \
+              continue from the positions of new events. Never a silent gap.",
+    payload: |schemas| schemas.reference::<ResyncRequiredPayload>(),
+    ack: None,
+};
+
 /// Every event, client → server first.
-pub const ALL: [SocketEvent; 17] = [
+pub const ALL: [SocketEvent; 19] = [
     SEND_MESSAGE,
     TYPING,
     START_TYPING,
@@ -222,6 +242,8 @@ pub const ALL: [SocketEvent; 17] = [
     NEW_ORDER,
     ORDER_STATUS_UPDATE,
     SESSION_ENDED,
+    RESUME_POSITION,
+    RESYNC_REQUIRED,
 ];
 
 /// `typing` / `start_typing` / `stop_typing`: the recipient's id, as a
@@ -258,6 +280,10 @@ pub struct MessagesSeenPayload {
     pub ids: Vec<String>,
     #[schema(format = DateTime)]
     pub seen_at: String,
+    /// The event's position: keep the last one processed and send it as the
+    /// handshake's `auth.offset` to resume after a disconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 /// `user_online` and `user_offline`. `user_id` mirrors `userId` for the
@@ -282,6 +308,10 @@ pub struct ProductEvent {
     pub product: ProductBody,
     /// The same as `id`.
     pub product_id: String,
+    /// The event's position: keep the last one processed and send it as the
+    /// handshake's `auth.offset` to resume after a disconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 /// `product_deleted`.
@@ -289,6 +319,10 @@ pub struct ProductEvent {
 #[serde(rename_all = "camelCase")]
 pub struct ProductDeletedPayload {
     pub product_id: String,
+    /// The event's position: keep the last one processed and send it as the
+    /// handshake's `auth.offset` to resume after a disconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 /// `new_order`: the order plus `orderId`.
@@ -299,6 +333,10 @@ pub struct OrderEvent {
     pub order: OrderBody,
     /// The same as `id`.
     pub order_id: String,
+    /// The event's position: keep the last one processed and send it as the
+    /// handshake's `auth.offset` to resume after a disconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 /// `order_status_update`.
@@ -312,6 +350,38 @@ pub struct OrderStatusPayload {
     pub status: &'static str,
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// The event's position: keep the last one processed and send it as the
+    /// handshake's `auth.offset` to resume after a disconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+}
+
+/// `receive_message`: the message plus its position (absent on messages
+/// delivered on connect without an `offset`, which are read from the
+/// messages themselves).
+#[derive(Serialize, ToSchema)]
+pub struct ReceivedMessage {
+    #[serde(flatten)]
+    pub message: MessageBody,
+    /// The event's position: keep the last one processed and send it as the
+    /// handshake's `auth.offset` to resume after a disconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+}
+
+/// `resume_position`.
+#[derive(Serialize, ToSchema)]
+pub struct ResumePositionPayload {
+    /// Everything up to here was sent (or happened before the connection):
+    /// resume from here if nothing newer arrives before a disconnect.
+    pub position: String,
+}
+
+/// `resync_required`.
+#[derive(Serialize, ToSchema)]
+pub struct ResyncRequiredPayload {
+    /// `unknown_position`, `position_expired` or `log_unavailable`.
+    pub reason: &'static str,
 }
 
 /// `session_ended`.
@@ -332,4 +402,15 @@ pub enum EndReason {
     RoleChanged,
     /// An admin deactivated the account.
     Deactivated,
+}
+
+impl From<crate::services::EndReason> for EndReason {
+    fn from(reason: crate::services::EndReason) -> Self {
+        match reason {
+            crate::services::EndReason::TokenExpired => EndReason::TokenExpired,
+            crate::services::EndReason::LoggedOut => EndReason::LoggedOut,
+            crate::services::EndReason::RoleChanged => EndReason::RoleChanged,
+            crate::services::EndReason::Deactivated => EndReason::Deactivated,
+        }
+    }
 }

@@ -9,27 +9,31 @@ use tokio::task::JoinHandle;
 
 use super::events::{
     self, EndReason, MessagesSeenPayload, OrderEvent, OrderStatusPayload, PresencePayload,
-    ProductDeletedPayload, ProductEvent, SessionEndedPayload, SocketEvent, UserTypingPayload,
+    ProductDeletedPayload, ProductEvent, ReceivedMessage, SessionEndedPayload, SocketEvent,
+    UserTypingPayload,
 };
-use super::{ADMINS_ROOM, user_room};
+use super::{ADMINS_ROOM, EVERYONE_ROOM, user_room};
 use crate::compat::envelope::timestamp;
-use crate::compat::wire::{OrderBody, ProductBody};
+use crate::compat::wire::{MessageBody, OrderBody, ProductBody};
 use crate::hub::{Audience, Envelope, Event, Hub};
 use crate::metrics::{self, Door};
 
 /// What one hub event becomes on the Socket.IO wire.
-struct Outbound {
-    event: &'static str,
-    payload: serde_json::Value,
+pub(super) struct Outbound {
+    /// The event name.
+    pub event: &'static str,
+    /// Its payload, with the event's position when it has one.
+    pub payload: serde_json::Value,
     /// Disconnect the audience's sockets after telling them (their tokens no
     /// longer say who they are).
-    then_disconnect: bool,
+    pub then_disconnect: bool,
 }
 
-/// What one hub event becomes on the Socket.IO wire; `None` for events
-/// this forwarder does not carry (chat messages are delivered per
-/// connection, see `chat.rs`).
-fn outbound(event: &Event) -> Option<Outbound> {
+/// What one hub event becomes on the Socket.IO wire, with its position in
+/// the payload of resumable events.
+pub(super) fn render(envelope: &Envelope) -> Option<Outbound> {
+    let position = envelope.position.map(|position| position.to_string());
+    let event = &envelope.event;
     let plain = |event: &SocketEvent, payload: serde_json::Value| {
         Some(Outbound {
             event: event.name,
@@ -45,13 +49,20 @@ fn outbound(event: &Event) -> Option<Outbound> {
         })
     };
     match event {
-        Event::MessageSent { .. } => None,
+        Event::MessageSent { message, .. } => plain(
+            &events::RECEIVE_MESSAGE,
+            json!(ReceivedMessage {
+                message: MessageBody::from(message),
+                position,
+            }),
+        ),
         Event::MessagesSeen { by, ids, at, .. } => plain(
             &events::MESSAGES_SEEN,
             json!(MessagesSeenPayload {
                 by: by.to_string(),
                 ids: ids.iter().map(ToString::to_string).collect(),
                 seen_at: timestamp(*at),
+                position,
             }),
         ),
         Event::UserTyping { from, typing, .. } => plain(
@@ -83,6 +94,7 @@ fn outbound(event: &Event) -> Option<Outbound> {
             json!(ProductEvent {
                 product: ProductBody::from(product),
                 product_id: product.id.to_string(),
+                position,
             }),
         ),
         Event::ProductChanged(product) => plain(
@@ -90,12 +102,14 @@ fn outbound(event: &Event) -> Option<Outbound> {
             json!(ProductEvent {
                 product: ProductBody::from(product),
                 product_id: product.id.to_string(),
+                position,
             }),
         ),
         Event::ProductRemoved(product_id) => plain(
             &events::PRODUCT_DELETED,
             json!(ProductDeletedPayload {
                 product_id: product_id.to_string(),
+                position,
             }),
         ),
         Event::OrderPlaced(order) => plain(
@@ -103,6 +117,7 @@ fn outbound(event: &Event) -> Option<Outbound> {
             json!(OrderEvent {
                 order: OrderBody::from(order),
                 order_id: order.id.to_string(),
+                position,
             }),
         ),
         Event::OrderStatusChanged(order) => plain(
@@ -112,6 +127,7 @@ fn outbound(event: &Event) -> Option<Outbound> {
                 user_id: order.user_id.to_string(),
                 status: order.status.as_str(),
                 updated_at: timestamp(order.updated_at),
+                position,
             }),
         ),
         Event::RoleChanged { .. } => ending(EndReason::RoleChanged),
@@ -138,46 +154,43 @@ pub fn spawn_forwarder(io: SocketIo, hub: &Hub) -> JoinHandle<()> {
 }
 
 async fn deliver(io: &SocketIo, envelope: &Envelope) {
-    let Some(outbound) = outbound(&envelope.event) else {
-        return;
-    };
-    let rooms = match &envelope.audience {
-        Audience::Everyone => None,
-        Audience::Admins => Some(vec![ADMINS_ROOM.to_owned()]),
-        Audience::User(user_id) => Some(vec![user_room(user_id)]),
-        // One emit into both rooms: a socket in both gets it once.
-        Audience::Users(user_ids) => Some(user_ids.iter().map(user_room).collect()),
-        Audience::UsersAndAdmins(user_ids) => Some(
-            user_ids
-                .iter()
-                .map(user_room)
-                .chain([ADMINS_ROOM.to_owned()])
-                .collect(),
-        ),
-    };
-    // An empty room list would mean "every socket" to socketioxide.
-    if rooms.as_ref().is_some_and(Vec::is_empty) {
+    // Chat messages are delivered per connection (`chat.rs`), which marks
+    // them delivered.
+    if matches!(envelope.event, Event::MessageSent { .. }) {
         return;
     }
-    let emitted = match &rooms {
-        Some(rooms) => {
-            io.to(rooms.clone())
-                .emit(outbound.event, &outbound.payload)
-                .await
-        }
-        None => io.emit(outbound.event, &outbound.payload).await,
+    let Some(outbound) = render(envelope) else {
+        return;
     };
+    // Sockets that resumed with an offset are in none of these rooms: their
+    // connection delivers to them (`resume.rs`), each event once.
+    let rooms: Vec<String> = match &envelope.audience {
+        Audience::Everyone => vec![EVERYONE_ROOM.to_owned()],
+        Audience::Admins => vec![ADMINS_ROOM.to_owned()],
+        Audience::User(user_id) => vec![user_room(user_id)],
+        // One emit into both rooms: a socket in both gets it once.
+        Audience::Users(user_ids) => user_ids.iter().map(user_room).collect(),
+        Audience::UsersAndAdmins(user_ids) => user_ids
+            .iter()
+            .map(user_room)
+            .chain([ADMINS_ROOM.to_owned()])
+            .collect(),
+    };
+    // An empty room list would mean "every socket" to socketioxide.
+    if rooms.is_empty() {
+        return;
+    }
+    let emitted = io
+        .to(rooms.clone())
+        .emit(outbound.event, &outbound.payload)
+        .await;
     match emitted {
         Ok(()) => metrics::event_delivered(Door::SocketIo, envelope.event.kind()),
         Err(error) => tracing::debug!(%error, event = outbound.event, "socket.io emit failed"),
     }
-    if outbound.then_disconnect {
-        let disconnected = match rooms {
-            Some(rooms) => io.to(rooms).disconnect().await,
-            None => io.broadcast().disconnect().await,
-        };
-        if let Err(error) = disconnected {
-            tracing::debug!(%error, "socket.io disconnect failed");
-        }
+    if outbound.then_disconnect
+        && let Err(error) = io.to(rooms).disconnect().await
+    {
+        tracing::debug!(%error, "socket.io disconnect failed");
     }
 }

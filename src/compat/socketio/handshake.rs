@@ -21,11 +21,22 @@ pub async fn authenticate(
     TryData(auth): TryData<serde_json::Value>,
     State(services): State<Services>,
 ) -> Result<(), AppError> {
-    let from_auth = auth.ok().and_then(|auth| {
+    let auth = auth.ok();
+    let from_auth = auth.as_ref().and_then(|auth| {
         auth.get("token")
             .and_then(|token| token.as_str())
             .map(str::to_owned)
     });
+    // The last position the client processed; a number is taken as its text.
+    let resume_after = auth
+        .as_ref()
+        .and_then(|auth| auth.get("offset"))
+        .and_then(|offset| match offset {
+            serde_json::Value::String(text) => Some(text.clone()),
+            serde_json::Value::Number(number) => Some(number.to_string()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        });
     let parts = socket.req_parts();
     let from_header = || {
         parts
@@ -51,7 +62,13 @@ pub async fn authenticate(
     }
     .inspect_err(|_| crate::metrics::handshake(crate::metrics::Door::SocketIo, false))?;
     let principal = authenticated.principal;
-    super::prepare(&socket, &principal, &services);
+    super::prepare(
+        &socket,
+        &principal,
+        authenticated.expires_at,
+        resume_after,
+        &services,
+    );
     socket.extensions.insert(principal);
     socket
         .extensions

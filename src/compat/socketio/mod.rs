@@ -12,6 +12,7 @@ pub mod events;
 mod forwarder;
 mod handshake;
 mod orders;
+mod resume;
 
 use socketioxide::SocketIo;
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use tokio::task::AbortHandle;
 use tokio::task::JoinHandle;
 
 use crate::auth::Principal;
-use crate::services::Services;
+use crate::services::{LiveConnection, Opening, Services};
 use handshake::TokenExpiry;
 
 pub use forwarder::spawn_forwarder;
@@ -44,6 +45,10 @@ const SEND_BUFFER_PACKETS: usize = 4096;
 
 /// The room of every admin connection.
 pub const ADMINS_ROOM: &str = "admins";
+
+/// The room of every socket the forwarder serves (all but those that
+/// resumed with an offset, which their own connection serves).
+pub const EVERYONE_ROOM: &str = "everyone";
 
 /// Builds the Socket.IO layer and handle, registers the default namespace and
 /// starts the hub forwarder.
@@ -66,6 +71,18 @@ async fn on_connect(
     Extension(expiry): Extension<TokenExpiry>,
     State(services): State<Services>,
 ) {
+    if let Some(live) = socket
+        .extensions
+        .get::<PendingConnection>()
+        .and_then(|pending| pending.0.lock().unwrap_or_else(|p| p.into_inner()).take())
+    {
+        let connection = tokio::spawn(resume::serve(socket.clone(), live));
+        socket
+            .extensions
+            .insert(ConnectionTasks(Arc::new([connection.abort_handle()])));
+        tracing::debug!(user.id = %principal.user_id, socket.id = %socket.id, "socket resumed");
+        return;
+    }
     let live = socket
         .extensions
         .get::<PendingDelivery>()
@@ -82,26 +99,56 @@ async fn on_connect(
         delivery.abort_handle(),
         expiry.abort_handle(),
     ])));
+    // Joined its rooms at the handshake: every event after this head
+    // reaches it (one before may too; clients keep the greatest position).
+    emit_or_drop(
+        &socket,
+        events::RESUME_POSITION.name,
+        &events::ResumePositionPayload {
+            position: services.event_log.head().to_string(),
+        },
+    );
     tracing::debug!(user.id = %principal.user_id, socket.id = %socket.id, "socket connected");
 }
 
-/// Joins the socket's rooms and registers its event handlers. Called from
-/// the handshake, before the client hears `connect`, so no event and no
-/// early emit can fall between the two.
-fn prepare(socket: &SocketRef, principal: &Principal, services: &Services) {
-    services.presence.connected(&principal.user_id);
+/// Joins the socket's rooms (or opens its own connection when it resumes)
+/// and registers its event handlers. Called from the handshake, before the
+/// client hears `connect`, so no event and no early emit can fall between
+/// the two.
+fn prepare(
+    socket: &SocketRef,
+    principal: &Principal,
+    expires_at: i64,
+    resume_after: Option<String>,
+    services: &Services,
+) {
     socket
         .extensions
         .insert(Counted(Arc::new(crate::metrics::connection_opened(
             crate::metrics::Door::SocketIo,
         ))));
-    let live = services.hub.subscribe_user(&principal.user_id);
-    socket
-        .extensions
-        .insert(PendingDelivery(Arc::new(Mutex::new(Some(live)))));
-    socket.join(user_room(&principal.user_id));
-    if principal.is_admin() {
-        socket.join(ADMINS_ROOM);
+    if let Some(resume_after) = resume_after {
+        let live = services.connections.open(Opening {
+            principal: principal.clone(),
+            expires_at,
+            origin: chat::connection_id(socket),
+            resume_after: Some(resume_after),
+        });
+        socket
+            .extensions
+            .insert(PendingConnection(Arc::new(Mutex::new(Some(live)))));
+    } else {
+        services.presence.connected(&principal.user_id);
+        socket.extensions.insert(CountedPresence);
+        let live = services.hub.subscribe_user(&principal.user_id);
+        socket
+            .extensions
+            .insert(PendingDelivery(Arc::new(Mutex::new(Some(live)))));
+        socket.join(EVERYONE_ROOM);
+        socket.join(user_room(&principal.user_id));
+        if principal.is_admin() {
+            socket.join(ADMINS_ROOM);
+        }
     }
     socket.on(
         events::UPDATE_ORDER_STATUS.name,
@@ -119,13 +166,22 @@ fn prepare(socket: &SocketRef, principal: &Principal, services: &Services) {
 #[derive(Clone)]
 struct PendingDelivery(Arc<Mutex<Option<crate::hub::Subscription>>>);
 
+/// The connection opened at the handshake of a resuming socket.
+#[derive(Clone)]
+struct PendingConnection(Arc<Mutex<Option<LiveConnection>>>);
+
+/// The socket counts for presence here (a resuming socket's connection
+/// counts itself).
+#[derive(Clone)]
+struct CountedPresence;
+
 /// The socket's place in the connection gauge, given back on disconnect.
 #[derive(Clone)]
 struct Counted(#[allow(dead_code)] Arc<crate::metrics::ConnectionCount>);
 
 /// Tasks that live as long as one socket.
 #[derive(Clone)]
-struct ConnectionTasks(Arc<[AbortHandle; 2]>);
+struct ConnectionTasks(Arc<[AbortHandle]>);
 
 async fn on_disconnect(socket: SocketRef, State(services): State<Services>) {
     if let Some(tasks) = socket.extensions.get::<ConnectionTasks>() {
@@ -133,10 +189,39 @@ async fn on_disconnect(socket: SocketRef, State(services): State<Services>) {
             task.abort();
         }
     }
-    if let Some(principal) = socket.extensions.get::<Principal>() {
+    // A resuming socket that never reached `on_connect` still holds its
+    // connection here; dropping it counts it closed.
+    socket.extensions.remove::<PendingConnection>();
+    if socket.extensions.remove::<CountedPresence>().is_some()
+        && let Some(principal) = socket.extensions.get::<Principal>()
+    {
         services.presence.disconnected(&principal.user_id);
     }
     socket.extensions.remove::<Counted>();
+}
+
+/// Emits one event to one socket; false when the socket could not take it
+/// (closed, or its send buffer is full). A full buffer means the client
+/// stopped reading: the queue is bounded (`SEND_BUFFER_PACKETS`), and the
+/// socket ends here rather than at its next heartbeat.
+pub(crate) fn emit_or_drop(
+    socket: &SocketRef,
+    event: &'static str,
+    payload: &impl serde::Serialize,
+) -> bool {
+    match socket.emit(event, payload) {
+        Ok(()) => true,
+        Err(socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull)) => {
+            tracing::info!(socket.id = %socket.id, "socket closed: the client stopped reading");
+            crate::metrics::slow_client_dropped(crate::metrics::Door::SocketIo);
+            let _ = socket.clone().disconnect();
+            false
+        }
+        Err(error) => {
+            tracing::debug!(%error, event, "event not handed to the socket");
+            false
+        }
+    }
 }
 
 /// Tells the socket its token expired, then disconnects it; the client

@@ -427,3 +427,17 @@ pub async fn assert_rest_error(
     assert_eq!(body["code"], code, "{what}: error code; body {body}");
     body
 }
+
+/// A payload (or an array of them) without the event-log `position` that
+/// resumable events carry, to compare it with the entity it describes.
+pub fn without_position(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(without_position).collect()),
+        Value::Object(object) => {
+            let mut object = object.clone();
+            object.remove("position");
+            Value::Object(object)
+        }
+        other => other.clone(),
+    }
+}

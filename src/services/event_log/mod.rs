@@ -1,0 +1,449 @@
+//! The event log: every event a client can miss gets a position in the
+//! store, and reaches the hub in position order.
+//!
+//! One task per process owns both directions. It appends what this
+//! process's services record (the requests that arrived meanwhile in one
+//! store call), and it publishes logged events to the hub strictly in
+//! position order, without gaps: its own events as soon as they are
+//! written, events written by other processes sharing the store when it
+//! reads them (every [`POLL_EVERY`], or before its own next events). Because
+//! the hub only ever sees the log's order, a connection can replay from the
+//! store up to [`EventLog::head`] and continue from the hub with no gap and
+//! no duplicate.
+//!
+//! The store is the source of truth. When it cannot be written, the event
+//! still goes out live (without a position), the failure is logged, and the
+//! write that caused it (already stored) stands: clients that were connected
+//! see it; a client that was away refetches.
+
+mod codec;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use codec::is_logged;
+
+use crate::auth::Principal;
+use crate::domain::Position;
+use crate::error::AppError;
+use crate::hub::{Audience, Envelope, Event, Hub};
+use crate::store::{LogEntry, LogQuery, LogReader, NewLogEntry, Store, now};
+
+/// How often the log is read for events other processes wrote.
+pub const POLL_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a hole in the positions may stay before it is skipped. Appends
+/// become visible in position order, so a hole only lasts while another
+/// process's write is in flight; one older than this is a bug or a lost
+/// write, and waiting longer would hold up every event behind it.
+const GAP_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Most events appended or read in one store call.
+const BATCH: usize = 256;
+
+/// Requests queued for the appender before `record` waits.
+const QUEUE: usize = 4096;
+
+/// A position a client sent back that the log cannot continue from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResyncReason {
+    /// Never handed out (forged, or from another deployment).
+    Unknown,
+    /// Older than the retention window: the events after it are gone.
+    Expired,
+    /// The log could not be read just now; refetching is the safe choice.
+    Unavailable,
+}
+
+impl ResyncReason {
+    /// The reason as clients read it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResyncReason::Unknown => "unknown_position",
+            ResyncReason::Expired => "position_expired",
+            ResyncReason::Unavailable => "log_unavailable",
+        }
+    }
+}
+
+/// A page of the log for a polling client.
+#[derive(Debug)]
+pub struct EventPage {
+    /// What the reader may see, oldest first.
+    pub events: Vec<Arc<Envelope>>,
+    /// Where the next page starts, when this one is full.
+    pub next_cursor: Option<Position>,
+    /// The head when the page was read: where to continue from once the
+    /// pages run out.
+    pub head: Position,
+}
+
+/// The event log service. Cheap to clone.
+#[derive(Clone)]
+pub struct EventLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    hub: Hub,
+    /// The newest position published to the hub: a replay reads up to here.
+    published: AtomicU64,
+    requests: mpsc::Sender<Record>,
+    /// The appender's end, taken by [`EventLog::start`].
+    pending: Mutex<Option<mpsc::Receiver<Record>>>,
+}
+
+/// One event to append, and who waits for its position.
+struct Record {
+    audience: Audience,
+    event: Event,
+    entry: NewLogEntry,
+    done: oneshot::Sender<Option<Position>>,
+}
+
+impl EventLog {
+    /// The service; nothing is appended or published before [`start`](Self::start).
+    pub fn new(store: Arc<dyn Store>, hub: Hub) -> Self {
+        let (requests, pending) = mpsc::channel(QUEUE);
+        EventLog {
+            inner: Arc::new(Inner {
+                store,
+                hub,
+                published: AtomicU64::new(0),
+                requests,
+                pending: Mutex::new(Some(pending)),
+            }),
+        }
+    }
+
+    /// Reads the head of the log and starts the task that appends and
+    /// publishes. Events already in the log are history: connections replay
+    /// them, the hub never carries them.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store cannot be read; `INTERNAL` when started twice.
+    pub async fn start(&self) -> Result<JoinHandle<()>, AppError> {
+        let Some(requests) = self.inner.pending.lock().await.take() else {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "the event log was started twice"
+            )));
+        };
+        let head = self.inner.store.event_log_bounds().await?.head;
+        self.inner.published.store(head.value(), Ordering::Release);
+        let inner = self.inner.clone();
+        Ok(tokio::spawn(async move {
+            Appender {
+                inner,
+                gap_since: None,
+            }
+            .run(requests)
+            .await;
+        }))
+    }
+
+    /// Logs a missable event and publishes it with its position, after
+    /// every event before it. Returns the position (`None` when the store
+    /// could not take it: it was published live, without one). Live-only
+    /// events are published at once.
+    pub async fn record(&self, audience: Audience, event: Event) -> Option<Position> {
+        let Some(payload) = codec::encode(&event) else {
+            self.inner.hub.publish(audience, event);
+            return None;
+        };
+        let entry = NewLogEntry {
+            at: now(),
+            kind: event.kind().to_owned(),
+            scope: codec::scope(&audience),
+            payload,
+        };
+        let (done, position) = oneshot::channel();
+        let record = Record {
+            audience,
+            event,
+            entry,
+            done,
+        };
+        if let Err(mpsc::error::SendError(record)) = self.inner.requests.send(record).await {
+            // Only when the appender is gone (shutdown): live is all there is.
+            self.inner.hub.publish(record.audience, record.event);
+            return None;
+        }
+        position.await.ok().flatten()
+    }
+
+    /// The newest position published to this process's hub. A connection
+    /// that subscribed to the hub before reading this gets every later
+    /// event live; the ones up to here it reads from the store.
+    pub fn head(&self) -> Position {
+        Position::new(self.inner.published.load(Ordering::Acquire))
+    }
+
+    /// Whether a client can continue after `after`: the position was handed
+    /// out and the events after it are still kept.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store cannot be read.
+    pub async fn check(&self, after: Position) -> Result<Result<(), ResyncReason>, AppError> {
+        let bounds = self.inner.store.event_log_bounds().await?;
+        if after > bounds.head.max(self.head()) {
+            return Ok(Err(ResyncReason::Unknown));
+        }
+        let kept = match bounds.first {
+            Some(first) => after.next() >= first,
+            None => after == Position::START,
+        };
+        Ok(if kept {
+            Ok(())
+        } else {
+            Err(ResyncReason::Expired)
+        })
+    }
+
+    /// Reads back what `reader` may see after `after`, up to `up_to`, oldest
+    /// first, at most `limit` events.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store cannot be read.
+    pub async fn replay(
+        &self,
+        reader: &Principal,
+        after: Position,
+        up_to: Position,
+        limit: usize,
+    ) -> Result<Vec<Arc<Envelope>>, AppError> {
+        if after >= up_to {
+            return Ok(Vec::new());
+        }
+        let entries = self
+            .inner
+            .store
+            .read_events(&LogQuery {
+                after,
+                up_to,
+                reader: Some(LogReader {
+                    user: reader.user_id.clone(),
+                    admin: reader.is_admin(),
+                }),
+                limit,
+            })
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(envelope)
+            .map(Arc::new)
+            .collect())
+    }
+
+    /// One page of what `reader` may see after `after`, for polling clients
+    /// (REST `GET /events`). Without `after` the page is empty: the client
+    /// starts from the head it is given.
+    ///
+    /// # Errors
+    /// `RESYNC_REQUIRED` for a position the log cannot continue from;
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn page(
+        &self,
+        reader: &Principal,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<EventPage, AppError> {
+        let limit = crate::domain::page_size(limit);
+        let head = self.head();
+        let Some(after) = after else {
+            return Ok(EventPage {
+                events: Vec::new(),
+                next_cursor: None,
+                head,
+            });
+        };
+        let after = self.resume_point(after).await?;
+        let events = self.replay(reader, after, head, limit).await?;
+        let next_cursor = (events.len() == limit)
+            .then(|| events.last().and_then(|event| event.position))
+            .flatten();
+        Ok(EventPage {
+            events,
+            next_cursor,
+            head,
+        })
+    }
+
+    /// The position a client sent, if the log can continue after it.
+    ///
+    /// # Errors
+    /// `RESYNC_REQUIRED` when it cannot (unknown or too old);
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn resume_point(&self, raw: &str) -> Result<Position, AppError> {
+        let after = Position::parse(raw)
+            .map_err(|_| AppError::ResyncRequired(ResyncReason::Unknown.as_str()))?;
+        match self.check(after).await? {
+            Ok(()) => Ok(after),
+            Err(reason) => Err(AppError::ResyncRequired(reason.as_str())),
+        }
+    }
+
+    /// Drops events older than the retention window (the janitor calls it).
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store cannot be written.
+    pub async fn trim(&self, retention: Duration) -> Result<u64, AppError> {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let before = now()
+            .checked_sub_signed(retention)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        Ok(self.inner.store.trim_events(before).await?)
+    }
+}
+
+/// A stored event as the hub carries it; `None` (logged) for a row this
+/// server cannot read.
+fn envelope(entry: LogEntry) -> Option<Envelope> {
+    match codec::decode(&entry.entry.kind, &entry.entry.payload) {
+        Ok(event) => Some(Envelope {
+            position: Some(entry.position),
+            at: entry.entry.at,
+            audience: codec::audience(&entry.entry.scope),
+            event,
+        }),
+        Err(error) => {
+            tracing::error!(%error, position = %entry.position, "skipping an unreadable logged event");
+            None
+        }
+    }
+}
+
+/// The task that appends and publishes.
+struct Appender {
+    inner: Arc<Inner>,
+    /// When the hole at `published + 1` was first seen.
+    gap_since: Option<Instant>,
+}
+
+impl Appender {
+    async fn run(mut self, mut requests: mpsc::Receiver<Record>) {
+        let mut poll = tokio::time::interval(POLL_EVERY);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                first = requests.recv() => {
+                    let Some(first) = first else { return };
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH {
+                        match requests.try_recv() {
+                            Ok(record) => batch.push(record),
+                            Err(_) => break,
+                        }
+                    }
+                    self.append(batch).await;
+                }
+                _ = poll.tick() => self.catch_up(Position::new(u64::MAX)).await,
+            }
+        }
+    }
+
+    fn published(&self) -> Position {
+        Position::new(self.inner.published.load(Ordering::Acquire))
+    }
+
+    /// Writes a batch, publishes whatever other processes wrote before it,
+    /// then the batch, and tells each caller its position.
+    async fn append(&mut self, batch: Vec<Record>) {
+        let entries: Vec<NewLogEntry> = batch.iter().map(|record| record.entry.clone()).collect();
+        match self.inner.store.append_events(&entries).await {
+            Ok(positions) => {
+                if let Some(first) = positions.first()
+                    && first.value() > self.published().value() + 1
+                {
+                    // Written before ours, so already visible.
+                    self.catch_up(Position::new(first.value() - 1)).await;
+                }
+                for (record, position) in batch.into_iter().zip(positions) {
+                    if position > self.published() {
+                        self.publish(Envelope {
+                            position: Some(position),
+                            at: record.entry.at,
+                            audience: record.audience,
+                            event: record.event,
+                        });
+                    }
+                    let _ = record.done.send(Some(position));
+                }
+            }
+            Err(error) => {
+                crate::metrics::store_error("event_log");
+                tracing::error!(%error, "could not log events; publishing them live only");
+                for record in batch {
+                    self.inner.hub.publish(record.audience, record.event);
+                    let _ = record.done.send(None);
+                }
+            }
+        }
+    }
+
+    /// Publishes what the log holds after the published head, up to
+    /// `up_to`, in order, stopping at a hole until it is filled or too old.
+    async fn catch_up(&mut self, up_to: Position) {
+        loop {
+            let after = self.published();
+            let entries = match self
+                .inner
+                .store
+                .read_events(&LogQuery {
+                    after,
+                    up_to,
+                    reader: None,
+                    limit: BATCH,
+                })
+                .await
+            {
+                Ok(entries) => entries,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read the event log; retrying");
+                    return;
+                }
+            };
+            let read = entries.len();
+            for entry in entries {
+                if entry.position != self.published().next() {
+                    let since = *self.gap_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() < GAP_PATIENCE {
+                        return;
+                    }
+                    tracing::error!(
+                        from = %self.published().next(),
+                        to = %entry.position,
+                        "positions missing from the event log; skipping them"
+                    );
+                }
+                self.gap_since = None;
+                let position = entry.position;
+                match envelope(entry) {
+                    Some(envelope) => self.publish(envelope),
+                    None => self
+                        .inner
+                        .published
+                        .store(position.value(), Ordering::Release),
+                }
+            }
+            if read < BATCH {
+                return;
+            }
+        }
+    }
+
+    /// Moves the head first, then publishes: a connection that subscribes
+    /// and then reads the head may get this event both from its replay and
+    /// live (and drops the second copy by its position), never from neither.
+    fn publish(&self, envelope: Envelope) {
+        let position = envelope.position.unwrap_or_default();
+        self.inner
+            .published
+            .store(position.value(), Ordering::Release);
+        self.inner.hub.publish_logged(envelope);
+    }
+}

@@ -1,0 +1,321 @@
+//! Resume after a disconnect: every event a client can miss has a position,
+//! and a client that comes back with its last position gets exactly what it
+//! missed, in order, then live events, with no duplicate, also across a
+//! server restart, on both stores. Audiences hold on replay; a position the
+//! log cannot continue from gets `resync_required` / 410, never a gap.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::node::NodeClient;
+use crate::support::{Backend, TestApp, assert_rest_error, unique_email};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
+    move |line| line["kind"] == "event" && line["event"] == event
+}
+
+/// The payload of the next `event` the socket receives.
+async fn next(socket: &mut NodeClient, event: &'static str) -> Value {
+    socket.expect(event, WAIT, is_event(event)).await["args"][0].clone()
+}
+
+/// The events the socket receives, in arrival order, until `resume_position`.
+async fn until_resume_position(socket: &mut NodeClient) -> (Vec<(String, Value)>, String) {
+    let mut received = Vec::new();
+    loop {
+        let line = socket
+            .expect("an event or resume_position", WAIT, |line| {
+                line["kind"] == "event"
+            })
+            .await;
+        let name = line["event"].as_str().unwrap().to_owned();
+        let payload = line["args"][0].clone();
+        if name == "resume_position" {
+            let position = payload["position"].as_str().unwrap().to_owned();
+            return (received, position);
+        }
+        received.push((name, payload));
+    }
+}
+
+async fn socket_with(app: &TestApp, auth: Value) -> NodeClient {
+    let mut socket = NodeClient::socketio(&app.address, auth).await;
+    socket
+        .expect("connect", WAIT, |line| line["kind"] == "connect")
+        .await;
+    socket
+}
+
+fn position_of(payload: &Value) -> u64 {
+    payload["position"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no position in {payload}"))
+        .parse()
+        .unwrap()
+}
+
+async fn missed_events_are_replayed_in_order_then_live(backend: Backend, restart: bool) {
+    let app = TestApp::spawn_with(backend, |_| {}).await;
+    let admin = app.login_as_admin().await;
+    let user = app.register(&unique_email("resumer")).await;
+    let product = app.create_product(&admin.token, "Lamp", 12.5, 10).await;
+    let product_id = product["id"].as_str().unwrap().to_owned();
+    let first_order: Value = app
+        .place_order(&user.token, &product_id, 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first_order_id = first_order["data"]["id"].as_str().unwrap().to_owned();
+
+    // Both connect once (no offset: as before, plus resume_position), then drop.
+    let mut admin_socket = socket_with(&app, json!({ "token": admin.token })).await;
+    let admin_from = next(&mut admin_socket, "resume_position").await["position"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin_socket.send(json!({ "cmd": "disconnect" })).await;
+    let mut user_socket = socket_with(&app, json!({ "token": user.token })).await;
+    let user_from = next(&mut user_socket, "resume_position").await["position"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    user_socket.send(json!({ "cmd": "disconnect" })).await;
+
+    // While they are away: a new order, a status move, a new product.
+    let second_order: Value = app
+        .place_order(&user.token, &product_id, 2)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second_order_id = second_order["data"]["id"].as_str().unwrap().to_owned();
+    let moved = app
+        .put(
+            &format!("/orders/{first_order_id}"),
+            json!({ "status": "processing" }),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    app.create_product(&admin.token, "Desk", 80.0, 3).await;
+
+    let app = if restart { app.restart().await } else { app };
+
+    // The admin resumes: exactly the three, in order, then the head.
+    let mut admin_socket =
+        socket_with(&app, json!({ "token": admin.token, "offset": admin_from })).await;
+    let (replayed, head) = until_resume_position(&mut admin_socket).await;
+    let names: Vec<&str> = replayed.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["new_order", "order_status_update", "new_product"],
+        "{replayed:?}"
+    );
+    assert_eq!(replayed[0].1["orderId"], second_order_id.as_str());
+    assert_eq!(replayed[1].1["orderId"], first_order_id.as_str());
+    assert_eq!(replayed[1].1["status"], "processing");
+    assert_eq!(replayed[2].1["name"], "Desk");
+    let positions: Vec<u64> = replayed.iter().map(|(_, p)| position_of(p)).collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "in order: {positions:?}"
+    );
+    assert_eq!(
+        head.parse::<u64>().unwrap(),
+        positions[2],
+        "the head is the last one"
+    );
+
+    // Then live, after the replay, once.
+    app.create_product(&admin.token, "Chair", 40.0, 5).await;
+    let live = next(&mut admin_socket, "new_product").await;
+    assert_eq!(live["name"], "Chair");
+    assert!(position_of(&live) > positions[2]);
+    assert!(
+        admin_socket
+            .receives_none_within(Duration::from_millis(500), |line| {
+                line["kind"] == "event"
+                    && line["event"] != "user_online"
+                    && line["event"] != "user_offline"
+            })
+            .await,
+        "no duplicate: {:?}",
+        admin_socket.seen()
+    );
+
+    // The user resumes: their own order's move and the catalogue, never the
+    // admins' new_order.
+    let mut user_socket =
+        socket_with(&app, json!({ "token": user.token, "offset": user_from })).await;
+    let (replayed, _) = until_resume_position(&mut user_socket).await;
+    let names: Vec<&str> = replayed.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["order_status_update", "new_product", "new_product"],
+        "{replayed:?}"
+    );
+    assert_eq!(replayed[0].1["orderId"], first_order_id.as_str());
+}
+
+#[tokio::test]
+async fn a_socket_resumes_with_exactly_what_it_missed_on_sqlite() {
+    missed_events_are_replayed_in_order_then_live(Backend::Sqlite, false).await;
+}
+
+#[tokio::test]
+async fn a_socket_resumes_with_exactly_what_it_missed_on_mongodb() {
+    missed_events_are_replayed_in_order_then_live(Backend::Mongo, false).await;
+}
+
+#[tokio::test]
+async fn a_socket_resumes_across_a_restart_on_sqlite() {
+    missed_events_are_replayed_in_order_then_live(Backend::Sqlite, true).await;
+}
+
+#[tokio::test]
+async fn a_socket_resumes_across_a_restart_on_mongodb() {
+    missed_events_are_replayed_in_order_then_live(Backend::Mongo, true).await;
+}
+
+#[tokio::test]
+async fn a_forged_or_unknown_offset_gets_resync_required_and_then_live_events() {
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    for forged in [json!("999999"), json!("not-a-position"), json!(-3)] {
+        let mut socket = socket_with(&app, json!({ "token": admin.token, "offset": forged })).await;
+        let resync = next(&mut socket, "resync_required").await;
+        assert_eq!(resync["reason"], "unknown_position", "{forged}");
+        let head = next(&mut socket, "resume_position").await;
+        assert!(head["position"].is_string());
+        app.create_product(&admin.token, "After resync", 1.0, 1)
+            .await;
+        let live = next(&mut socket, "new_product").await;
+        assert!(position_of(&live) > head["position"].as_str().unwrap().parse().unwrap());
+        socket.send(json!({ "cmd": "disconnect" })).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_received_nothing_resumes_from_its_resume_position() {
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    let mut socket = socket_with(&app, json!({ "token": admin.token })).await;
+    let from = next(&mut socket, "resume_position").await["position"].clone();
+    socket.send(json!({ "cmd": "disconnect" })).await;
+    app.create_product(&admin.token, "Missed", 2.0, 1).await;
+    let mut socket = socket_with(&app, json!({ "token": admin.token, "offset": from })).await;
+    let (replayed, _) = until_resume_position(&mut socket).await;
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    assert_eq!(replayed[0].1["name"], "Missed");
+}
+
+#[tokio::test]
+async fn live_events_carry_their_position_for_clients_without_an_offset() {
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    let mut socket = app.socket(&admin.token).await;
+    let head: u64 = next(&mut socket, "resume_position").await["position"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.create_product(&admin.token, "Positioned", 3.0, 1).await;
+    let event = next(&mut socket, "new_product").await;
+    assert_eq!(position_of(&event), head + 1);
+}
+
+#[tokio::test]
+async fn polling_clients_read_the_log_over_rest_with_the_same_audiences() {
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    let user = app.register(&unique_email("poller")).await;
+
+    let start: Value = app
+        .get("/events", Some(&user.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(start["status"], "success");
+    assert_eq!(start["data"], json!([]), "without after: only the head");
+    let from = start["meta"]["position"].as_str().unwrap().to_owned();
+
+    let product = app.create_product(&admin.token, "Polled", 5.0, 5).await;
+    let product_id = product["id"].as_str().unwrap();
+    let order: Value = app
+        .place_order(&user.token, product_id, 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let order_id = order["data"]["id"].as_str().unwrap();
+    let other = app.register(&unique_email("other-buyer")).await;
+    assert_eq!(
+        app.place_order(&other.token, product_id, 1).await.status(),
+        201
+    );
+    app.put(
+        &format!("/orders/{order_id}"),
+        json!({ "status": "shipped" }),
+        Some(&admin.token),
+    )
+    .await;
+
+    let page: Value = app
+        .get(&format!("/events?after={from}"), Some(&user.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["product_added", "order_status_changed"], "{page}");
+    assert_eq!(page["data"][1]["payload"]["status"], "shipped");
+    assert!(page["meta"]["nextCursor"].is_null());
+
+    let admin_page: Value = app
+        .get(&format!("/events?after={from}&limit=2"), Some(&admin.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = admin_page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["product_added", "order_placed"]);
+    let cursor = admin_page["meta"]["nextCursor"].as_str().unwrap();
+    let rest: Value = app
+        .get(&format!("/events?after={cursor}"), Some(&admin.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = rest["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["order_placed", "order_status_changed"]);
+    assert_eq!(rest["meta"]["position"], page["meta"]["position"]);
+
+    for forged in ["999999", "abc"] {
+        let response = app
+            .get(&format!("/events?after={forged}"), Some(&user.token))
+            .await;
+        assert_rest_error(response, 410, "RESYNC_REQUIRED", forged).await;
+    }
+    let anonymous = app.get("/events", None).await;
+    assert_eq!(anonymous.status(), 401);
+}

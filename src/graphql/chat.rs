@@ -111,7 +111,11 @@ impl SeenReceipt {
     }
 }
 
-fn receipt(by: UserId, ids: &[MessageId], at: chrono::DateTime<chrono::Utc>) -> SeenReceipt {
+pub(super) fn receipt(
+    by: UserId,
+    ids: &[MessageId],
+    at: chrono::DateTime<chrono::Utc>,
+) -> SeenReceipt {
     SeenReceipt {
         ids: ids.iter().map(|id| ID(id.to_string())).collect(),
         seen_at: at.into(),

@@ -11,6 +11,7 @@ mod catalog;
 mod chat;
 mod context;
 mod error;
+mod events;
 mod live;
 pub mod loaders;
 mod orders;
@@ -51,6 +52,7 @@ pub struct SubscriptionRoot(
     catalog::CatalogSubscription,
     orders::OrderSubscription,
     chat::ChatSubscription,
+    events::EventSubscription,
 );
 
 /// The schema type served at `/graphql`.

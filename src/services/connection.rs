@@ -137,6 +137,18 @@ impl Connections {
         }
     }
 
+    /// `item` reached `principal`'s client: a chat message to them is now
+    /// delivered (not before: one the client could not take is replayed by
+    /// the next connection).
+    pub fn handed_over(&self, principal: &Principal, item: &Outbound) {
+        if let Outbound::Event(envelope) = item
+            && let Event::MessageSent { message, .. } = &envelope.event
+            && message.to == principal.user_id
+        {
+            self.chat.note_delivered(message.id.clone());
+        }
+    }
+
     /// Replay after `resume_after` then live events, for one subscriber
     /// that does not count as a connection (a GraphQL `events`
     /// subscription: its WebSocket is the connection). Subscribes now.
@@ -182,12 +194,7 @@ impl LiveConnection {
     /// now delivered (not before: one the socket could not take is replayed
     /// by the next connection).
     pub fn handed_over(&self, item: &Outbound) {
-        if let Outbound::Event(envelope) = item
-            && let Event::MessageSent { message, .. } = &envelope.event
-            && message.to == self.principal.user_id
-        {
-            self.connections.chat.note_delivered(message.id.clone());
-        }
+        self.connections.handed_over(&self.principal, item);
     }
 }
 

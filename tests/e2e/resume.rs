@@ -319,3 +319,152 @@ async fn polling_clients_read_the_log_over_rest_with_the_same_audiences() {
     let anonymous = app.get("/events", None).await;
     assert_eq!(anonymous.status(), 401);
 }
+
+const EVENTS: &str = "subscription($after: String) { events(after: $after) { \
+    __typename \
+    ... on Checkpoint { position } \
+    ... on OrderPlaced { position order { id } } \
+    ... on OrderStatusChanged { position order { id status } } \
+    ... on ProductAdded { position product { name } } \
+    ... on ProductChanged { position product { name } } \
+    ... on ProductRemoved { position productId } \
+    ... on MessageSent { position message { text } } \
+    ... on MessagesSeenByPeer { position receipt { ids } } } }";
+
+/// Subscribes to `events(after:)` on a real graphql-ws client.
+async fn subscribe_events(app: &TestApp, token: &str, after: Option<&str>) -> NodeClient {
+    let mut client = app.graphql_ws_client(token).await;
+    client
+        .send(json!({ "cmd": "subscribe", "id": "ev", "query": EVENTS, "variables": { "after": after } }))
+        .await;
+    client
+}
+
+/// The next `events` item: its payload (`data.events` or `errors`).
+async fn next_item(client: &mut NodeClient) -> Value {
+    client
+        .expect("an events item", WAIT, |line| {
+            line["kind"] == "next" && line["id"] == "ev"
+        })
+        .await["payload"]
+        .clone()
+}
+
+/// Items until a `Checkpoint`; returns them and the checkpoint's position.
+async fn until_checkpoint(client: &mut NodeClient) -> (Vec<Value>, String) {
+    let mut items = Vec::new();
+    loop {
+        let payload = next_item(client).await;
+        let event = payload["data"]["events"].clone();
+        if event["__typename"] == "Checkpoint" {
+            return (items, event["position"].as_str().unwrap().to_owned());
+        }
+        items.push(event);
+    }
+}
+
+async fn graphql_events_resume(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |_| {}).await;
+    let admin = app.login_as_admin().await;
+    let user = app.register(&unique_email("gql-resumer")).await;
+    let product = app.create_product(&admin.token, "Kettle", 20.0, 10).await;
+    let product_id = product["id"].as_str().unwrap().to_owned();
+
+    // Without `after`: a Checkpoint first, then live.
+    let mut admin_events = subscribe_events(&app, &admin.token, None).await;
+    let (none, from) = until_checkpoint(&mut admin_events).await;
+    assert!(none.is_empty());
+    let mut user_events = subscribe_events(&app, &user.token, None).await;
+    let (_, user_from) = until_checkpoint(&mut user_events).await;
+    let order: Value = app
+        .place_order(&user.token, &product_id, 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let order_id = order["data"]["id"].as_str().unwrap().to_owned();
+    let live = next_item(&mut admin_events).await;
+    assert_eq!(
+        live["data"]["events"]["__typename"], "OrderPlaced",
+        "{live}"
+    );
+    let seen_up_to = live["data"]["events"]["position"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(seen_up_to.parse::<u64>().unwrap() > from.parse::<u64>().unwrap());
+    admin_events.send(json!({ "cmd": "dispose" })).await;
+    user_events.send(json!({ "cmd": "dispose" })).await;
+
+    // Away: the order moves, a product is renamed, then a restart.
+    app.put(
+        &format!("/orders/{order_id}"),
+        json!({ "status": "shipped" }),
+        Some(&admin.token),
+    )
+    .await;
+    app.put(
+        &format!("/products/{product_id}"),
+        json!({ "name": "Kettle 2" }),
+        Some(&admin.token),
+    )
+    .await;
+    let app = app.restart().await;
+
+    let mut admin_events = subscribe_events(&app, &admin.token, Some(&seen_up_to)).await;
+    let (replayed, _) = until_checkpoint(&mut admin_events).await;
+    let kinds: Vec<&str> = replayed
+        .iter()
+        .map(|e| e["__typename"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["OrderStatusChanged", "ProductChanged"],
+        "{replayed:?}"
+    );
+    assert_eq!(replayed[0]["order"]["status"], "SHIPPED");
+    assert_eq!(replayed[1]["product"]["name"], "Kettle 2");
+    app.create_product(&admin.token, "Teapot", 9.0, 1).await;
+    let live = next_item(&mut admin_events).await;
+    assert_eq!(
+        live["data"]["events"]["product"]["name"], "Teapot",
+        "{live}"
+    );
+
+    // The user replays from before their own order: their move and the
+    // catalogue, never OrderPlaced (admins only).
+    let mut user_events = subscribe_events(&app, &user.token, Some(&user_from)).await;
+    let (replayed, _) = until_checkpoint(&mut user_events).await;
+    let kinds: Vec<&str> = replayed
+        .iter()
+        .map(|e| e["__typename"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["OrderStatusChanged", "ProductChanged", "ProductAdded"],
+        "{replayed:?}"
+    );
+
+    // A forged position: RESYNC_REQUIRED, then a Checkpoint and live events.
+    let mut forged = subscribe_events(&app, &admin.token, Some("424242")).await;
+    let error = next_item(&mut forged).await;
+    assert_eq!(
+        error["errors"][0]["extensions"]["code"], "RESYNC_REQUIRED",
+        "{error}"
+    );
+    let (none, _) = until_checkpoint(&mut forged).await;
+    assert!(none.is_empty());
+    app.create_product(&admin.token, "Cup", 3.0, 1).await;
+    let live = next_item(&mut forged).await;
+    assert_eq!(live["data"]["events"]["product"]["name"], "Cup", "{live}");
+}
+
+#[tokio::test]
+async fn graphql_events_resume_after_a_restart_on_sqlite() {
+    graphql_events_resume(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn graphql_events_resume_after_a_restart_on_mongodb() {
+    graphql_events_resume(Backend::Mongo).await;
+}

@@ -238,7 +238,7 @@ impl CatalogSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Product>>> {
         let principal = ctx.principal()?;
         Ok(events(
-            ctx.services().hub.subscribe(principal),
+            ctx.services().connections.live(principal),
             |event| match event {
                 Event::ProductAdded(product) => Some(Product::from(product.clone())),
                 _ => None,
@@ -253,7 +253,7 @@ impl CatalogSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Product>>> {
         let principal = ctx.principal()?;
         Ok(events(
-            ctx.services().hub.subscribe(principal),
+            ctx.services().connections.live(principal),
             |event| match event {
                 Event::ProductChanged(product) => Some(Product::from(product.clone())),
                 _ => None,
@@ -268,7 +268,7 @@ impl CatalogSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ID>>> {
         let principal = ctx.principal()?;
         Ok(events(
-            ctx.services().hub.subscribe(principal),
+            ctx.services().connections.live(principal),
             |event| match event {
                 Event::ProductRemoved(id) => Some(ID(id.to_string())),
                 _ => None,

@@ -15,7 +15,7 @@ use super::loaders::UserLoader;
 use super::scalars::DateTime;
 use crate::domain::{self, MessageId, UserId};
 use crate::hub::{ConnectionId, Event};
-use crate::services::{MessageListing, Outgoing, message_cursor};
+use crate::services::{MessageListing, Outbound, Outgoing, message_cursor};
 
 /// A chat message. `from` and `to` are batch-loaded.
 #[derive(Debug, Clone, SimpleObject)]
@@ -298,16 +298,21 @@ impl ChatSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Message>>> {
         let principal = ctx.principal()?.clone();
-        let services = ctx.services().clone();
+        let connections = ctx.services().connections.clone();
         let origin = ctx.data_opt::<ConnectionId>().cloned();
-        // Listen first; the stream reads what was missed when first polled.
-        let live = services.hub.subscribe_user(&principal.user_id);
-        let deliveries = services.chat.deliveries(&principal, live, origin);
-        Ok(deliveries.map(move |(message, _position)| {
-            if message.to == principal.user_id {
-                services.chat.note_delivered(message.id.clone());
-            }
-            Ok(Message::from(message))
+        // Listens now; reads what was missed when first polled.
+        let messages = connections.messages(principal.clone(), origin);
+        Ok(messages.filter_map(move |item| {
+            let message = match &item {
+                Outbound::Event(envelope) => match &envelope.event {
+                    Event::MessageSent { message, .. } => Some(Ok(Message::from(message.clone()))),
+                    _ => None,
+                },
+                _ => None,
+            };
+            // Handed to async-graphql, which writes it next.
+            connections.handed_over(&principal, &item);
+            futures::future::ready(message)
         }))
     }
 
@@ -318,7 +323,7 @@ impl ChatSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<SeenReceipt>>> {
         let principal = ctx.principal()?;
         Ok(events(
-            ctx.services().hub.subscribe_user(&principal.user_id),
+            ctx.services().connections.live_personal(principal),
             |event| match event {
                 Event::MessagesSeen { by, ids, at, .. } => Some(receipt(by.clone(), ids, *at)),
                 _ => None,
@@ -333,7 +338,7 @@ impl ChatSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<UserTyping>>> {
         let principal = ctx.principal()?;
         Ok(events(
-            ctx.services().hub.subscribe_user(&principal.user_id),
+            ctx.services().connections.live_personal(principal),
             |event| match event {
                 Event::UserTyping { from, typing, .. } => Some(UserTyping {
                     typing: *typing,
@@ -351,7 +356,7 @@ impl ChatSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PresenceChange>>> {
         let principal = ctx.principal()?;
         Ok(events(
-            ctx.services().hub.subscribe(principal),
+            ctx.services().connections.live(principal),
             |event| match event {
                 Event::PresenceChanged {
                     user_id,

@@ -323,7 +323,7 @@ impl OrderSubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Order>>> {
         let principal = ctx.principal()?;
         Ok(events(
-            ctx.services().hub.subscribe(principal),
+            ctx.services().connections.live(principal),
             |event| match event {
                 Event::OrderStatusChanged(order) => Some(Order::from(order.clone())),
                 _ => None,

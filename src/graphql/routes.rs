@@ -27,9 +27,9 @@ use crate::auth::{Principal, bearer_token};
 use crate::domain::UserId;
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::hub::{ConnectionId, Event, HubItem};
+use crate::hub::ConnectionId;
 use crate::metrics::{self, Door};
-use crate::services::{Authenticator, Services};
+use crate::services::{Authenticator, Opening, Outbound, Services, Wants};
 
 /// GraphiQL loads its scripts from unpkg, so its page gets a policy that
 /// allows exactly that; every other response keeps the strict default.
@@ -199,6 +199,7 @@ async fn serve_websocket(
         })
     };
     let connection = ConnectionId(format!("gql:{}", UserId::generate()));
+    let connection_for_guard = connection.clone();
     let mut data = Data::default();
     data.insert(client);
     data.insert(connection);
@@ -224,7 +225,7 @@ async fn serve_websocket(
         match tokio::time::timeout(limits.init_timeout, session).await {
             Ok(Ok((principal, expires_at))) => Closing {
                 code: CLOSE_FORBIDDEN,
-                reason: guard_session(&services, principal, expires_at).await,
+                reason: guard_session(&services, principal, expires_at, connection_for_guard).await,
             },
             // Refused: async-graphql closes the socket itself.
             Ok(Err(_)) => std::future::pending().await,
@@ -286,52 +287,27 @@ fn within_size(
         .boxed()
 }
 
-/// Counts the connection as the user's presence while it lives, and
-/// resolves with the reason the session must end.
-async fn guard_session(services: &Services, principal: Principal, expires_at: i64) -> &'static str {
-    let _presence = PresenceGuard::new(services, &principal.user_id);
+/// Opens the WebSocket's connection in the connection service (presence,
+/// end reasons) and resolves with the reason the session must end.
+async fn guard_session(
+    services: &Services,
+    principal: Principal,
+    expires_at: i64,
+    origin: ConnectionId,
+) -> &'static str {
     let _counted = metrics::connection_opened(Door::GraphqlWs);
-    let mut news = services.hub.subscribe_user(&principal.user_id);
-    let remaining = (expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
-    let expiry = tokio::time::sleep(std::time::Duration::from_secs(remaining));
-    tokio::pin!(expiry);
-    loop {
-        tokio::select! {
-            () = &mut expiry => return "token_expired",
-            item = news.next() => match item {
-                Some(HubItem::Event(envelope)) => match envelope.event {
-                    Event::RoleChanged { .. } => return "role_changed",
-                    Event::SignedOut { .. } => return "logged_out",
-                    Event::Deactivated { .. } => return "deactivated",
-                    _ => {}
-                },
-                Some(HubItem::Lagged(_)) => {}
-                None => return "server_shutdown",
-            },
+    let mut live = services.connections.open(Opening {
+        principal,
+        expires_at,
+        origin,
+        wants: Wants::EndOnly,
+    });
+    while let Some(item) = live.next().await {
+        if let Outbound::Ended(reason) = item {
+            return reason.as_str();
         }
     }
-}
-
-/// Marks a user connected for as long as it lives.
-struct PresenceGuard {
-    services: Services,
-    user: UserId,
-}
-
-impl PresenceGuard {
-    fn new(services: &Services, user: &UserId) -> Self {
-        services.presence.connected(user);
-        PresenceGuard {
-            services: services.clone(),
-            user: user.clone(),
-        }
-    }
-}
-
-impl Drop for PresenceGuard {
-    fn drop(&mut self) {
-        self.services.presence.disconnected(&self.user);
-    }
+    "server_shutdown"
 }
 
 fn graphiql() -> Response {

@@ -1,7 +1,7 @@
 //! One-to-one chat: sending (stored before anything is acknowledged or
 //! delivered), history, receipts, typing, and offline delivery.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -16,11 +16,11 @@ use super::Presence;
 use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Conversation, Cursor, IdempotencyKey, Message, MessageId, MessageText, Page, Position, SortKey,
-    UserId, page_size,
+    Conversation, Cursor, IdempotencyKey, Message, MessageId, MessageText, Page, SortKey, UserId,
+    page_size,
 };
 use crate::error::{AppError, FieldErrors};
-use crate::hub::{Audience, ConnectionId, Event, Hub, HubItem, Subscription};
+use crate::hub::{Audience, ConnectionId, Event, Hub};
 use crate::store::{MESSAGES_NEWEST, MessageQuery, Store, now};
 
 /// At most this many missed messages are replayed on connect; older ones
@@ -32,84 +32,6 @@ pub const CONVERSATIONS_LIMIT: usize = 100;
 
 /// A typing indicator is re-sent at most this often per pair.
 const TYPING_REFRESH: Duration = Duration::from_secs(1);
-
-/// How many delivered message ids a connection remembers to skip duplicates.
-const REMEMBERED: usize = 1024;
-
-/// The ids a connection has shown, the latest [`REMEMBERED`] of them.
-#[derive(Default)]
-struct Shown {
-    order: VecDeque<MessageId>,
-    ids: HashSet<MessageId>,
-}
-
-impl Shown {
-    /// True the first time an id is offered.
-    fn first_time(&mut self, id: &MessageId) -> bool {
-        if !self.ids.insert(id.clone()) {
-            return false;
-        }
-        self.order.push_back(id.clone());
-        if self.order.len() > REMEMBERED
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.ids.remove(&oldest);
-        }
-        true
-    }
-}
-
-/// The state of one connection's [`Chat::deliveries`].
-struct Deliveries {
-    chat: Chat,
-    principal: Principal,
-    live: Subscription,
-    origin: Option<ConnectionId>,
-    replay_due: bool,
-    pending: VecDeque<Message>,
-    shown: Shown,
-}
-
-/// A message for one connection, with its position in the event log (none
-/// for messages replayed from the store's undelivered list).
-pub type Delivery = (Message, Option<Position>);
-
-impl Deliveries {
-    async fn next(mut self) -> Option<(Delivery, Self)> {
-        use futures::StreamExt as _;
-        loop {
-            if std::mem::take(&mut self.replay_due) {
-                match self.chat.undelivered(&self.principal).await {
-                    Ok(missed) => self.pending.extend(missed),
-                    Err(error) => error.log(),
-                }
-            }
-            while let Some(message) = self.pending.pop_front() {
-                if self.shown.first_time(&message.id) {
-                    return Some(((message, None), self));
-                }
-            }
-            match self.live.next().await? {
-                HubItem::Event(envelope) => {
-                    let Event::MessageSent { message, origin } = &envelope.event else {
-                        continue;
-                    };
-                    let from_here = origin.is_some() && *origin == self.origin;
-                    if !from_here && self.shown.first_time(&message.id) {
-                        return Some(((message.clone(), envelope.position), self));
-                    }
-                }
-                HubItem::Lagged(missed) => {
-                    tracing::warn!(
-                        missed,
-                        "a connection fell behind on messages; replaying from the store"
-                    );
-                    self.replay_due = true;
-                }
-            }
-        }
-    }
-}
 
 /// Most delivery marks written by one store call.
 const DELIVERY_MARK_BATCH: usize = 512;
@@ -475,36 +397,6 @@ impl Chat {
             .store
             .undelivered_messages(&principal.user_id, REPLAY_LIMIT)
             .await?)
-    }
-
-    /// The messages one connection should show, for its whole life: first
-    /// what the user missed (in order), then live ones, each once, including
-    /// the user's own messages sent from another connection (multi-tab) but
-    /// not those sent from `origin` itself. If the connection falls behind
-    /// the hub, what it missed is read from the store again.
-    ///
-    /// `live` must be subscribed before the client can send or be sent
-    /// anything (the doors do it at the handshake), so nothing falls between
-    /// the replay and the live messages. The door hands each message over
-    /// and then calls [`Chat::note_delivered`] for messages to the user.
-    /// Every door delivers through this one stream, so the rules of delivery
-    /// live here.
-    pub fn deliveries(
-        &self,
-        principal: &Principal,
-        live: Subscription,
-        origin: Option<ConnectionId>,
-    ) -> impl futures::Stream<Item = Delivery> + Send + use<> {
-        let state = Deliveries {
-            chat: self.clone(),
-            principal: principal.clone(),
-            live,
-            origin,
-            replay_due: true,
-            pending: VecDeque::new(),
-            shown: Shown::default(),
-        };
-        futures::stream::unfold(state, Deliveries::next)
     }
 
     /// Records that a message reached one of the recipient's

@@ -16,7 +16,7 @@
 //! calls [`LiveConnection::handed_over`] after each one so chat messages are
 //! marked delivered.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,8 +27,8 @@ use futures::{Stream, StreamExt as _};
 
 use super::{Chat, EventLog, Presence, ResyncReason};
 use crate::auth::Principal;
-use crate::domain::Position;
-use crate::hub::{ConnectionId, Envelope, Event, Hub, HubItem, Subscription};
+use crate::domain::{Message, MessageId, Position};
+use crate::hub::{Audience, ConnectionId, Envelope, Event, Hub, HubItem, Subscription};
 
 /// Events read from the log per store call while replaying.
 const REPLAY_PAGE: usize = 256;
@@ -92,9 +92,28 @@ pub struct Opening {
     pub expires_at: i64,
     /// The connection's id: chat messages it sent are not echoed to it.
     pub origin: ConnectionId,
-    /// The last position the client processed, as it sent it (`None`: a
-    /// fresh start, nothing replayed).
-    pub resume_after: Option<String>,
+    /// What the door wants the connection to deliver.
+    pub wants: Wants,
+}
+
+/// What a connection delivers besides its end. Every kind counts for
+/// presence and ends with a reason.
+#[derive(Debug, Clone)]
+pub enum Wants {
+    /// Every event the principal may see, each once and in order: after the
+    /// client's last position when it resumes (replayed from the log), else
+    /// from now on.
+    Events {
+        /// The last position the client processed, as it sent it.
+        resume_after: Option<String>,
+    },
+    /// Only the principal's chat messages (first those no connection took
+    /// yet, in order, then live, each once): the door delivers everything
+    /// else another way (Socket.IO rooms). Starts with the head to resume from.
+    Messages,
+    /// Nothing but the end (a GraphQL WebSocket, whose subscriptions each
+    /// deliver themselves).
+    EndOnly,
 }
 
 /// The connection service. Cheap to clone.
@@ -123,13 +142,21 @@ impl Connections {
     pub fn open(&self, opening: Opening) -> LiveConnection {
         self.presence.connected(&opening.principal.user_id);
         let remaining = (opening.expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
-        let feed = self.feed(
-            opening.principal.clone(),
-            Some(opening.origin),
-            opening.resume_after,
-        );
+        let principal = opening.principal.clone();
+        let origin = Some(opening.origin);
+        let feed: Pin<Box<dyn Stream<Item = Outbound> + Send>> = match opening.wants {
+            Wants::Events { resume_after } => Box::pin(self.feed(principal, origin, resume_after)),
+            Wants::Messages => {
+                let head = self.event_log.head();
+                Box::pin(
+                    futures::stream::iter([Outbound::ResumeFrom(head)])
+                        .chain(self.messages(principal, origin)),
+                )
+            }
+            Wants::EndOnly => Box::pin(self.end_only(&principal)),
+        };
         LiveConnection {
-            feed: Box::pin(feed),
+            feed,
             expiry: Box::pin(tokio::time::sleep(Duration::from_secs(remaining))),
             principal: opening.principal,
             connections: self.clone(),
@@ -147,6 +174,61 @@ impl Connections {
         {
             self.chat.note_delivered(message.id.clone());
         }
+    }
+
+    /// The principal's chat messages for one subscriber: first those no
+    /// connection took yet (in order), then live ones, each once, including
+    /// the user's own messages sent from another connection (tabs) but not
+    /// those sent from `origin`. A subscriber that falls behind the hub reads
+    /// the undelivered ones again. The session's end is an item too.
+    /// Subscribes now, so nothing falls between the replay and live.
+    pub fn messages(
+        &self,
+        principal: Principal,
+        origin: Option<ConnectionId>,
+    ) -> impl Stream<Item = Outbound> + Send + use<> {
+        let live = self.hub.subscribe_user(&principal.user_id);
+        let state = MessageFeed {
+            chat: self.chat.clone(),
+            principal,
+            live,
+            origin,
+            replay_due: true,
+            pending: VecDeque::new(),
+            shown: Shown::default(),
+        };
+        futures::stream::unfold(state, MessageFeed::next)
+    }
+
+    /// Only the end of the principal's session.
+    fn end_only(&self, principal: &Principal) -> impl Stream<Item = Outbound> + Send + use<> {
+        let user = principal.user_id.clone();
+        self.hub.subscribe_user(&user).filter_map(move |item| {
+            futures::future::ready(match item {
+                HubItem::Event(envelope) => {
+                    EndReason::of(&envelope.event, &user).map(Outbound::Ended)
+                }
+                HubItem::Lagged(_) => None,
+            })
+        })
+    }
+
+    /// Everything a subscriber may hear, live, from the hub (the door keeps
+    /// the kinds it renders): for subscriptions that are live only.
+    pub fn live(&self, principal: &Principal) -> Subscription {
+        self.hub.subscribe(principal)
+    }
+
+    /// Every event once, whatever its audience, live: for a door that
+    /// delivers into audience-keyed rooms itself (the Socket.IO forwarder),
+    /// which must honour the audience.
+    pub fn every_event(&self) -> tokio::sync::broadcast::Receiver<Arc<Envelope>> {
+        self.hub.tap()
+    }
+
+    /// What is addressed to the principal alone, live (typing, receipts).
+    pub fn live_personal(&self, principal: &Principal) -> Subscription {
+        self.hub.subscribe_user(&principal.user_id)
     }
 
     /// Replay after `resume_after` then live events, for one subscriber
@@ -360,5 +442,90 @@ impl Feed {
             &envelope.event,
             Event::MessageSent { origin: Some(origin), .. } if Some(origin) == self.origin.as_ref()
         )
+    }
+}
+
+/// How many delivered message ids a connection remembers to skip duplicates.
+const REMEMBERED: usize = 1024;
+
+/// The message ids a connection has shown, the latest [`REMEMBERED`] of them.
+#[derive(Default)]
+struct Shown {
+    order: VecDeque<MessageId>,
+    ids: HashSet<MessageId>,
+}
+
+impl Shown {
+    /// True the first time an id is offered.
+    fn first_time(&mut self, id: &MessageId) -> bool {
+        if !self.ids.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back(id.clone());
+        if self.order.len() > REMEMBERED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        true
+    }
+}
+
+/// The state of one [`Connections::messages`] feed.
+struct MessageFeed {
+    chat: Chat,
+    principal: Principal,
+    live: Subscription,
+    origin: Option<ConnectionId>,
+    replay_due: bool,
+    pending: VecDeque<Message>,
+    shown: Shown,
+}
+
+impl MessageFeed {
+    async fn next(mut self) -> Option<(Outbound, Self)> {
+        loop {
+            if std::mem::take(&mut self.replay_due) {
+                match self.chat.undelivered(&self.principal).await {
+                    Ok(missed) => self.pending.extend(missed),
+                    Err(error) => error.log(),
+                }
+            }
+            while let Some(message) = self.pending.pop_front() {
+                if self.shown.first_time(&message.id) {
+                    let envelope = Envelope {
+                        position: None,
+                        at: message.created_at,
+                        audience: Audience::User(self.principal.user_id.clone()),
+                        event: Event::MessageSent {
+                            message,
+                            origin: None,
+                        },
+                    };
+                    return Some((Outbound::Event(Arc::new(envelope)), self));
+                }
+            }
+            match self.live.next().await? {
+                HubItem::Event(envelope) => {
+                    if let Some(reason) = EndReason::of(&envelope.event, &self.principal.user_id) {
+                        return Some((Outbound::Ended(reason), self));
+                    }
+                    let Event::MessageSent { message, origin } = &envelope.event else {
+                        continue;
+                    };
+                    let from_here = origin.is_some() && *origin == self.origin;
+                    if !from_here && self.shown.first_time(&message.id) {
+                        return Some((Outbound::Event(envelope), self));
+                    }
+                }
+                HubItem::Lagged(missed) => {
+                    tracing::warn!(
+                        missed,
+                        "a connection fell behind on messages; replaying from the store"
+                    );
+                    self.replay_due = true;
+                }
+            }
+        }
     }
 }

@@ -21,7 +21,7 @@ pub use accounts::{Accounts, Registration, Session, SignIn};
 pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
 pub use catalog::{Catalog, ProductListing};
 pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing, message_cursor};
-pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound};
+pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound, Wants};
 pub use dashboard::{Dashboard, DashboardStats};
 pub use event_log::{EventLog, EventPage, POLL_EVERY, ResyncReason, is_logged};
 pub use idempotency::{Created, Idempotency, KEY_RETENTION};
@@ -51,8 +51,6 @@ pub struct Services {
     pub presence: Presence,
     /// The store: doors reach it only through the services ([`ready`](Self::ready)).
     store: Arc<dyn Store>,
-    /// The event bus the services publish to and the doors read from.
-    pub hub: Hub,
     /// Decides at every door whether an access token still speaks for its
     /// account.
     pub authenticator: Authenticator,
@@ -116,7 +114,6 @@ impl Services {
             connections,
             presence,
             store,
-            hub,
             authenticator,
             idempotency: Idempotency::new(store_for_keys),
             event_log,

@@ -1,22 +1,19 @@
-//! Chat events from Socket.IO clients, and the per-connection delivery of
-//! messages (replay of what was missed, then live, each message once).
+//! Chat events from Socket.IO clients. Messages reach sockets through their
+//! connection (`connection.rs`).
 
-use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use utoipa::ToSchema;
-
-use super::events;
 
 use crate::auth::Principal;
 use crate::compat::envelope;
 use crate::compat::rest::parse_value;
 use crate::compat::wire::MessageBody;
 use crate::domain::IdempotencyKey;
-use crate::domain::{Message, Position, UserId};
+use crate::domain::UserId;
 use crate::error::AppError;
-use crate::hub::{ConnectionId, Subscription};
+use crate::hub::ConnectionId;
 use crate::services::{Outgoing, Services};
 
 /// The connection id of a socket, as chat events name their origin.
@@ -166,37 +163,4 @@ pub async fn mark_seen(
     }
     .await;
     reply(ack, result);
-}
-
-/// Hands a message to the socket; false when the socket could not take it
-/// (closed, or its send buffer is full), in which case it is not delivered.
-fn emit_message(socket: &SocketRef, message: &Message, position: Option<Position>) -> bool {
-    let payload = events::ReceivedMessage {
-        message: MessageBody::from(message),
-        position: position.map(|position| position.to_string()),
-    };
-    super::emit_or_drop(socket, events::RECEIVE_MESSAGE.name, &payload)
-}
-
-/// Delivers messages to one socket for its whole life, through
-/// [`Chat::deliveries`](crate::services::Chat::deliveries). A message the
-/// socket could not take is not marked delivered: the next connection
-/// replays it.
-///
-/// `live` must be subscribed before the client hears `connect` (the
-/// handshake does it), so a message sent at that instant from another tab
-/// is not missed: the user's own messages are never replayed.
-pub async fn deliver_messages(
-    socket: SocketRef,
-    principal: Principal,
-    services: Services,
-    live: Subscription,
-) {
-    let origin = Some(connection_id(&socket));
-    let mut deliveries = std::pin::pin!(services.chat.deliveries(&principal, live, origin));
-    while let Some((message, position)) = deliveries.next().await {
-        if emit_message(&socket, &message, position) && message.to == principal.user_id {
-            services.chat.note_delivered(message.id.clone());
-        }
-    }
 }

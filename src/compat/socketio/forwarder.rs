@@ -8,15 +8,15 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use super::events::{
-    self, EndReason, MessagesSeenPayload, OrderEvent, OrderStatusPayload, PresencePayload,
-    ProductDeletedPayload, ProductEvent, ReceivedMessage, SessionEndedPayload, SocketEvent,
-    UserTypingPayload,
+    self, MessagesSeenPayload, OrderEvent, OrderStatusPayload, PresencePayload,
+    ProductDeletedPayload, ProductEvent, ReceivedMessage, SocketEvent, UserTypingPayload,
 };
 use super::{ADMINS_ROOM, EVERYONE_ROOM, user_room};
 use crate::compat::envelope::timestamp;
 use crate::compat::wire::{MessageBody, OrderBody, ProductBody};
-use crate::hub::{Audience, Envelope, Event, Hub};
+use crate::hub::{Audience, Envelope, Event};
 use crate::metrics::{self, Door};
+use crate::services::Connections;
 
 /// What one hub event becomes on the Socket.IO wire.
 pub(super) struct Outbound {
@@ -24,9 +24,6 @@ pub(super) struct Outbound {
     pub event: &'static str,
     /// Its payload, with the event's position when it has one.
     pub payload: serde_json::Value,
-    /// Disconnect the audience's sockets after telling them (their tokens no
-    /// longer say who they are).
-    pub then_disconnect: bool,
 }
 
 /// What one hub event becomes on the Socket.IO wire, with its position in
@@ -38,14 +35,6 @@ pub(super) fn render(envelope: &Envelope) -> Option<Outbound> {
         Some(Outbound {
             event: event.name,
             payload,
-            then_disconnect: false,
-        })
-    };
-    let ending = |reason: EndReason| {
-        Some(Outbound {
-            event: events::SESSION_ENDED.name,
-            payload: json!(SessionEndedPayload { reason }),
-            then_disconnect: true,
         })
     };
     match event {
@@ -130,15 +119,14 @@ pub(super) fn render(envelope: &Envelope) -> Option<Outbound> {
                 position,
             }),
         ),
-        Event::RoleChanged { .. } => ending(EndReason::RoleChanged),
-        Event::SignedOut { .. } => ending(EndReason::LoggedOut),
-        Event::Deactivated { .. } => ending(EndReason::Deactivated),
+        // Each connection ends itself (the connection service).
+        Event::RoleChanged { .. } | Event::SignedOut { .. } | Event::Deactivated { .. } => None,
     }
 }
 
 /// Starts the forwarder; it ends when the hub is dropped.
-pub fn spawn_forwarder(io: SocketIo, hub: &Hub) -> JoinHandle<()> {
-    let mut tap = hub.tap();
+pub fn spawn_forwarder(io: SocketIo, connections: &Connections) -> JoinHandle<()> {
+    let mut tap = connections.every_event();
     tokio::spawn(async move {
         loop {
             match tap.recv().await {
@@ -154,8 +142,8 @@ pub fn spawn_forwarder(io: SocketIo, hub: &Hub) -> JoinHandle<()> {
 }
 
 async fn deliver(io: &SocketIo, envelope: &Envelope) {
-    // Chat messages are delivered per connection (`chat.rs`), which marks
-    // them delivered.
+    // Chat messages are delivered per connection (`connection.rs`), which
+    // marks them delivered.
     if matches!(envelope.event, Event::MessageSent { .. }) {
         return;
     }
@@ -163,7 +151,7 @@ async fn deliver(io: &SocketIo, envelope: &Envelope) {
         return;
     };
     // Sockets that resumed with an offset are in none of these rooms: their
-    // connection delivers to them (`resume.rs`), each event once.
+    // connection delivers to them (`connection.rs`), each event once.
     let rooms: Vec<String> = match &envelope.audience {
         Audience::Everyone => vec![EVERYONE_ROOM.to_owned()],
         Audience::Admins => vec![ADMINS_ROOM.to_owned()],
@@ -180,17 +168,9 @@ async fn deliver(io: &SocketIo, envelope: &Envelope) {
     if rooms.is_empty() {
         return;
     }
-    let emitted = io
-        .to(rooms.clone())
-        .emit(outbound.event, &outbound.payload)
-        .await;
+    let emitted = io.to(rooms).emit(outbound.event, &outbound.payload).await;
     match emitted {
         Ok(()) => metrics::event_delivered(Door::SocketIo, envelope.event.kind()),
         Err(error) => tracing::debug!(%error, event = outbound.event, "socket.io emit failed"),
-    }
-    if outbound.then_disconnect
-        && let Err(error) = io.to(rooms).disconnect().await
-    {
-        tracing::debug!(%error, "socket.io disconnect failed");
     }
 }

@@ -6,11 +6,6 @@ use crate::auth::{INVALID_TOKEN, bearer_token};
 use crate::error::AppError;
 use crate::services::Services;
 
-/// When the socket's access token expires (seconds since the epoch): the
-/// socket is told and disconnected then.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenExpiry(pub i64);
-
 /// Reads the access token from the handshake `auth.token` (current clients),
 /// else the `Authorization: Bearer` header, else the `token` query parameter
 /// (old clients), verifies it, and keeps the principal on the socket. An
@@ -70,8 +65,5 @@ pub async fn authenticate(
         &services,
     );
     socket.extensions.insert(principal);
-    socket
-        .extensions
-        .insert(TokenExpiry(authenticated.expires_at));
     Ok(())
 }

@@ -1,32 +1,33 @@
 //! The Socket.IO door (socketioxide, protocol v4, default namespace at
 //! `/socket.io/`).
 //!
-//! The handshake authenticates (`handshake.rs`); each socket joins its
-//! user's room (`user:<id>`) and admins also join `admins`. Outbound events
-//! come from the hub through one forwarder (`forwarder.rs`) that emits each
-//! event once into its audience's room. Every event name and payload is an
-//! entry of the table in `events.rs`, which `/asyncapi.json` describes.
+//! The handshake authenticates (`handshake.rs`) and opens the socket's
+//! connection in the connection service; `connection.rs` renders it (chat
+//! messages, `resume_position`, the replay of a resuming socket, the end of
+//! the session). Broadcasts reach sockets that did not resume through their
+//! rooms (`everyone`, `user:<id>`, `admins`): one forwarder (`forwarder.rs`)
+//! emits each event once into its audience's rooms. Every event name and
+//! payload is an entry of the table in `events.rs`, which `/asyncapi.json`
+//! describes.
 
 mod chat;
+mod connection;
 pub mod events;
 mod forwarder;
 mod handshake;
 mod orders;
-mod resume;
 
 use socketioxide::SocketIo;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use socketioxide::extract::{Extension, SocketRef, State};
+use socketioxide::extract::{Extension, SocketRef};
 use socketioxide::handler::ConnectHandler as _;
 use socketioxide::layer::SocketIoLayer;
 use tokio::task::AbortHandle;
 use tokio::task::JoinHandle;
 
 use crate::auth::Principal;
-use crate::services::{LiveConnection, Opening, Services};
-use handshake::TokenExpiry;
+use crate::services::{LiveConnection, Opening, Services, Wants};
 
 pub use forwarder::spawn_forwarder;
 
@@ -61,60 +62,29 @@ pub fn attach(services: &Services) -> (SocketIoLayer, SocketIo, JoinHandle<()>) 
         .with_state(services.clone())
         .build_layer();
     io.ns("/", on_connect.with(handshake::authenticate));
-    let forwarder = spawn_forwarder(io.clone(), &services.hub);
+    let forwarder = spawn_forwarder(io.clone(), &services.connections);
     (layer, io, forwarder)
 }
 
-async fn on_connect(
-    socket: SocketRef,
-    Extension(principal): Extension<Principal>,
-    Extension(expiry): Extension<TokenExpiry>,
-    State(services): State<Services>,
-) {
-    if let Some(live) = socket
+async fn on_connect(socket: SocketRef, Extension(principal): Extension<Principal>) {
+    let Some(live) = socket
         .extensions
         .get::<PendingConnection>()
         .and_then(|pending| pending.0.lock().unwrap_or_else(|p| p.into_inner()).take())
-    {
-        let connection = tokio::spawn(resume::serve(socket.clone(), live));
-        socket
-            .extensions
-            .insert(ConnectionTasks(Arc::new([connection.abort_handle()])));
-        tracing::debug!(user.id = %principal.user_id, socket.id = %socket.id, "socket resumed");
+    else {
         return;
-    }
-    let live = socket
+    };
+    let task = tokio::spawn(connection::serve(socket.clone(), live));
+    socket
         .extensions
-        .get::<PendingDelivery>()
-        .and_then(|pending| pending.0.lock().unwrap_or_else(|p| p.into_inner()).take())
-        .unwrap_or_else(|| services.hub.subscribe_user(&principal.user_id));
-    let delivery = tokio::spawn(chat::deliver_messages(
-        socket.clone(),
-        principal.clone(),
-        services.clone(),
-        live,
-    ));
-    let expiry = tokio::spawn(end_at_expiry(socket.clone(), expiry));
-    socket.extensions.insert(ConnectionTasks(Arc::new([
-        delivery.abort_handle(),
-        expiry.abort_handle(),
-    ])));
-    // Joined its rooms at the handshake: every event after this head
-    // reaches it (one before may too; clients keep the greatest position).
-    emit_or_drop(
-        &socket,
-        events::RESUME_POSITION.name,
-        &events::ResumePositionPayload {
-            position: services.event_log.head().to_string(),
-        },
-    );
+        .insert(ConnectionTask(task.abort_handle()));
     tracing::debug!(user.id = %principal.user_id, socket.id = %socket.id, "socket connected");
 }
 
-/// Joins the socket's rooms (or opens its own connection when it resumes)
-/// and registers its event handlers. Called from the handshake, before the
-/// client hears `connect`, so no event and no early emit can fall between
-/// the two.
+/// Opens the socket's connection (joining the broadcast rooms first unless
+/// it resumes) and registers its event handlers. Called from the handshake,
+/// before the client hears `connect`, so no event and no early emit can fall
+/// between the two.
 fn prepare(
     socket: &SocketRef,
     principal: &Principal,
@@ -127,29 +97,30 @@ fn prepare(
         .insert(Counted(Arc::new(crate::metrics::connection_opened(
             crate::metrics::Door::SocketIo,
         ))));
-    if let Some(resume_after) = resume_after {
-        let live = services.connections.open(Opening {
-            principal: principal.clone(),
-            expires_at,
-            origin: chat::connection_id(socket),
+    let wants = match resume_after {
+        // Served whole by its connection, so it joins no room: the
+        // forwarder never sends it a second copy.
+        Some(resume_after) => Wants::Events {
             resume_after: Some(resume_after),
-        });
-        socket
-            .extensions
-            .insert(PendingConnection(Arc::new(Mutex::new(Some(live)))));
-    } else {
-        services.presence.connected(&principal.user_id);
-        socket.extensions.insert(CountedPresence);
-        let live = services.hub.subscribe_user(&principal.user_id);
-        socket
-            .extensions
-            .insert(PendingDelivery(Arc::new(Mutex::new(Some(live)))));
-        socket.join(EVERYONE_ROOM);
-        socket.join(user_room(&principal.user_id));
-        if principal.is_admin() {
-            socket.join(ADMINS_ROOM);
+        },
+        None => {
+            socket.join(EVERYONE_ROOM);
+            socket.join(user_room(&principal.user_id));
+            if principal.is_admin() {
+                socket.join(ADMINS_ROOM);
+            }
+            Wants::Messages
         }
-    }
+    };
+    let live = services.connections.open(Opening {
+        principal: principal.clone(),
+        expires_at,
+        origin: chat::connection_id(socket),
+        wants,
+    });
+    socket
+        .extensions
+        .insert(PendingConnection(Arc::new(Mutex::new(Some(live)))));
     socket.on(
         events::UPDATE_ORDER_STATUS.name,
         orders::update_order_status,
@@ -162,41 +133,25 @@ fn prepare(
     socket.on_disconnect(on_disconnect);
 }
 
-/// The hub subscription made at the handshake, handed to the delivery task.
-#[derive(Clone)]
-struct PendingDelivery(Arc<Mutex<Option<crate::hub::Subscription>>>);
-
-/// The connection opened at the handshake of a resuming socket.
+/// The connection opened at the handshake, handed to the task that serves it.
 #[derive(Clone)]
 struct PendingConnection(Arc<Mutex<Option<LiveConnection>>>);
-
-/// The socket counts for presence here (a resuming socket's connection
-/// counts itself).
-#[derive(Clone)]
-struct CountedPresence;
 
 /// The socket's place in the connection gauge, given back on disconnect.
 #[derive(Clone)]
 struct Counted(#[allow(dead_code)] Arc<crate::metrics::ConnectionCount>);
 
-/// Tasks that live as long as one socket.
+/// The task that serves the socket's connection.
 #[derive(Clone)]
-struct ConnectionTasks(Arc<[AbortHandle]>);
+struct ConnectionTask(AbortHandle);
 
-async fn on_disconnect(socket: SocketRef, State(services): State<Services>) {
-    if let Some(tasks) = socket.extensions.get::<ConnectionTasks>() {
-        for task in tasks.0.iter() {
-            task.abort();
-        }
+/// Ends the socket's connection (dropping it counts it closed for presence).
+async fn on_disconnect(socket: SocketRef) {
+    if let Some(task) = socket.extensions.get::<ConnectionTask>() {
+        task.0.abort();
     }
-    // A resuming socket that never reached `on_connect` still holds its
-    // connection here; dropping it counts it closed.
+    // A socket that never reached `on_connect` still holds its connection.
     socket.extensions.remove::<PendingConnection>();
-    if socket.extensions.remove::<CountedPresence>().is_some()
-        && let Some(principal) = socket.extensions.get::<Principal>()
-    {
-        services.presence.disconnected(&principal.user_id);
-    }
     socket.extensions.remove::<Counted>();
 }
 
@@ -222,18 +177,4 @@ pub(crate) fn emit_or_drop(
             false
         }
     }
-}
-
-/// Tells the socket its token expired, then disconnects it; the client
-/// reconnects with a fresh token.
-async fn end_at_expiry(socket: SocketRef, expiry: TokenExpiry) {
-    let remaining = expiry.0 - chrono::Utc::now().timestamp();
-    tokio::time::sleep(Duration::from_secs(remaining.max(0) as u64)).await;
-    let _ = socket.emit(
-        events::SESSION_ENDED.name,
-        &events::SessionEndedPayload {
-            reason: events::EndReason::TokenExpired,
-        },
-    );
-    let _ = socket.disconnect();
 }

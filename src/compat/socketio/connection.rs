@@ -1,8 +1,11 @@
-//! Sockets that resume: the handshake's `auth.offset` is the last position
-//! the client processed. Such a socket is served by its own connection
-//! (`services::Connections`): the events it missed, then live ones, each
-//! once, in order. It joins no room, so the room forwarder never sends it a
-//! second copy.
+//! Renders a socket's connection (`services::Connections`) onto the socket:
+//! what the connection hands over becomes Socket.IO events, its end becomes
+//! `session_ended` and a disconnect. The rules (presence, replay, delivery
+//! marks, end reasons) are the service's; this only translates.
+//!
+//! A socket that resumed (`auth.offset`) gets every event from its
+//! connection and joins no room; any other socket gets its chat messages
+//! from its connection and the broadcasts from the room forwarder.
 
 use futures::StreamExt as _;
 use socketioxide::extract::SocketRef;

@@ -529,3 +529,169 @@ impl MessageFeed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::StreamExt as _;
+
+    use super::*;
+    use crate::auth::PasswordHasher;
+    use crate::config::Config;
+    use crate::domain::{ProductId, Role, UserId};
+    use crate::hub::Audience;
+    use crate::services::Services;
+    use crate::store::{SqliteStore, Store};
+
+    /// Services on a fresh SQLite store whose hub holds only `capacity`
+    /// events per channel, with the event log started.
+    async fn services(capacity: usize) -> (Services, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("db.sqlite3"))
+                .await
+                .unwrap(),
+        );
+        let services = Services::new(
+            &Config::for_tests(),
+            store,
+            Hub::new(capacity),
+            PasswordHasher::for_tests(),
+        );
+        let _task = services.event_log.start().await.unwrap();
+        (services, dir)
+    }
+
+    fn admin() -> Principal {
+        Principal {
+            user_id: UserId::generate(),
+            role: Role::Admin,
+        }
+    }
+
+    async fn record(services: &Services, count: usize) {
+        for _ in 0..count {
+            services
+                .event_log
+                .record(
+                    Audience::Everyone,
+                    Event::ProductRemoved(ProductId::generate()),
+                )
+                .await
+                .expect("the store takes it");
+        }
+    }
+
+    /// The positions of the events a feed hands over until it reaches `last`.
+    async fn positions_until(
+        feed: &mut (impl Stream<Item = Outbound> + Unpin),
+        last: u64,
+    ) -> Vec<u64> {
+        let mut seen = Vec::new();
+        while seen.last() != Some(&last) {
+            let item = tokio::time::timeout(Duration::from_secs(10), feed.next())
+                .await
+                .expect("the feed keeps going")
+                .expect("the feed does not end");
+            if let Outbound::Event(envelope) = item {
+                seen.push(envelope.position.expect("logged").value());
+            }
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_replay_with_events_arriving_meanwhile_has_no_gap_and_no_duplicate() {
+        // A hub that holds 8 events: the feed, busy replaying, falls behind
+        // it and must read the log again rather than skip.
+        let (services, _dir) = services(8).await;
+        record(&services, 300).await; // more than a replay page
+        let mut feed = Box::pin(services.connections.feed(
+            admin(),
+            None,
+            Some(Position::START.to_string()),
+        ));
+        let writer = {
+            let services = services.clone();
+            tokio::spawn(async move { record(&services, 200).await })
+        };
+        let seen = positions_until(&mut feed, 500).await;
+        writer.await.unwrap();
+        assert_eq!(seen, (1..=500).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_fresh_feed_starts_at_the_head_and_misses_nothing_after_it() {
+        let (services, _dir) = services(1024).await;
+        record(&services, 5).await;
+        let mut feed = Box::pin(services.connections.feed(admin(), None, None));
+        match feed.next().await {
+            Some(Outbound::ResumeFrom(head)) => assert_eq!(head, Position::new(5)),
+            other => panic!("expected the head first, got {other:?}"),
+        }
+        record(&services, 3).await;
+        assert_eq!(positions_until(&mut feed, 8).await, [6, 7, 8]);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_position_asks_for_a_resync_then_goes_live() {
+        let (services, _dir) = services(1024).await;
+        record(&services, 2).await;
+        let mut feed = Box::pin(services.connections.feed(admin(), None, Some("99".into())));
+        assert!(matches!(
+            feed.next().await,
+            Some(Outbound::ResyncRequired(ResyncReason::Unknown))
+        ));
+        assert!(matches!(
+            feed.next().await,
+            Some(Outbound::ResumeFrom(head)) if head == Position::new(2)
+        ));
+        record(&services, 1).await;
+        assert_eq!(positions_until(&mut feed, 3).await, [3]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_ends_with_its_accounts_sign_out_and_counts_for_presence() {
+        let (services, _dir) = services(1024).await;
+        let user = Principal {
+            user_id: UserId::generate(),
+            role: Role::User,
+        };
+        let mut live = services.connections.open(Opening {
+            principal: user.clone(),
+            expires_at: chrono::Utc::now().timestamp() + 600,
+            origin: ConnectionId("test".into()),
+            wants: Wants::EndOnly,
+        });
+        assert!(services.presence.is_online(&user.user_id));
+        services.connections.hub.publish(
+            Audience::User(user.user_id.clone()),
+            Event::SignedOut {
+                user_id: user.user_id.clone(),
+            },
+        );
+        assert!(matches!(
+            live.next().await,
+            Some(Outbound::Ended(EndReason::LoggedOut))
+        ));
+        assert!(live.next().await.is_none(), "nothing after the end");
+    }
+
+    #[tokio::test]
+    async fn a_connection_ends_when_its_token_expires() {
+        let (services, _dir) = services(1024).await;
+        let mut live = services.connections.open(Opening {
+            principal: admin(),
+            expires_at: chrono::Utc::now().timestamp(),
+            origin: ConnectionId("test".into()),
+            wants: Wants::EndOnly,
+        });
+        let ended = tokio::time::timeout(Duration::from_secs(5), live.next()).await;
+        assert!(matches!(
+            ended,
+            Ok(Some(Outbound::Ended(EndReason::TokenExpired)))
+        ));
+    }
+}

@@ -293,7 +293,8 @@ impl Hub {
             user,
             hub: self.inner.clone(),
             next: 0,
-            recent: VecDeque::with_capacity(RECENT),
+            // Allocated on the first delivery: an idle subscriber holds none.
+            recent: VecDeque::new(),
         }
     }
 

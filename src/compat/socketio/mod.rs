@@ -67,9 +67,10 @@ pub fn attach(services: &Services) -> (SocketIoLayer, SocketIo, JoinHandle<()>) 
 }
 
 async fn on_connect(socket: SocketRef, Extension(principal): Extension<Principal>) {
+    // Removed, not only emptied: an idle socket keeps nothing it no longer needs.
     let Some(live) = socket
         .extensions
-        .get::<PendingConnection>()
+        .remove::<PendingConnection>()
         .and_then(|pending| pending.0.lock().unwrap_or_else(|p| p.into_inner()).take())
     else {
         return;

@@ -44,6 +44,13 @@ const MAX_FRAME_BYTES: u64 = 2 * 1024 * 1024;
 /// default (128) dropped acks of a 200-event burst.
 const SEND_BUFFER_PACKETS: usize = 4096;
 
+/// Bytes read from a socket per read, allocated per socket for as long as
+/// it lives. Socket.IO frames of a dashboard are small (an event is a few
+/// hundred bytes); a larger frame is still read whole, in more reads.
+/// socketioxide's default (4 KiB) made the buffer the largest single piece
+/// of an idle socket's memory (W3 of BENCHMARKS.md).
+const READ_BUFFER_BYTES: usize = 1024;
+
 /// The room of every admin connection.
 pub const ADMINS_ROOM: &str = "admins";
 
@@ -59,6 +66,7 @@ pub fn attach(services: &Services) -> (SocketIoLayer, SocketIo, JoinHandle<()>) 
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_FRAME_BYTES)
         .max_buffer_size(SEND_BUFFER_PACKETS)
+        .ws_read_buffer_size(READ_BUFFER_BYTES)
         .with_state(services.clone())
         .build_layer();
     io.ns("/", on_connect.with(handshake::authenticate));

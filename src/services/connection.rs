@@ -267,11 +267,6 @@ pub struct LiveConnection {
 }
 
 impl LiveConnection {
-    /// Whose connection it is.
-    pub fn principal(&self) -> &Principal {
-        &self.principal
-    }
-
     /// The door handed `item` to its client: a chat message to this user is
     /// now delivered (not before: one the socket could not take is replayed
     /// by the next connection).
@@ -374,11 +369,7 @@ impl Feed {
             self.pending.push_back(Outbound::ResumeFrom(head));
             return;
         };
-        let checked = match Position::parse(&raw) {
-            Ok(after) => self.event_log.check(after).await.map(|c| c.map(|()| after)),
-            Err(_) => Ok(Err(ResyncReason::Unknown)),
-        };
-        match checked {
+        match self.event_log.resume_point(&raw).await {
             Ok(Ok(after)) => {
                 self.last = after;
                 self.replay_from = Some(after);
@@ -436,13 +427,18 @@ impl Feed {
         }
     }
 
-    /// A chat message sent from this very connection: it has it (the ack).
     fn echoes_own_message(&self, envelope: &Envelope) -> bool {
-        matches!(
-            &envelope.event,
-            Event::MessageSent { origin: Some(origin), .. } if Some(origin) == self.origin.as_ref()
-        )
+        sent_from(&envelope.event, self.origin.as_ref())
     }
+}
+
+/// A chat message sent from the connection `origin` itself: that connection
+/// has it already (the ack or the mutation's answer), so it is not echoed.
+fn sent_from(event: &Event, origin: Option<&ConnectionId>) -> bool {
+    matches!(
+        event,
+        Event::MessageSent { origin: Some(sent), .. } if Some(sent) == origin
+    )
 }
 
 /// How many delivered message ids a connection remembers to skip duplicates.
@@ -510,11 +506,12 @@ impl MessageFeed {
                     if let Some(reason) = EndReason::of(&envelope.event, &self.principal.user_id) {
                         return Some((Outbound::Ended(reason), self));
                     }
-                    let Event::MessageSent { message, origin } = &envelope.event else {
+                    let Event::MessageSent { message, .. } = &envelope.event else {
                         continue;
                     };
-                    let from_here = origin.is_some() && *origin == self.origin;
-                    if !from_here && self.shown.first_time(&message.id) {
+                    if !sent_from(&envelope.event, self.origin.as_ref())
+                        && self.shown.first_time(&message.id)
+                    {
                         return Some((Outbound::Event(envelope), self));
                     }
                 }

@@ -23,7 +23,7 @@ pub use catalog::{Catalog, ProductListing};
 pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing, message_cursor};
 pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound, Wants};
 pub use dashboard::{Dashboard, DashboardStats};
-pub use event_log::{EventLog, EventPage, POLL_EVERY, ResyncReason, is_logged};
+pub use event_log::{EventLog, EventPage, ResyncReason};
 pub use idempotency::{Created, Idempotency, KEY_RETENTION};
 pub use orders::{OrderListing, Orders, order_cursor};
 pub use presence::{Presence, RECENTLY_ACTIVE, UserListing, user_cursor};

@@ -228,6 +228,21 @@ async fn live_events_carry_their_position_for_clients_without_an_offset() {
     assert_eq!(position_of(&event), head + 1);
 }
 
+/// `GET` a page of `/events` that must succeed.
+async fn events_page(app: &TestApp, path: &str, token: &str) -> Value {
+    app.get(path, Some(token)).await.json().await.unwrap()
+}
+
+/// The `kind` of each event of a `/events` page, in order.
+fn kinds_of(page: &Value) -> Vec<&str> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn polling_clients_read_the_log_over_rest_with_the_same_audiences() {
     let app = TestApp::spawn().await;
@@ -265,48 +280,19 @@ async fn polling_clients_read_the_log_over_rest_with_the_same_audiences() {
     )
     .await;
 
-    let page: Value = app
-        .get(&format!("/events?after={from}"), Some(&user.token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let kinds: Vec<&str> = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let page = events_page(&app, &format!("/events?after={from}"), &user.token).await;
+    let kinds = kinds_of(&page);
     assert_eq!(kinds, ["product_added", "order_status_changed"], "{page}");
     assert_eq!(page["data"][1]["payload"]["status"], "shipped");
     assert!(page["meta"]["nextCursor"].is_null());
 
-    let admin_page: Value = app
-        .get(&format!("/events?after={from}&limit=2"), Some(&admin.token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let kinds: Vec<&str> = admin_page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let admin_page =
+        events_page(&app, &format!("/events?after={from}&limit=2"), &admin.token).await;
+    let kinds = kinds_of(&admin_page);
     assert_eq!(kinds, ["product_added", "order_placed"]);
     let cursor = admin_page["meta"]["nextCursor"].as_str().unwrap();
-    let rest: Value = app
-        .get(&format!("/events?after={cursor}"), Some(&admin.token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let kinds: Vec<&str> = rest["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let rest = events_page(&app, &format!("/events?after={cursor}"), &admin.token).await;
+    let kinds = kinds_of(&rest);
     assert_eq!(kinds, ["order_placed", "order_status_changed"]);
     assert_eq!(rest["meta"]["position"], page["meta"]["position"]);
 

@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use codec::is_logged;
-
 use crate::auth::Principal;
 use crate::domain::Position;
 use crate::error::AppError;
@@ -34,7 +32,7 @@ use crate::hub::{Audience, Envelope, Event, Hub};
 use crate::store::{LogEntry, LogQuery, LogReader, NewLogEntry, Store, now};
 
 /// How often the log is read for events other processes wrote.
-pub const POLL_EVERY: Duration = Duration::from_millis(500);
+const POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// How long a hole in the positions may stay before it is skipped. Appends
 /// become visible in position order, so a hole only lasts while another
@@ -183,27 +181,6 @@ impl EventLog {
         Position::new(self.inner.published.load(Ordering::Acquire))
     }
 
-    /// Whether a client can continue after `after`: the position was handed
-    /// out and the events after it are still kept.
-    ///
-    /// # Errors
-    /// `UNAVAILABLE` when the store cannot be read.
-    pub async fn check(&self, after: Position) -> Result<Result<(), ResyncReason>, AppError> {
-        let bounds = self.inner.store.event_log_bounds().await?;
-        if after > bounds.head.max(self.head()) {
-            return Ok(Err(ResyncReason::Unknown));
-        }
-        let kept = match bounds.first {
-            Some(first) => after.next() >= first,
-            None => after == Position::START,
-        };
-        Ok(if kept {
-            Ok(())
-        } else {
-            Err(ResyncReason::Expired)
-        })
-    }
-
     /// Reads back what `reader` may see after `after`, up to `up_to`, oldest
     /// first, at most `limit` events.
     ///
@@ -261,7 +238,10 @@ impl EventLog {
                 head,
             });
         };
-        let after = self.resume_point(after).await?;
+        let after = self
+            .resume_point(after)
+            .await?
+            .map_err(|reason| AppError::ResyncRequired(reason.as_str()))?;
         let events = self.replay(reader, after, head, limit).await?;
         let next_cursor = (events.len() == limit)
             .then(|| events.last().and_then(|event| event.position))
@@ -273,18 +253,32 @@ impl EventLog {
         })
     }
 
-    /// The position a client sent, if the log can continue after it.
+    /// The position a client sent back, if the log can continue after it:
+    /// it was handed out, and the events after it are still kept. Every
+    /// door's resume goes through here.
     ///
     /// # Errors
-    /// `RESYNC_REQUIRED` when it cannot (unknown or too old);
-    /// `UNAVAILABLE` when the store is down.
-    pub async fn resume_point(&self, raw: &str) -> Result<Position, AppError> {
-        let after = Position::parse(raw)
-            .map_err(|_| AppError::ResyncRequired(ResyncReason::Unknown.as_str()))?;
-        match self.check(after).await? {
-            Ok(()) => Ok(after),
-            Err(reason) => Err(AppError::ResyncRequired(reason.as_str())),
+    /// `UNAVAILABLE` when the store cannot be read.
+    pub async fn resume_point(
+        &self,
+        raw: &str,
+    ) -> Result<Result<Position, ResyncReason>, AppError> {
+        let Ok(after) = Position::parse(raw) else {
+            return Ok(Err(ResyncReason::Unknown));
+        };
+        let bounds = self.inner.store.event_log_bounds().await?;
+        if after > bounds.head.max(self.head()) {
+            return Ok(Err(ResyncReason::Unknown));
         }
+        let kept = match bounds.first {
+            Some(first) => after.next() >= first,
+            None => after == Position::START,
+        };
+        Ok(if kept {
+            Ok(after)
+        } else {
+            Err(ResyncReason::Expired)
+        })
     }
 
     /// Drops events older than the retention window (the janitor calls it).
@@ -315,6 +309,15 @@ fn envelope(entry: LogEntry) -> Option<Envelope> {
             None
         }
     }
+}
+
+/// A record whose entry went to the store: what is published once it has
+/// a position, and who waits for that position.
+struct Waiting {
+    at: chrono::DateTime<chrono::Utc>,
+    audience: Audience,
+    event: Event,
+    done: oneshot::Sender<Option<Position>>,
 }
 
 /// The task that appends and publishes.
@@ -353,7 +356,18 @@ impl Appender {
     /// Writes a batch, publishes whatever other processes wrote before it,
     /// then the batch, and tells each caller its position.
     async fn append(&mut self, batch: Vec<Record>) {
-        let entries: Vec<NewLogEntry> = batch.iter().map(|record| record.entry.clone()).collect();
+        let (entries, waiting): (Vec<NewLogEntry>, Vec<Waiting>) = batch
+            .into_iter()
+            .map(|record| {
+                let waiting = Waiting {
+                    at: record.entry.at,
+                    audience: record.audience,
+                    event: record.event,
+                    done: record.done,
+                };
+                (record.entry, waiting)
+            })
+            .unzip();
         match self.inner.store.append_events(&entries).await {
             Ok(positions) => {
                 if let Some(first) = positions.first()
@@ -362,11 +376,11 @@ impl Appender {
                     // Written before ours, so already visible.
                     self.catch_up(Position::new(first.value() - 1)).await;
                 }
-                for (record, position) in batch.into_iter().zip(positions) {
+                for (record, position) in waiting.into_iter().zip(positions) {
                     if position > self.published() {
                         self.publish(Envelope {
                             position: Some(position),
-                            at: record.entry.at,
+                            at: record.at,
                             audience: record.audience,
                             event: record.event,
                         });
@@ -377,7 +391,7 @@ impl Appender {
             Err(error) => {
                 crate::metrics::store_error("event_log");
                 tracing::error!(%error, "could not log events; publishing them live only");
-                for record in batch {
+                for record in waiting {
                     self.inner.hub.publish(record.audience, record.event);
                     let _ = record.done.send(None);
                 }

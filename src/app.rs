@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::serve::ListenerExt as _;
-use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -29,7 +28,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct App {
     listener: TcpListener,
     router: Router,
-    io: SocketIo,
+    io: socketio::SocketIo,
     services: Services,
     background: Vec<JoinHandle<()>>,
     metrics_address: Option<SocketAddr>,
@@ -71,7 +70,7 @@ impl App {
         }
 
         let schema = graphql::schema(services.clone());
-        let (socket_layer, io, forwarder) = socketio::attach(&services);
+        let io = socketio::SocketIo::new(&services);
         let state = AppState {
             services: services.clone(),
             schema,
@@ -80,7 +79,7 @@ impl App {
                 init_timeout: config.connection_init_timeout,
             },
         };
-        let router = http::router(state, &config, socket_layer);
+        let router = http::router(state, &config, &io);
 
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
@@ -115,7 +114,7 @@ impl App {
             })
         };
 
-        let mut background = vec![forwarder, janitor, event_log];
+        let mut background = vec![janitor, event_log];
         let metrics_address = match config.metrics_addr {
             Some(address) => {
                 let (bound, task) = crate::metrics::serve(address)

@@ -8,13 +8,14 @@
 //! subscriber falls behind, is told how many events it missed
 //! ([`HubItem::Lagged`]), and never blocks the publisher.
 //!
-//! The Socket.IO forwarder reads every event once through [`Hub::tap`] and
-//! emits it into the audience's room. A backplane (e.g. Redis pub/sub) could
+//! Every live connection subscribes to the channels of its audience (the
+//! connection service does). A backplane (e.g. Redis pub/sub) could
 //! later carry the same envelopes between processes without services knowing.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -142,6 +143,10 @@ pub struct ConnectionId(pub String);
 /// An event with its audience, shared by every subscriber that receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
+    /// The event as a door writes it to each of its connections, made by
+    /// the first connection that renders it (one serialisation per event,
+    /// however many connections hear it).
+    pub rendered: Rendered,
     /// Its place in the event log, for events a client can miss and resume
     /// (`None`: live only, such as typing and presence).
     pub position: Option<Position>,
@@ -151,6 +156,70 @@ pub struct Envelope {
     pub audience: Audience,
     /// What happened.
     pub event: Event,
+}
+
+impl Envelope {
+    /// An envelope not rendered yet.
+    pub fn new(
+        position: Option<Position>,
+        at: DateTime<Utc>,
+        audience: Audience,
+        event: Event,
+    ) -> Self {
+        Envelope {
+            rendered: Rendered::default(),
+            position,
+            at,
+            audience,
+            event,
+        }
+    }
+}
+
+/// One door's rendering of an event, kept with the event so that every
+/// connection of that door writes the same bytes. The hub does not know the
+/// type; the door that renders per connection (Socket.IO) names it.
+#[derive(Default)]
+pub struct Rendered(OnceLock<Box<dyn Any + Send + Sync>>);
+
+impl Rendered {
+    /// The rendering, made by `render` the first time it is asked for. A
+    /// second type asked of the same event (no door does that) is rendered
+    /// each time rather than mixed up.
+    pub fn get_or_render<T>(&self, render: impl Fn() -> T) -> T
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let kept = self.0.get_or_init(|| Box::new(render()));
+        match kept.downcast_ref::<T>() {
+            Some(value) => value.clone(),
+            None => render(),
+        }
+    }
+}
+
+impl Clone for Rendered {
+    /// A copy of an envelope is rendered anew (it may be changed).
+    fn clone(&self) -> Self {
+        Rendered::default()
+    }
+}
+
+impl PartialEq for Rendered {
+    /// Renderings do not make two events different.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.0.get().is_some() {
+            "Rendered"
+        } else {
+            "NotRendered"
+        })
+    }
 }
 
 /// What a subscriber reads.
@@ -177,7 +246,6 @@ struct Inner {
     everyone: broadcast::Sender<Arc<Envelope>>,
     admins: broadcast::Sender<Arc<Envelope>>,
     users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Envelope>>>>,
-    tap: broadcast::Sender<Arc<Envelope>>,
 }
 
 impl Hub {
@@ -190,7 +258,6 @@ impl Hub {
                 everyone: broadcast::channel(capacity).0,
                 admins: broadcast::channel(capacity).0,
                 users: Mutex::new(HashMap::new()),
-                tap: broadcast::channel(capacity).0,
             }),
         }
     }
@@ -201,12 +268,7 @@ impl Hub {
     /// ([`EventLog::record`](crate::services::EventLog::record)), which
     /// publishes them here with their position, in position order.
     pub fn publish(&self, audience: Audience, event: Event) {
-        self.send(Envelope {
-            position: None,
-            at: crate::store::now(),
-            audience,
-            event,
-        });
+        self.send(Envelope::new(None, crate::store::now(), audience, event));
     }
 
     /// Publishes a logged event with its position (the event log does, in
@@ -238,7 +300,6 @@ impl Hub {
                 let _ = self.inner.admins.send(envelope.clone());
             }
         }
-        let _ = self.inner.tap.send(envelope);
     }
 
     fn send_to_user(&self, user_id: &UserId, envelope: &Arc<Envelope>) {
@@ -296,12 +357,6 @@ impl Hub {
             // Allocated on the first delivery: an idle subscriber holds none.
             recent: VecDeque::new(),
         }
-    }
-
-    /// Every event, once, whatever its audience: for forwarders that deliver
-    /// into audience-keyed rooms themselves (the Socket.IO door).
-    pub fn tap(&self) -> broadcast::Receiver<Arc<Envelope>> {
-        self.inner.tap.subscribe()
     }
 
     /// Number of users with a live per-user channel (for tests and metrics).
@@ -485,7 +540,6 @@ mod tests {
         let hub = Hub::new(4);
         let user = principal(Role::User);
         let mut idle = hub.subscribe(&user);
-        let mut tap = hub.tap();
 
         // Publishing far past capacity completes without anyone reading.
         for _ in 0..100 {
@@ -501,35 +555,6 @@ mod tests {
         }
         // After the report the subscriber continues with what is still held.
         assert_eq!(next_event(&mut idle).await.event, signed_out(&user.user_id));
-        assert!(matches!(
-            tap.try_recv(),
-            Err(broadcast::error::TryRecvError::Lagged(96))
-        ));
-    }
-
-    #[tokio::test]
-    async fn the_tap_sees_every_event_once_whatever_its_audience() {
-        let hub = Hub::default();
-        let user = principal(Role::User);
-        let mut tap = hub.tap();
-        hub.publish(
-            Audience::User(user.user_id.clone()),
-            signed_out(&user.user_id),
-        );
-        hub.publish(Audience::Admins, signed_out(&user.user_id));
-        hub.publish(Audience::Everyone, signed_out(&user.user_id));
-        let audiences: Vec<Audience> = (0..3)
-            .map(|_| tap.try_recv().unwrap().audience.clone())
-            .collect();
-        assert_eq!(
-            audiences,
-            [
-                Audience::User(user.user_id.clone()),
-                Audience::Admins,
-                Audience::Everyone
-            ]
-        );
-        assert!(tap.try_recv().is_err());
     }
 
     #[tokio::test]

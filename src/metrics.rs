@@ -12,7 +12,7 @@
 //! | `rtd_connections` (gauge) | `door` | live Socket.IO and GraphQL WebSocket connections |
 //! | `rtd_handshakes_total` | `door`, `outcome` | live connections accepted or refused |
 //! | `rtd_events_published_total` | `kind` | hub events, by kind |
-//! | `rtd_events_delivered_total` | `door`, `kind` | events handed to a connection (GraphQL: per subscriber; Socket.IO: per room emit) |
+//! | `rtd_events_delivered_total` | `door`, `kind` | events written to a connection (GraphQL: per subscriber) |
 //! | `rtd_lagged_subscribers_total` | `door` | subscribers that fell behind and skipped events |
 //! | `rtd_slow_clients_dropped_total` | `door` | connections ended because the client stopped reading |
 //! | `rtd_message_persist_seconds` (histogram) | | storing one chat message |
@@ -139,8 +139,8 @@ pub fn event_published(kind: &'static str) {
     metrics::counter!("rtd_events_published_total", "kind" => kind).increment(1);
 }
 
-/// An event was handed to a connection (or, on Socket.IO, emitted once into
-/// its audience's rooms).
+/// An event was written to a connection (a GraphQL subscriber, a Socket.IO
+/// socket).
 pub fn event_delivered(door: Door, kind: &'static str) {
     metrics::counter!("rtd_events_delivered_total", "door" => door.label(), "kind" => kind)
         .increment(1);

@@ -104,9 +104,9 @@ pub fn document() -> Value {
             EVENTS_CHANNEL: {
                 "address": "/",
                 "title": "The default namespace",
-                "description": "Every socket joins a room for its user (`user:<id>`); admins \
-                                also join `admins`. Each event carries one argument, its \
-                                payload.",
+                "description": "Each socket hears the events of its audience: everyone's, \
+                                its user's, and admins' when it is an admin's. Each event \
+                                carries one argument, its payload.",
                 "messages": channel_messages,
             },
             ACKS_CHANNEL: {
@@ -245,12 +245,15 @@ mod tests {
             ("mod.rs", include_str!("socketio/mod.rs")),
             ("chat.rs", include_str!("socketio/chat.rs")),
             ("orders.rs", include_str!("socketio/orders.rs")),
-            ("forwarder.rs", include_str!("socketio/forwarder.rs")),
+            ("render.rs", include_str!("socketio/render.rs")),
+            ("session.rs", include_str!("socketio/session.rs")),
+            ("handlers.rs", include_str!("socketio/handlers.rs")),
             ("handshake.rs", include_str!("socketio/handshake.rs")),
         ];
         for (file, source) in sources {
-            // `socket.on` registers a handler; any `.emit` sends an event.
-            for call in ["socket.on(", ".emit("] {
+            // `frame::event` writes an event; the handler table names those
+            // it handles by their entries.
+            for call in ["frame::event(", "event.name == \""] {
                 for (at, _) in source.match_indices(call) {
                     let argument = source[at + call.len()..].trim_start();
                     assert!(

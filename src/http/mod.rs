@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
+use crate::compat::socketio::SocketIo;
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use socketioxide::layer::SocketIoLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -46,7 +46,7 @@ pub struct AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP surface.
-pub fn router(state: AppState, config: &Config, socket_io: SocketIoLayer) -> Router {
+pub fn router(state: AppState, config: &Config, socket_io: &SocketIo) -> Router {
     let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -54,9 +54,10 @@ pub fn router(state: AppState, config: &Config, socket_io: SocketIoLayer) -> Rou
         .merge(rest::router())
         .merge(crate::dashboard::router())
         .route_layer(middleware::from_fn(crate::metrics::track_http))
+        // After the route layer: a long poll is not an HTTP request to count.
+        .merge(socket_io.routes())
         .fallback(not_found)
         .with_state(state)
-        .layer(socket_io)
         .layer(middleware::map_request(detach_request_head));
 
     // Innermost: limits whose refusals come out bare and are enveloped next.

@@ -102,15 +102,13 @@ pub struct Opening {
 pub enum Wants {
     /// Every event the principal may see, each once and in order: after the
     /// client's last position when it resumes (replayed from the log), else
-    /// from now on.
+    /// from now on, preceded by the chat messages no connection took yet
+    /// (a client that keeps no position, as the original Socket.IO protocol,
+    /// still gets the messages sent while it was away).
     Events {
         /// The last position the client processed, as it sent it.
         resume_after: Option<String>,
     },
-    /// Only the principal's chat messages (first those no connection took
-    /// yet, in order, then live, each once): the door delivers everything
-    /// else another way (Socket.IO rooms). Starts with the head to resume from.
-    Messages,
     /// Nothing but the end (a GraphQL WebSocket, whose subscriptions each
     /// deliver themselves).
     EndOnly,
@@ -145,13 +143,9 @@ impl Connections {
         let principal = opening.principal.clone();
         let origin = Some(opening.origin);
         let feed: Pin<Box<dyn Stream<Item = Outbound> + Send>> = match opening.wants {
-            Wants::Events { resume_after } => Box::pin(self.feed(principal, origin, resume_after)),
-            Wants::Messages => {
-                let head = self.event_log.head();
-                Box::pin(
-                    futures::stream::iter([Outbound::ResumeFrom(head)])
-                        .chain(self.messages(principal, origin)),
-                )
+            Wants::Events { resume_after } => {
+                let undelivered_first = resume_after.is_none();
+                Box::pin(self.events(principal, origin, resume_after, undelivered_first))
             }
             Wants::EndOnly => Box::pin(self.end_only(&principal)),
         };
@@ -219,13 +213,6 @@ impl Connections {
         self.hub.subscribe(principal)
     }
 
-    /// Every event once, whatever its audience, live: for a door that
-    /// delivers into audience-keyed rooms itself (the Socket.IO forwarder),
-    /// which must honour the audience.
-    pub fn every_event(&self) -> tokio::sync::broadcast::Receiver<Arc<Envelope>> {
-        self.hub.tap()
-    }
-
     /// What is addressed to the principal alone, live (typing, receipts).
     pub fn live_personal(&self, principal: &Principal) -> Subscription {
         self.hub.subscribe_user(&principal.user_id)
@@ -240,9 +227,20 @@ impl Connections {
         origin: Option<ConnectionId>,
         resume_after: Option<String>,
     ) -> impl Stream<Item = Outbound> + Send + use<> {
+        self.events(principal, origin, resume_after, false)
+    }
+
+    fn events(
+        &self,
+        principal: Principal,
+        origin: Option<ConnectionId>,
+        resume_after: Option<String>,
+        undelivered_first: bool,
+    ) -> impl Stream<Item = Outbound> + Send + use<> {
         let live = self.hub.subscribe(&principal);
         let state = Feed {
             event_log: self.event_log.clone(),
+            chat: undelivered_first.then(|| self.chat.clone()),
             principal,
             origin,
             live,
@@ -251,6 +249,7 @@ impl Connections {
             replay_from: None,
             replay_to: Position::START,
             pending: VecDeque::new(),
+            undelivered: HashSet::new(),
         };
         futures::stream::unfold(state, Feed::next)
     }
@@ -307,6 +306,8 @@ impl Drop for LiveConnection {
 /// The state of one feed.
 struct Feed {
     event_log: EventLog,
+    /// Set when the feed starts with the chat messages no connection took.
+    chat: Option<Chat>,
     principal: Principal,
     origin: Option<ConnectionId>,
     live: Subscription,
@@ -319,6 +320,9 @@ struct Feed {
     /// …up to this one.
     replay_to: Position,
     pending: VecDeque<Outbound>,
+    /// The ids of the undelivered messages handed over first: the same
+    /// message arriving live (sent while they were read) is not repeated.
+    undelivered: HashSet<MessageId>,
 }
 
 impl Feed {
@@ -345,7 +349,7 @@ impl Feed {
                         }
                         self.last = position;
                     }
-                    if self.echoes_own_message(&envelope) {
+                    if self.echoes_own_message(&envelope) || self.handed_first(&envelope) {
                         continue;
                     }
                     return Some((Outbound::Event(envelope), self));
@@ -367,6 +371,9 @@ impl Feed {
         self.last = head;
         let Some(raw) = resume_after else {
             self.pending.push_back(Outbound::ResumeFrom(head));
+            if let Some(chat) = self.chat.take() {
+                self.queue_undelivered(&chat).await;
+            }
             return;
         };
         match self.event_log.resume_point(&raw).await {
@@ -427,9 +434,44 @@ impl Feed {
         }
     }
 
+    /// Queues the chat messages to this user that no connection took yet,
+    /// oldest first.
+    async fn queue_undelivered(&mut self, chat: &Chat) {
+        match chat.undelivered(&self.principal).await {
+            Ok(missed) => {
+                for message in missed {
+                    self.undelivered.insert(message.id.clone());
+                    self.pending.push_back(Outbound::Event(Arc::new(undelivered(
+                        &self.principal,
+                        message,
+                    ))));
+                }
+            }
+            Err(error) => error.log(),
+        }
+    }
+
+    fn handed_first(&self, envelope: &Envelope) -> bool {
+        matches!(&envelope.event, Event::MessageSent { message, .. } if self.undelivered.contains(&message.id))
+    }
+
     fn echoes_own_message(&self, envelope: &Envelope) -> bool {
         sent_from(&envelope.event, self.origin.as_ref())
     }
+}
+
+/// An undelivered message as the envelope a live one arrives in (it has no
+/// position: it was read from the messages, not the log).
+fn undelivered(principal: &Principal, message: Message) -> Envelope {
+    Envelope::new(
+        None,
+        message.created_at,
+        Audience::User(principal.user_id.clone()),
+        Event::MessageSent {
+            message,
+            origin: None,
+        },
+    )
 }
 
 /// A chat message sent from the connection `origin` itself: that connection
@@ -489,15 +531,7 @@ impl MessageFeed {
             }
             while let Some(message) = self.pending.pop_front() {
                 if self.shown.first_time(&message.id) {
-                    let envelope = Envelope {
-                        position: None,
-                        at: message.created_at,
-                        audience: Audience::User(self.principal.user_id.clone()),
-                        event: Event::MessageSent {
-                            message,
-                            origin: None,
-                        },
-                    };
+                    let envelope = undelivered(&self.principal, message);
                     return Some((Outbound::Event(Arc::new(envelope)), self));
                 }
             }

@@ -354,3 +354,132 @@ async fn a_socket_with_a_valid_token_connects_on_mongodb() {
     // Assert
     socket.expect("connect", WAIT, is_kind("connect")).await;
 }
+
+#[tokio::test]
+async fn long_polling_clients_and_clients_that_upgrade_work_as_websocket_ones() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    for (case, transports) in [
+        ("polling only", json!(["polling"])),
+        ("polling, then upgrading", json!(["polling", "websocket"])),
+    ] {
+        let alice = app.register(&unique_email("sio-polling")).await;
+        let open = |token: &str| {
+            NodeClient::spawn(
+                "sio-driver.mjs",
+                json!({ "url": app.address, "auth": { "token": token }, "transports": transports }),
+            )
+        };
+        let mut alice_socket = open(&alice.token).await;
+        let mut admin_socket = open(&admin.token).await;
+        let upgrades = transports.as_array().unwrap().len() == 2;
+        for socket in [&mut alice_socket, &mut admin_socket] {
+            let connected = socket
+                .expect(&format!("{case}: connect"), WAIT, is_kind("connect"))
+                .await;
+            if !upgrades {
+                assert_eq!(connected["transport"], "polling", "{case}: {connected}");
+            }
+        }
+        if upgrades {
+            // The upgrade may finish before or after the connect.
+            for socket in [&mut alice_socket, &mut admin_socket] {
+                let upgraded = socket
+                    .expect(&format!("{case}: upgrade"), WAIT, is_kind("upgrade"))
+                    .await;
+                assert_eq!(upgraded["transport"], "websocket", "{case}");
+            }
+        }
+
+        // Act: an event with an ack, a chat message, and a broadcast.
+        let ack = alice_socket
+            .emit_with_ack(
+                "send_message",
+                json!({ "to": admin.id, "text": format!("over {case}") }),
+                WAIT,
+            )
+            .await;
+        app.create_product(&admin.token, &format!("Polled {case}"), 3.5, 2)
+            .await;
+
+        // Assert
+        assert_eq!(ack[0]["status"], "success", "{case}: {ack}");
+        let received = admin_socket
+            .expect(
+                &format!("{case}: receive_message"),
+                WAIT,
+                is_event("receive_message"),
+            )
+            .await;
+        assert_eq!(
+            received["args"][0]["text"],
+            format!("over {case}"),
+            "{case}"
+        );
+        for socket in [&mut alice_socket, &mut admin_socket] {
+            let product = socket
+                .expect(
+                    &format!("{case}: new_product"),
+                    WAIT,
+                    is_event("new_product"),
+                )
+                .await;
+            assert_eq!(product["args"][0]["name"], format!("Polled {case}"));
+        }
+        // The server ends a polling session as it ends a WebSocket one.
+        let response = app
+            .post(
+                "/auth/logout",
+                json!({ "refreshToken": alice.refresh_token }),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{case}: POST /auth/logout");
+        assert_session_ended(&mut alice_socket, "logged_out").await;
+    }
+}
+
+#[tokio::test]
+async fn engine_io_requests_that_name_no_session_or_protocol_get_engine_io_errors() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let cases = [
+        ("/socket.io/?EIO=3&transport=polling", 5, "an old protocol"),
+        (
+            "/socket.io/?EIO=4&transport=carrier-pigeon",
+            0,
+            "an unknown transport",
+        ),
+        (
+            "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAA",
+            1,
+            "an unknown session",
+        ),
+    ];
+
+    for (path, code, case) in cases {
+        // Act
+        let response = http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+
+        // Assert
+        assert_eq!(response.status(), 400, "{case}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code, "{case}: {body}");
+    }
+    let posted = http
+        .post(format!(
+            "{}/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAA",
+            app.address
+        ))
+        .body("40")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 400, "a POST to an unknown session");
+}

@@ -1,9 +1,11 @@
 // Socket.IO client driven by the Rust end-to-end tests (tests/e2e/support/node.rs).
 //
-// Usage: node sio-driver.mjs '{"url":"http://127.0.0.1:PORT","auth":{...}|null,"query":{...}|null,"extraHeaders":{...}|null}'
+// Usage: node sio-driver.mjs '{"url":"http://127.0.0.1:PORT","auth":{...}|null,"query":{...}|null,"extraHeaders":{...}|null,"transports":[...]|null}'
+// ("transports" defaults to ["websocket"]; ["polling"] or ["polling","websocket"] exercise long polling and the upgrade)
 //
 // Every observation is printed on stdout as one JSON object per line:
-//   {"kind":"connect","id":"<socket id>"}
+//   {"kind":"connect","id":"<socket id>","transport":"websocket"|"polling"}
+//   {"kind":"upgrade","transport":"websocket"}   the engine moved from polling to a WebSocket
 //   {"kind":"connect_error","message":"...","data":<err.data or null>}
 //   {"kind":"disconnect","reason":"..."}
 //   {"kind":"event","event":"<name>","args":[...]}
@@ -57,13 +59,18 @@ const ioOptions = {
   timeout: 5000,
 };
 // null means "not given": leave the option out so socket.io-client uses its default.
-for (const key of ["auth", "query", "extraHeaders"]) {
+for (const key of ["auth", "query", "extraHeaders", "transports"]) {
   if (options[key] !== null && options[key] !== undefined) ioOptions[key] = options[key];
 }
 
 const socket = io(options.url, ioOptions);
 
-socket.on("connect", () => print({ kind: "connect", id: socket.id }));
+socket.on("connect", () =>
+  print({ kind: "connect", id: socket.id, transport: socket.io.engine && socket.io.engine.transport.name }),
+);
+socket.io.on("open", () => {
+  socket.io.engine.on("upgrade", (transport) => print({ kind: "upgrade", transport: transport.name }));
+});
 socket.on("connect_error", (err) =>
   print({ kind: "connect_error", message: err && err.message, data: (err && err.data) ?? null }),
 );

@@ -1,25 +1,20 @@
 //! Chat events from Socket.IO clients. Messages reach sockets through their
-//! connection (`connection.rs`).
+//! connection (`session.rs`).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use utoipa::ToSchema;
 
-use crate::auth::Principal;
+use super::handlers::Caller;
 use crate::compat::envelope;
 use crate::compat::rest::parse_value;
 use crate::compat::wire::MessageBody;
 use crate::domain::IdempotencyKey;
 use crate::domain::UserId;
 use crate::error::AppError;
-use crate::hub::ConnectionId;
-use crate::services::{Outgoing, Services};
-
-/// The connection id of a socket, as chat events name their origin.
-pub fn connection_id(socket: &SocketRef) -> ConnectionId {
-    ConnectionId(format!("sio:{}", socket.id))
-}
+use crate::services::Outgoing;
 
 /// `send_message {to, text}` payload. A `from` field, if any, is ignored: the
 /// sender is the socket's authenticated user.
@@ -56,47 +51,27 @@ pub struct SeenAck {
     seen_at: String,
 }
 
-/// Answers through the ack when the client asked for one (a no-op otherwise).
-fn reply(ack: AckSender, result: Result<Value, AppError>) {
-    let body = match result {
-        Ok(data) => envelope::success(data),
-        Err(error) => envelope::error_body(&error),
-    };
-    if let Err(error) = ack.send(&body) {
-        tracing::debug!(%error, "ack not delivered");
-    }
-}
-
 /// `send_message`: stored, then acknowledged with the stored message.
-pub async fn send_message(
-    socket: SocketRef,
-    Extension(principal): Extension<Principal>,
-    State(services): State<Services>,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-) {
-    let result = async {
-        let payload: SendMessagePayload = parse_value(payload.unwrap_or(Value::Null))?;
-        let outgoing = Outgoing::parse(&payload.to, &payload.text)?;
-        let key = payload
-            .client_id
-            .as_deref()
-            .map(IdempotencyKey::parse)
-            .transpose()
-            .map_err(|e| e.on("clientId"))?;
-        let message = services
-            .chat
-            .send(
-                &principal,
-                outgoing,
-                key.as_ref(),
-                Some(connection_id(&socket)),
-            )
-            .await?;
-        Ok(json!(MessageBody::from(&message)))
-    }
-    .await;
-    reply(ack, result);
+pub async fn send_message(caller: Arc<Caller>, payload: Option<Value>) -> Result<Value, AppError> {
+    let payload: SendMessagePayload = parse_value(payload.unwrap_or(Value::Null))?;
+    let outgoing = Outgoing::parse(&payload.to, &payload.text)?;
+    let key = payload
+        .client_id
+        .as_deref()
+        .map(IdempotencyKey::parse)
+        .transpose()
+        .map_err(|e| e.on("clientId"))?;
+    let message = caller
+        .services
+        .chat
+        .send(
+            &caller.principal,
+            outgoing,
+            key.as_ref(),
+            Some(caller.origin.clone()),
+        )
+        .await?;
+    Ok(json!(MessageBody::from(&message)))
 }
 
 /// `typing` / `start_typing` / `stop_typing`: the recipient as a string or `{to}`.
@@ -112,55 +87,31 @@ fn typing_target(payload: Option<Value>) -> Result<UserId, AppError> {
     UserId::parse(&raw).map_err(|e| e.on("to"))
 }
 
-async fn set_typing(
-    principal: Principal,
-    services: Services,
+/// `typing` and `start_typing` (`typing: true`), `stop_typing` (`false`).
+pub async fn set_typing(
+    caller: Arc<Caller>,
     payload: Option<Value>,
-    ack: AckSender,
     typing: bool,
-) {
-    let result = typing_target(payload)
-        .and_then(|to| services.chat.set_typing(&principal, &to, typing))
-        .map(|()| json!(TypingAck { typing }));
-    reply(ack, result);
-}
-
-/// `typing` and `start_typing`.
-pub async fn start_typing(
-    Extension(principal): Extension<Principal>,
-    State(services): State<Services>,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-) {
-    set_typing(principal, services, payload.ok(), ack, true).await;
-}
-
-/// `stop_typing`.
-pub async fn stop_typing(
-    Extension(principal): Extension<Principal>,
-    State(services): State<Services>,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-) {
-    set_typing(principal, services, payload.ok(), ack, false).await;
+) -> Result<Value, AppError> {
+    let to = typing_target(payload)?;
+    caller
+        .services
+        .chat
+        .set_typing(&caller.principal, &to, typing)?;
+    Ok(json!(TypingAck { typing }))
 }
 
 /// `mark_seen {with}`: the sender hears `messages_seen`.
-pub async fn mark_seen(
-    Extension(principal): Extension<Principal>,
-    State(services): State<Services>,
-    TryData(payload): TryData<Value>,
-    ack: AckSender,
-) {
-    let result = async {
-        let payload: MarkSeenPayload = parse_value(payload.unwrap_or(Value::Null))?;
-        let peer = UserId::parse(&payload.with).map_err(|e| e.on("with"))?;
-        let (ids, at) = services.chat.mark_seen(&principal, &peer).await?;
-        Ok(json!(SeenAck {
-            ids: ids.iter().map(ToString::to_string).collect(),
-            seen_at: envelope::timestamp(at),
-        }))
-    }
-    .await;
-    reply(ack, result);
+pub async fn mark_seen(caller: Arc<Caller>, payload: Option<Value>) -> Result<Value, AppError> {
+    let payload: MarkSeenPayload = parse_value(payload.unwrap_or(Value::Null))?;
+    let peer = UserId::parse(&payload.with).map_err(|e| e.on("with"))?;
+    let (ids, at) = caller
+        .services
+        .chat
+        .mark_seen(&caller.principal, &peer)
+        .await?;
+    Ok(json!(SeenAck {
+        ids: ids.iter().map(ToString::to_string).collect(),
+        seen_at: envelope::timestamp(at),
+    }))
 }

@@ -1,22 +1,63 @@
 //! Handshake authentication: a socket without a valid token never connects.
 
-use socketioxide::extract::{SocketRef, State, TryData};
+use axum::http::{HeaderMap, Uri, header};
 
-use crate::auth::{INVALID_TOKEN, bearer_token};
+use crate::auth::{INVALID_TOKEN, Principal, bearer_token};
 use crate::error::AppError;
 use crate::services::Services;
 
-/// Reads the access token from the handshake `auth.token` (current clients),
-/// else the `Authorization: Bearer` header, else the `token` query parameter
-/// (old clients), verifies it, and keeps the principal on the socket. An
-/// `Err` fails the handshake: the client gets `connect_error` with the
-/// message.
+/// What the HTTP request that opened a link offers besides the CONNECT
+/// packet's `auth`: kept only until the socket connects.
+#[derive(Debug, Default)]
+pub struct Offered {
+    /// `Authorization: Bearer …`.
+    header_token: Option<String>,
+    /// The `token` query parameter (old clients).
+    query_token: Option<String>,
+}
+
+impl Offered {
+    /// Reads the tokens a request offers.
+    pub fn from_request(headers: &HeaderMap, uri: &Uri) -> Offered {
+        let header_token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(bearer_token)
+            .map(str::to_owned);
+        let query_token = uri.query().and_then(|query| {
+            query
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(key, _)| *key == "token")
+                .map(|(_, value)| value.to_owned())
+        });
+        Offered {
+            header_token,
+            query_token,
+        }
+    }
+}
+
+/// A verified CONNECT.
+pub struct Verified {
+    /// Who.
+    pub principal: Principal,
+    /// When the token expires (seconds since the epoch).
+    pub expires_at: i64,
+    /// The last position the client processed (`auth.offset`), if it
+    /// resumes.
+    pub resume_after: Option<String>,
+}
+
+/// Reads the access token from the CONNECT's `auth.token` (current
+/// clients), else the `Authorization: Bearer` header, else the `token`
+/// query parameter (old clients), and verifies it. An `Err` refuses the
+/// CONNECT: the client gets `connect_error` with the message.
 pub async fn authenticate(
-    socket: SocketRef,
-    TryData(auth): TryData<serde_json::Value>,
-    State(services): State<Services>,
-) -> Result<(), AppError> {
-    let auth = auth.ok();
+    services: &Services,
+    auth: Option<serde_json::Value>,
+    offered: &Offered,
+) -> Result<Verified, AppError> {
     let from_auth = auth.as_ref().and_then(|auth| {
         auth.get("token")
             .and_then(|token| token.as_str())
@@ -32,38 +73,16 @@ pub async fn authenticate(
             serde_json::Value::Null => None,
             other => Some(other.to_string()),
         });
-    let parts = socket.req_parts();
-    let from_header = || {
-        parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token)
-            .map(str::to_owned)
-    };
-    let from_query = || {
-        parts.uri.query().and_then(|query| {
-            query
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(key, _)| *key == "token")
-                .map(|(_, value)| value.to_owned())
-        })
-    };
-    let token = from_auth.or_else(from_header).or_else(from_query);
+    let token = from_auth
+        .or_else(|| offered.header_token.clone())
+        .or_else(|| offered.query_token.clone());
     let authenticated = match token {
-        Some(token) => services.authenticator.authenticate(&token).await,
-        None => Err(AppError::Unauthenticated(INVALID_TOKEN)),
-    }
-    .inspect_err(|_| crate::metrics::handshake(crate::metrics::Door::SocketIo, false))?;
-    let principal = authenticated.principal;
-    super::prepare(
-        &socket,
-        &principal,
-        authenticated.expires_at,
+        Some(token) => services.authenticator.authenticate(&token).await?,
+        None => return Err(AppError::Unauthenticated(INVALID_TOKEN)),
+    };
+    Ok(Verified {
+        principal: authenticated.principal,
+        expires_at: authenticated.expires_at,
         resume_after,
-        &services,
-    );
-    socket.extensions.insert(principal);
-    Ok(())
+    })
 }

@@ -1,189 +1,230 @@
-//! The Socket.IO door (socketioxide, protocol v4, default namespace at
-//! `/socket.io/`).
+//! The Socket.IO door: protocol v5 over Engine.IO v4 (WebSocket, or HTTP
+//! long polling upgrading to a WebSocket), default namespace, at
+//! `/socket.io/`.
 //!
-//! The handshake authenticates (`handshake.rs`) and opens the socket's
-//! connection in the connection service; `connection.rs` renders it (chat
-//! messages, `resume_position`, the replay of a resuming socket, the end of
-//! the session). Broadcasts reach sockets that did not resume through their
-//! rooms (`everyone`, `user:<id>`, `admins`): one forwarder (`forwarder.rs`)
-//! emits each event once into its audience's rooms. Every event name and
+//! Each socket is one task (`session.rs`) that owns its link
+//! (`engine.rs`): it answers the CONNECT after verifying the token
+//! (`handshake.rs`), renders the socket's connection from the connection
+//! service (events of its audience, chat messages, `resume_position`, the
+//! replay of a resuming socket, the end of the session; `render.rs` makes
+//! each event's frame once), and runs the client's events through the
+//! handlers (`handlers.rs`, `chat.rs`, `orders.rs`). Every event name and
 //! payload is an entry of the table in `events.rs`, which `/asyncapi.json`
 //! describes.
+//!
+//! Why not socketioxide, which this door used before: it gives every socket
+//! three tasks and a packet channel of its own besides the connection's
+//! task, about 22 KB per idle socket; one task per socket holds about a
+//! third of that (W3 of BENCHMARKS.md). The packet formats still come from
+//! its crates (`engineioxide-core`, `socketioxide-core` and its common
+//! parser); the door writes only the transport and the session.
 
 mod chat;
-mod connection;
+mod engine;
 pub mod events;
-mod forwarder;
+mod handlers;
 mod handshake;
 mod orders;
+mod render;
+mod session;
 
-use socketioxide::SocketIo;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use socketioxide::extract::{Extension, SocketRef};
-use socketioxide::handler::ConnectHandler as _;
-use socketioxide::layer::SocketIoLayer;
-use tokio::task::AbortHandle;
-use tokio::task::JoinHandle;
+use axum::Router;
+use axum::extract::{FromRequestParts as _, Request, State, WebSocketUpgrade};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::get;
+use tokio::sync::{Notify, watch};
 
-use crate::auth::Principal;
-use crate::services::{LiveConnection, Opening, Services, Wants};
+use crate::services::Services;
+use engine::{Engine, ErrorCode, Link, engine_error};
+use handshake::Offered;
 
-pub use forwarder::spawn_forwarder;
+/// Largest Socket.IO frame (or polling body) read: an oversized chat text
+/// gets a validation ack rather than ending the connection.
+const MAX_FRAME_BYTES: usize = 2 * 1024 * 1024;
 
-/// The room of every connection of one user.
-pub fn user_room(user_id: &crate::domain::UserId) -> String {
-    format!("user:{user_id}")
-}
-
-/// Largest Socket.IO frame read.
-const MAX_FRAME_BYTES: u64 = 2 * 1024 * 1024;
-
-/// Packets queued per socket before emits fail. Every client event gets an
-/// ack, so a client that floods events needs room for as many acks; the
-/// default (128) dropped acks of a 200-event burst.
+/// Packets a polling client's queue holds before the socket is closed as
+/// a client that stopped reading. Every client event gets an ack, so a
+/// client that floods events needs room for as many acks.
 const SEND_BUFFER_PACKETS: usize = 4096;
 
-/// Bytes read from a socket per read, allocated per socket for as long as
-/// it lives. Socket.IO frames of a dashboard are small (an event is a few
-/// hundred bytes); a larger frame is still read whole, in more reads.
-/// socketioxide's default (4 KiB) made the buffer the largest single piece
-/// of an idle socket's memory (W3 of BENCHMARKS.md).
+/// Bytes read from a WebSocket per read, allocated per socket for as long
+/// as it lives. Socket.IO frames of a dashboard are small (an event is a
+/// few hundred bytes); a larger frame is still read whole, in more reads.
 const READ_BUFFER_BYTES: usize = 1024;
 
-/// The room of every admin connection.
-pub const ADMINS_ROOM: &str = "admins";
+/// Longest the server waits at shutdown for its sockets to say goodbye.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// The room of every socket the forwarder serves (all but those that
-/// resumed with an offset, which their own connection serves).
-pub const EVERYONE_ROOM: &str = "everyone";
-
-/// Builds the Socket.IO layer and handle, registers the default namespace and
-/// starts the hub forwarder.
-pub fn attach(services: &Services) -> (SocketIoLayer, SocketIo, JoinHandle<()>) {
-    // Frames up to 2 MiB are read and answered (an oversized chat text gets a
-    // validation ack) rather than ending the connection.
-    let (layer, io) = SocketIo::builder()
-        .max_payload(MAX_FRAME_BYTES)
-        .max_buffer_size(SEND_BUFFER_PACKETS)
-        .ws_read_buffer_size(READ_BUFFER_BYTES)
-        .with_state(services.clone())
-        .build_layer();
-    io.ns("/", on_connect.with(handshake::authenticate));
-    let forwarder = spawn_forwarder(io.clone(), &services.connections);
-    (layer, io, forwarder)
+/// The door: its polling sessions and the signal that closes every socket.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct SocketIo {
+    services: Services,
+    engine: Engine,
+    shutdown: Arc<watch::Sender<bool>>,
+    open: Arc<OpenSockets>,
 }
 
-async fn on_connect(socket: SocketRef, Extension(principal): Extension<Principal>) {
-    // Removed, not only emptied: an idle socket keeps nothing it no longer needs.
-    let Some(live) = socket
-        .extensions
-        .remove::<PendingConnection>()
-        .and_then(|pending| pending.0.lock().unwrap_or_else(|p| p.into_inner()).take())
-    else {
-        return;
-    };
-    let task = tokio::spawn(connection::serve(socket.clone(), live));
-    socket
-        .extensions
-        .insert(ConnectionTask(task.abort_handle()));
-    tracing::debug!(user.id = %principal.user_id, socket.id = %socket.id, "socket connected");
+/// The number of socket tasks alive, for a shutdown that waits for them.
+#[derive(Default)]
+struct OpenSockets {
+    count: AtomicUsize,
+    all_closed: Notify,
 }
 
-/// Opens the socket's connection (joining the broadcast rooms first unless
-/// it resumes) and registers its event handlers. Called from the handshake,
-/// before the client hears `connect`, so no event and no early emit can fall
-/// between the two.
-fn prepare(
-    socket: &SocketRef,
-    principal: &Principal,
-    expires_at: i64,
-    resume_after: Option<String>,
-    services: &Services,
-) {
-    socket
-        .extensions
-        .insert(Counted(Arc::new(crate::metrics::connection_opened(
-            crate::metrics::Door::SocketIo,
-        ))));
-    let wants = match resume_after {
-        // Served whole by its connection, so it joins no room: the
-        // forwarder never sends it a second copy.
-        Some(resume_after) => Wants::Events {
-            resume_after: Some(resume_after),
-        },
-        None => {
-            socket.join(EVERYONE_ROOM);
-            socket.join(user_room(&principal.user_id));
-            if principal.is_admin() {
-                socket.join(ADMINS_ROOM);
-            }
-            Wants::Messages
-        }
-    };
-    let live = services.connections.open(Opening {
-        principal: principal.clone(),
-        expires_at,
-        origin: chat::connection_id(socket),
-        wants,
-    });
-    socket
-        .extensions
-        .insert(PendingConnection(Arc::new(Mutex::new(Some(live)))));
-    socket.on(
-        events::UPDATE_ORDER_STATUS.name,
-        orders::update_order_status,
-    );
-    socket.on(events::SEND_MESSAGE.name, chat::send_message);
-    socket.on(events::TYPING.name, chat::start_typing);
-    socket.on(events::START_TYPING.name, chat::start_typing);
-    socket.on(events::STOP_TYPING.name, chat::stop_typing);
-    socket.on(events::MARK_SEEN.name, chat::mark_seen);
-    socket.on_disconnect(on_disconnect);
-}
+/// One socket task's place in [`OpenSockets`].
+struct Open(Arc<OpenSockets>);
 
-/// The connection opened at the handshake, handed to the task that serves it.
-#[derive(Clone)]
-struct PendingConnection(Arc<Mutex<Option<LiveConnection>>>);
-
-/// The socket's place in the connection gauge, given back on disconnect.
-#[derive(Clone)]
-struct Counted(#[allow(dead_code)] Arc<crate::metrics::ConnectionCount>);
-
-/// The task that serves the socket's connection.
-#[derive(Clone)]
-struct ConnectionTask(AbortHandle);
-
-/// Ends the socket's connection (dropping it counts it closed for presence).
-async fn on_disconnect(socket: SocketRef) {
-    if let Some(task) = socket.extensions.get::<ConnectionTask>() {
-        task.0.abort();
+impl Open {
+    fn new(open: &Arc<OpenSockets>) -> Open {
+        open.count.fetch_add(1, Ordering::AcqRel);
+        Open(open.clone())
     }
-    // A socket that never reached `on_connect` still holds its connection.
-    socket.extensions.remove::<PendingConnection>();
-    socket.extensions.remove::<Counted>();
 }
 
-/// Emits one event to one socket; false when the socket could not take it
-/// (closed, or its send buffer is full). A full buffer means the client
-/// stopped reading: the queue is bounded (`SEND_BUFFER_PACKETS`), and the
-/// socket ends here rather than at its next heartbeat.
-pub(crate) fn emit_or_drop(
-    socket: &SocketRef,
-    event: &'static str,
-    payload: &impl serde::Serialize,
-) -> bool {
-    match socket.emit(event, payload) {
-        Ok(()) => true,
-        Err(socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull)) => {
-            tracing::info!(socket.id = %socket.id, "socket closed: the client stopped reading");
-            crate::metrics::slow_client_dropped(crate::metrics::Door::SocketIo);
-            let _ = socket.clone().disconnect();
-            false
+impl Drop for Open {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.all_closed.notify_waiters();
         }
-        Err(error) => {
-            tracing::debug!(%error, event, "event not handed to the socket");
-            false
+    }
+}
+
+impl SocketIo {
+    /// The door over the services.
+    pub fn new(services: &Services) -> SocketIo {
+        SocketIo {
+            services: services.clone(),
+            engine: Engine::default(),
+            shutdown: Arc::new(watch::channel(false).0),
+            open: Arc::default(),
         }
+    }
+
+    /// `/socket.io/` (GET and POST), for any router state.
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        Router::new()
+            .route("/socket.io", get(handle).post(handle))
+            .route("/socket.io/", get(handle).post(handle))
+            .with_state(self.clone())
+    }
+
+    /// Ends every socket (each hears DISCONNECT) and waits, briefly, until
+    /// their tasks are done.
+    pub async fn close(&self) {
+        let closed = self.open.all_closed.notified();
+        tokio::pin!(closed);
+        closed.as_mut().enable();
+        self.shutdown.send_replace(true);
+        if self.open.count.load(Ordering::Acquire) > 0 {
+            let _ = tokio::time::timeout(CLOSE_GRACE, closed).await;
+        }
+    }
+
+    fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    fn closing(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Serves a link until it ends.
+    async fn run(self, link: Link, offered: Offered) {
+        let _open = Open::new(&self.open);
+        session::serve(self, link, offered).await;
+    }
+}
+
+/// The query of an Engine.IO request.
+#[derive(Default)]
+struct EngineQuery<'a> {
+    protocol: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl<'a> EngineQuery<'a> {
+    fn parse(query: Option<&'a str>) -> Self {
+        let mut parsed = EngineQuery::default();
+        for (key, value) in query
+            .unwrap_or_default()
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+        {
+            match key {
+                "EIO" => parsed.protocol = Some(value),
+                "transport" => parsed.transport = Some(value),
+                "sid" => parsed.sid = Some(value),
+                _ => {}
+            }
+        }
+        parsed
+    }
+}
+
+/// Every request to `/socket.io/`: a handshake (WebSocket or polling), a
+/// poll, a POST of packets, or an upgrade of a polling session.
+async fn handle(State(door): State<SocketIo>, request: Request) -> Response {
+    if door.closing() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let (mut parts, body) = request.into_parts();
+    let query = EngineQuery::parse(parts.uri.query());
+    if query.protocol != Some("4") {
+        return engine_error(ErrorCode::UnsupportedProtocolVersion);
+    }
+    let sid = query.sid.map(str::to_owned);
+    match query.transport {
+        Some("websocket") => {
+            if parts.method != Method::GET {
+                return engine_error(ErrorCode::BadHandshakeMethod);
+            }
+            let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &door).await {
+                Ok(upgrade) => upgrade
+                    .read_buffer_size(READ_BUFFER_BYTES)
+                    .max_message_size(MAX_FRAME_BYTES)
+                    .max_frame_size(MAX_FRAME_BYTES),
+                Err(rejection) => return rejection.into_response(),
+            };
+            match sid {
+                None => {
+                    let offered = Offered::from_request(&parts.headers, &parts.uri);
+                    upgrade.on_upgrade(move |socket| async move {
+                        // This task (axum's, for the upgrade) serves the socket.
+                        if let Some(link) = Link::websocket(socket, MAX_FRAME_BYTES as u64).await {
+                            door.run(link, offered).await;
+                        }
+                    })
+                }
+                Some(sid) => match door.engine.upgrading(&sid) {
+                    Some(session) => {
+                        upgrade.on_upgrade(move |socket| engine::probe(session, socket))
+                    }
+                    None => engine_error(ErrorCode::UnknownSession),
+                },
+            }
+        }
+        Some("polling") => match (parts.method, sid) {
+            (Method::GET, None) => {
+                let (link, response) = door.engine.open_polling(MAX_FRAME_BYTES as u64);
+                let offered = Offered::from_request(&parts.headers, &parts.uri);
+                tokio::spawn(door.run(link, offered));
+                response
+            }
+            (Method::GET, Some(sid)) => door.engine.poll(&sid).await,
+            (Method::POST, Some(sid)) => match axum::body::to_bytes(body, MAX_FRAME_BYTES).await {
+                Ok(body) => door.engine.post(&sid, body).await,
+                Err(_) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+            },
+            (_, None) => engine_error(ErrorCode::BadHandshakeMethod),
+            _ => engine_error(ErrorCode::BadRequest),
+        },
+        _ => engine_error(ErrorCode::UnknownTransport),
     }
 }

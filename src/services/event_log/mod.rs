@@ -298,12 +298,12 @@ impl EventLog {
 /// server cannot read.
 fn envelope(entry: LogEntry) -> Option<Envelope> {
     match codec::decode(&entry.entry.kind, &entry.entry.payload) {
-        Ok(event) => Some(Envelope {
-            position: Some(entry.position),
-            at: entry.entry.at,
-            audience: codec::audience(&entry.entry.scope),
+        Ok(event) => Some(Envelope::new(
+            Some(entry.position),
+            entry.entry.at,
+            codec::audience(&entry.entry.scope),
             event,
-        }),
+        )),
         Err(error) => {
             tracing::error!(%error, position = %entry.position, "skipping an unreadable logged event");
             None
@@ -378,12 +378,12 @@ impl Appender {
                 }
                 for (record, position) in waiting.into_iter().zip(positions) {
                     if position > self.published() {
-                        self.publish(Envelope {
-                            position: Some(position),
-                            at: record.at,
-                            audience: record.audience,
-                            event: record.event,
-                        });
+                        self.publish(Envelope::new(
+                            Some(position),
+                            record.at,
+                            record.audience,
+                            record.event,
+                        ));
                     }
                     let _ = record.done.send(Some(position));
                 }

@@ -62,7 +62,7 @@ pub async fn send_message(caller: Arc<Caller>, payload: Option<Value>) -> Result
         .transpose()
         .map_err(|e| e.on("clientId"))?;
     let message = caller
-        .services
+        .services()
         .chat
         .send(
             &caller.principal,
@@ -95,7 +95,7 @@ pub async fn set_typing(
 ) -> Result<Value, AppError> {
     let to = typing_target(payload)?;
     caller
-        .services
+        .services()
         .chat
         .set_typing(&caller.principal, &to, typing)?;
     Ok(json!(TypingAck { typing }))
@@ -106,7 +106,7 @@ pub async fn mark_seen(caller: Arc<Caller>, payload: Option<Value>) -> Result<Va
     let payload: MarkSeenPayload = parse_value(payload.unwrap_or(Value::Null))?;
     let peer = UserId::parse(&payload.with).map_err(|e| e.on("with"))?;
     let (ids, at) = caller
-        .services
+        .services()
         .chat
         .mark_seen(&caller.principal, &peer)
         .await?;

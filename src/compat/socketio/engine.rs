@@ -34,6 +34,8 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(20);
 const STALLED_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a client has to finish an upgrade from polling (`2probe` … `5`).
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the server waits for a client to answer its close frame.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Packets a polling client's POSTs may have in flight to its socket's task.
 const POLLING_INBOX: usize = 64;
 
@@ -227,8 +229,20 @@ impl Link {
     pub async fn close(self) {
         match self.transport {
             Transport::WebSocket(mut socket) => {
-                let close = socket.send(Message::Close(None));
-                let _ = tokio::time::timeout(STALLED_WRITE_TIMEOUT, close).await;
+                // The close handshake, then the TCP close: closing TCP while
+                // the client's close frame is still unread sends a reset,
+                // and a reset makes the client's kernel drop what it had not
+                // read yet (the last events, DISCONNECT).
+                let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+                    socket.send(Message::Close(None)).await.ok()?;
+                    while let Some(Ok(message)) = socket.recv().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                    Some(())
+                })
+                .await;
             }
             // Its drop closes the session: the next poll reads what is
             // left and the close packet.

@@ -13,22 +13,28 @@ use socketioxide_core::parser::Parse as _;
 use socketioxide_parser_common::CommonParser;
 
 use super::events::{self, SocketEvent};
-use super::{chat, orders};
+use super::{SocketIo, chat, orders};
 use crate::auth::Principal;
 use crate::compat::envelope;
 use crate::error::AppError;
 use crate::hub::ConnectionId;
-use crate::services::Services;
 
 /// Who sent an event, and what handles it.
 pub struct Caller {
     /// The socket's verified principal.
     pub principal: Principal,
-    /// The services.
-    pub services: Services,
+    /// The door, whose services handle the event.
+    pub door: SocketIo,
     /// The socket's connection id (chat messages it sends are not echoed
     /// back to it).
     pub origin: ConnectionId,
+}
+
+impl Caller {
+    /// The services.
+    pub fn services(&self) -> &crate::services::Services {
+        self.door.services()
+    }
 }
 
 /// A handler at work: the ack id it answers and the body of the answer.

@@ -35,7 +35,7 @@ pub async fn update_order_status(
     let id = OrderId::parse(&payload.order_id).map_err(|e| e.on("orderId"))?;
     let status = OrderStatus::parse(&payload.status).map_err(|e| e.on("status"))?;
     let order = caller
-        .services
+        .services()
         .orders
         .update_status(&caller.principal, &id, status)
         .await?;

@@ -38,13 +38,25 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 const EVENTS_IN_FLIGHT: usize = 64;
 
 /// Serves one link until it ends.
+///
+/// The handshake's future (token verification, store reads) is boxed and
+/// freed once the socket is connected: a task's future is allocated at its
+/// largest for the task's whole life, and this one lives as long as the
+/// socket (W3 of BENCHMARKS.md).
+/// The link stays in this frame; what runs on it borrows it (a future
+/// that moved it would hold a second copy).
 pub async fn serve(door: SocketIo, mut link: Link, offered: Offered) {
+    let connected = Box::pin(connect(&door, &mut link, offered)).await;
+    if let Some(socket) = connected {
+        serve_connected(&door, &mut link, socket).await;
+    }
+    // Boxed for the same reason as the handshake: it runs once, at the end.
+    Box::pin(link.close()).await;
+}
+
+/// Serves a connected socket until it ends.
+async fn serve_connected(door: &SocketIo, link: &mut Link, mut socket: Connected) {
     let mut shutdown = door.shutdown();
-    let Some(mut socket) = connect(&door, &mut link, offered).await else {
-        link.close().await;
-        return;
-    };
-    let parser = ParserState::default();
     let mut replies: Option<FuturesOrdered<Reply>> = None;
     let end = loop {
         let in_flight = replies.as_ref().map_or(0, FuturesOrdered::len);
@@ -79,7 +91,7 @@ pub async fn serve(door: SocketIo, mut link: Link, offered: Offered) {
                     break End::Ended;
                 }
             },
-            Step::Heard(Heard::Message(packet)) => match decode(&parser, packet) {
+            Step::Heard(Heard::Message(packet)) => match decode(packet) {
                 Some(Packet {
                     inner: PacketData::Event(mut value, ack),
                     ns,
@@ -114,7 +126,6 @@ pub async fn serve(door: SocketIo, mut link: Link, offered: Offered) {
     if end != End::ByClient {
         let _ = link.send(frame::DISCONNECT).await;
     }
-    link.close().await;
     tracing::debug!(socket.id = %socket.caller.origin.0, ?end, "socket closed");
 }
 
@@ -203,7 +214,6 @@ impl Connected {
 /// connection is open before the client hears it is connected, so nothing
 /// published from then on is missed.
 async fn connect(door: &SocketIo, link: &mut Link, offered: Offered) -> Option<Connected> {
-    let parser = ParserState::default();
     let deadline = tokio::time::sleep(CONNECT_TIMEOUT);
     tokio::pin!(deadline);
     loop {
@@ -226,7 +236,7 @@ async fn connect(door: &SocketIo, link: &mut Link, offered: Offered) -> Option<C
         let Some(Packet {
             inner: PacketData::Connect(auth),
             ns,
-        }) = decode(&parser, packet)
+        }) = decode(packet)
         else {
             continue; // nothing but CONNECT before connecting
         };
@@ -241,12 +251,12 @@ async fn connect(door: &SocketIo, link: &mut Link, offered: Offered) -> Option<C
                 .decode_default::<serde_json::Value>(Some(&auth))
                 .ok()
         });
-        match handshake::authenticate(&door.services, auth, &offered).await {
+        match handshake::authenticate(door.services(), auth, &offered).await {
             Ok(verified) => {
                 let socket_id = engineioxide_core::Sid::new();
                 let origin = ConnectionId(format!("sio:{socket_id}"));
                 let counted = metrics::connection_opened(Door::SocketIo);
-                let live = door.services.connections.open(Opening {
+                let live = door.services().connections.open(Opening {
                     principal: verified.principal.clone(),
                     expires_at: verified.expires_at,
                     origin: origin.clone(),
@@ -259,7 +269,7 @@ async fn connect(door: &SocketIo, link: &mut Link, offered: Offered) -> Option<C
                 return Some(Connected {
                     caller: Arc::new(Caller {
                         principal: verified.principal,
-                        services: door.services.clone(),
+                        door: door.clone(),
                         origin,
                     }),
                     live,
@@ -277,13 +287,14 @@ async fn connect(door: &SocketIo, link: &mut Link, offered: Offered) -> Option<C
 }
 
 /// A Socket.IO packet, or `None` for one that does not parse or carries
-/// binary attachments (not part of this API).
-fn decode(parser: &ParserState, packet: Str) -> Option<Packet> {
+/// binary attachments (not part of this API). Without attachments a packet
+/// stands alone, so the parser keeps no state between packets.
+fn decode(packet: Str) -> Option<Packet> {
     if matches!(packet.as_bytes().first(), Some(b'5' | b'6')) {
         return None;
     }
     CommonParser
-        .decode_str(&ParseConfig::default(), parser, packet)
+        .decode_str(&ParseConfig::default(), &ParserState::default(), packet)
         .inspect_err(|error| tracing::debug!(%error, "unreadable Socket.IO packet ignored"))
         .ok()
 }

@@ -42,9 +42,8 @@ const EVENTS_IN_FLIGHT: usize = 64;
 /// The handshake's future (token verification, store reads) is boxed and
 /// freed once the socket is connected: a task's future is allocated at its
 /// largest for the task's whole life, and this one lives as long as the
-/// socket (W3 of BENCHMARKS.md).
-/// The link stays in this frame; what runs on it borrows it (a future
-/// that moved it would hold a second copy).
+/// socket (W3 of BENCHMARKS.md). The link stays in this frame; what runs
+/// on it borrows it (a future that moved it would hold a second copy).
 pub async fn serve(door: SocketIo, mut link: Link, offered: Offered) {
     let connected = Box::pin(connect(&door, &mut link, offered)).await;
     if let Some(socket) = connected {

@@ -83,6 +83,10 @@ pub struct Config {
     /// Browser origins allowed by CORS (`CORS_ORIGINS`); empty means
     /// same-origin only.
     pub cors_origins: Vec<String>,
+    /// Load balancers whose `Forwarded` / `X-Forwarded-For` header names
+    /// the client (`TRUSTED_PROXIES`, CIDR list); empty means the TCP peer
+    /// is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Log filter (`RUST_LOG`).
     pub log_filter: String,
     /// Log shape (`LOG_FORMAT`).
@@ -320,6 +324,10 @@ impl Config {
             Some(raw) => parse_origins(&raw)?,
             None => Vec::new(),
         };
+        let trusted_proxies = match var("TRUSTED_PROXIES") {
+            Some(raw) => parse_networks(&raw)?,
+            None => Vec::new(),
+        };
 
         let log_format = match var("LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("pretty") => LogFormat::Pretty,
@@ -397,6 +405,7 @@ impl Config {
             jwt_secret_source,
             bootstrap_admin,
             cors_origins,
+            trusted_proxies,
             log_filter,
             log_format,
             access_token_ttl: limits.access_token_ttl,
@@ -466,6 +475,7 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             bootstrap_admin: None,
             cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             log_filter: "info".into(),
             log_format: LogFormat::Pretty,
             body_limit: 64 * 1024,
@@ -504,6 +514,24 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
                     problem: format!("{origin:?} is not an origin like https://admin.example.com"),
                 })
             }
+        })
+        .collect()
+}
+
+/// `TRUSTED_PROXIES`: networks (`10.0.0.0/8`) or single addresses
+/// (`192.0.2.7`), separated by commas or spaces.
+fn parse_networks(raw: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::Invalid {
+                    variable: "TRUSTED_PROXIES",
+                    problem: format!("{entry:?} is not a network like 10.0.0.0/8 or an address"),
+                })
         })
         .collect()
 }
@@ -710,5 +738,28 @@ mod tests {
             config.cors_origins,
             ["https://a.example.com", "http://localhost:5173"]
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses_and_anything_else_is_refused() {
+        let dir = temp_data_dir();
+        let data_dir = dir.path().to_str().unwrap();
+        let config = config_from(&[
+            ("DATA_DIR", data_dir),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7 2001:db8::/32"),
+        ])
+        .unwrap();
+        let listed: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(listed, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        let unset = config_from(&[("DATA_DIR", data_dir)]).unwrap();
+        assert!(unset.trusted_proxies.is_empty());
+        let error = config_from(&[("DATA_DIR", data_dir), ("TRUSTED_PROXIES", "the-lb")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("TRUSTED_PROXIES"), "{error}");
     }
 }

@@ -2,8 +2,6 @@
 //! GraphiQL page or a WebSocket upgrade (`graphql-transport-ws`, and the
 //! legacy `graphql-ws` subprotocol), authenticated in `connection_init`.
 
-use std::net::SocketAddr;
-
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::{Data, ParseRequestError};
 use async_graphql_axum::{
@@ -13,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +25,7 @@ use crate::auth::{Principal, bearer_token};
 use crate::domain::UserId;
 use crate::error::AppError;
 use crate::http::AppState;
+use crate::http::client_addr::ClientIp;
 use crate::hub::ConnectionId;
 use crate::metrics::{self, Door};
 use crate::services::{Authenticator, Opening, Outbound, Services, Wants};
@@ -44,7 +43,7 @@ pub fn router() -> Router<AppState> {
 
 async fn graphql_post(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
@@ -56,14 +55,14 @@ async fn graphql_post(
         Ok(caller) => caller,
         Err(error) => return unverifiable(&error),
     };
-    let mut request = request.data(caller).data(ClientAddr(peer.ip()));
+    let mut request = request.data(caller).data(ClientAddr(client));
     loaders::install(&mut request.data, &state.services);
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
 async fn graphql_get(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     request: Request,
 ) -> Response {
     let wants_websocket = request
@@ -103,7 +102,7 @@ async fn graphql_get(
                 protocol,
                 services,
                 limits,
-                ClientAddr(peer.ip()),
+                ClientAddr(client),
             )
         })
 }

@@ -25,6 +25,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub mod client_addr;
 mod guards;
 
 use crate::compat::{envelope, rest};
@@ -88,6 +89,7 @@ pub fn router(state: AppState, config: &Config, socket_io: &SocketIo) -> Router 
                     method = %request.method(),
                     path = %request.uri().path(),
                     request.id = %request_id,
+                    client = %client_addr::client_of(request.extensions(), request.headers()),
                 )
             }),
         )
@@ -126,6 +128,10 @@ pub fn router(state: AppState, config: &Config, socket_io: &SocketIo) -> Router 
         .layer(middleware::from_fn(envelope_bare_errors))
         .layer(middleware::from_fn(guards::no_store_private))
         .layer(outer)
+        // Outermost: the client address is known to every layer and route.
+        .layer(axum::Extension(client_addr::TrustedProxies::new(
+            config.trusted_proxies.clone(),
+        )))
 }
 
 /// `CORS_ORIGINS` as a CORS policy; no origins means same-origin only (no

@@ -367,6 +367,71 @@ async fn one_address_is_throttled_across_accounts() {
     assert_eq!(statuses, [401, 401, 401, 401, 429, 429]);
 }
 
+/// Six failed sign-ins (unknown emails) as if from `forwarded`, each
+/// answered status in order; and over GraphQL one more, its error code.
+async fn spray(app: &TestApp, forwarded: &str) -> (Vec<u16>, Value) {
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let response = http
+            .post(app.url("/auth/login"))
+            .header("X-Forwarded-For", forwarded)
+            .json(&json!({ "email": format!("spray{n}@example.test"), "password": "guess-123" }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let graphql: Value = http
+        .post(app.url("/graphql"))
+        .header("X-Forwarded-For", forwarded)
+        .json(&json!({ "query": "mutation { login(email: \"spray9@example.test\", password: \"guess-123\") { token } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (statuses, graphql["errors"][0]["extensions"]["code"].clone())
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    // Arrange: the test client's address is the trusted proxy.
+    let app = TestApp::spawn_with(crate::support::Backend::Sqlite, |config| {
+        config.login_attempts_per_address = 4;
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+
+    // Act
+    let first = spray(&app, "198.51.100.1").await;
+    let second = spray(&app, "1.2.3.4, 198.51.100.2").await;
+
+    // Assert
+    for (client, (statuses, graphql)) in [("first", first), ("second", second)] {
+        assert_eq!(statuses, [401, 401, 401, 401, 429, 429], "{client} client");
+        assert_eq!(graphql, "RATE_LIMITED", "{client} client over GraphQL");
+    }
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_address_from_an_untrusted_peer_changes_nothing() {
+    // Arrange: no trusted proxies (the default).
+    let app = TestApp::spawn_with(crate::support::Backend::Sqlite, |config| {
+        config.login_attempts_per_address = 4;
+    })
+    .await;
+
+    // Act: each round claims another address.
+    let (first, _) = spray(&app, "198.51.100.1").await;
+    let (second, _) = spray(&app, "198.51.100.2").await;
+
+    // Assert: one address, one limit.
+    assert_eq!(first, [401, 401, 401, 401, 429, 429]);
+    assert_eq!(second, [429; 6]);
+}
+
 #[tokio::test]
 async fn logout_is_idempotent_and_reveals_nothing() {
     let app = TestApp::spawn().await;

@@ -1,9 +1,7 @@
 //! `/auth/*`: register, login, refresh, logout.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -19,6 +17,7 @@ use crate::compat::openapi::{
 use crate::compat::wire::SessionBody;
 use crate::error::AppError;
 use crate::http::AppState;
+use crate::http::client_addr::ClientIp;
 use crate::services::{Registration, Session, SignIn};
 
 /// `POST /auth/register` body. A `role` is accepted and ignored: accounts
@@ -89,7 +88,7 @@ fn mirrored_session_body(session: &Session) -> serde_json::Value {
 )]
 pub async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     AppJson(body): AppJson<RegisterBody>,
 ) -> Result<impl IntoResponse, AppError> {
     if let Some(role) = body.role.as_ref().filter(|role| **role != json!("user")) {
@@ -99,7 +98,7 @@ pub async fn register(
     let session = state
         .services
         .accounts
-        .register(registration, peer.ip())
+        .register(registration, client)
         .await?;
     Ok((StatusCode::CREATED, Json(mirrored_session_body(&session))))
 }
@@ -120,11 +119,11 @@ pub async fn register(
 )]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     AppJson(body): AppJson<LoginBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let sign_in = SignIn::parse(&body.email, &body.password)?;
-    let session = state.services.accounts.login(sign_in, peer.ip()).await?;
+    let session = state.services.accounts.login(sign_in, client).await?;
     Ok(Json(mirrored_session_body(&session)))
 }
 

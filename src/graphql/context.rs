@@ -7,6 +7,7 @@ use async_graphql::Context;
 use super::error::IntoGraphql as _;
 use crate::auth::{INVALID_TOKEN, Principal};
 use crate::error::AppError;
+use crate::http::client_addr::ClientIp;
 use crate::services::Services;
 
 /// The caller of one GraphQL request or WebSocket connection.
@@ -24,10 +25,6 @@ pub enum Caller {
     /// A token was sent and refused.
     Rejected,
 }
-
-/// The client's network address, for throttling.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub IpAddr);
 
 /// Resolver helpers on the context.
 pub trait ContextExt {
@@ -62,7 +59,7 @@ impl ContextExt for Context<'_> {
     }
 
     fn client_addr(&self) -> IpAddr {
-        self.data_opt::<ClientAddr>()
+        self.data_opt::<ClientIp>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |addr| addr.0)
     }
 }

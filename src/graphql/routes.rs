@@ -19,7 +19,6 @@ use axum::{Json, Router};
 use futures::{SinkExt as _, StreamExt as _};
 
 use super::Caller;
-use super::context::ClientAddr;
 use super::loaders;
 use crate::auth::{Principal, bearer_token};
 use crate::domain::UserId;
@@ -55,7 +54,7 @@ async fn graphql_post(
         Ok(caller) => caller,
         Err(error) => return unverifiable(&error),
     };
-    let mut request = request.data(caller).data(ClientAddr(client));
+    let mut request = request.data(caller).data(ClientIp(client));
     loaders::install(&mut request.data, &state.services);
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
@@ -96,14 +95,7 @@ async fn graphql_get(
         // as long as it stays. The Socket.IO door reads with the same size.
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            serve_websocket(
-                socket,
-                schema,
-                protocol,
-                services,
-                limits,
-                ClientAddr(client),
-            )
+            serve_websocket(socket, schema, protocol, services, limits, ClientIp(client))
         })
 }
 
@@ -154,7 +146,7 @@ async fn serve_websocket(
     protocol: GraphQLProtocol,
     services: Services,
     limits: WebSocketLimits,
-    client: ClientAddr,
+    client: ClientIp,
 ) {
     let authenticator = services.authenticator.clone();
     let refused = Arc::new(AtomicBool::new(false));

@@ -159,19 +159,17 @@ fn cors(config: &Config) -> CorsLayer {
 }
 
 /// Copies the head of a request that opens a long-lived connection (a
-/// WebSocket upgrade, or any Socket.IO request) out of the connection's read
-/// buffer.
+/// WebSocket upgrade) out of the connection's read buffer.
 ///
-/// hyper parses the URI and header values (and axum clones the URI) as slices of its 8 to 16 KiB read
-/// buffer, and Socket.IO keeps the handshake request's head for the life of
-/// the socket, so each idle socket pinned that whole buffer: 16 KiB of the
-/// 36 KiB an idle connection cost (measured by W3 of BENCHMARKS.md). Copied,
-/// the head costs its own few hundred bytes and the buffer is freed when the
-/// connection upgrades.
+/// hyper parses the URI and header values (and axum clones the URI) as
+/// slices of its 8 to 16 KiB read buffer, so anything a WebSocket keeps of
+/// its upgrade request pins that whole buffer for the socket's life: with
+/// socketioxide, which kept the head, 16 KiB of the 36 KiB an idle socket
+/// cost (W3 of BENCHMARKS.md). Copied, the head costs its own few hundred
+/// bytes once per upgrade, and no handler can pin the buffer by keeping a
+/// header. Plain requests (Socket.IO polls included) are left alone.
 async fn detach_request_head(mut request: Request) -> Request {
-    let long_lived = request.headers().contains_key(header::UPGRADE)
-        || request.uri().path().starts_with("/socket.io");
-    if !long_lived {
+    if !request.headers().contains_key(header::UPGRADE) {
         return request;
     }
     let headers = request
@@ -251,6 +249,7 @@ mod tests {
     async fn a_detached_request_head_is_copied_intact() {
         let mut request = Request::builder()
             .uri("/socket.io/?EIO=4&transport=websocket")
+            .header("upgrade", "websocket")
             .header("authorization", "Bearer t")
             .header("x-custom", "kept")
             .body(axum::body::Body::empty())

@@ -564,6 +564,13 @@ mod tests {
         (link, open["sid"].as_str().unwrap().to_owned())
     }
 
+    /// A poll of `sid` left waiting in a task of its own.
+    fn waiting_poll(engine: &Engine, sid: &str) -> tokio::task::JoinHandle<(StatusCode, String)> {
+        let engine = engine.clone();
+        let sid = sid.to_owned();
+        tokio::spawn(async move { body_of(engine.poll(&sid).await).await })
+    }
+
     #[tokio::test]
     async fn a_poll_takes_every_queued_packet_joined_by_the_record_separator() {
         let engine = Engine::default();
@@ -584,11 +591,7 @@ mod tests {
     async fn a_second_poll_at_once_is_refused_and_the_first_still_answered() {
         let engine = Engine::default();
         let (mut link, sid) = polling(&engine).await;
-        let first = tokio::spawn({
-            let engine = engine.clone();
-            let sid = sid.clone();
-            async move { body_of(engine.poll(&sid).await).await }
-        });
+        let first = waiting_poll(&engine, &sid);
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         let (status, _) = body_of(engine.poll(&sid).await).await;
@@ -625,11 +628,7 @@ mod tests {
     async fn a_dropped_link_answers_the_waiting_poll_with_close_and_forgets_the_session() {
         let engine = Engine::default();
         let (link, sid) = polling(&engine).await;
-        let waiting = tokio::spawn({
-            let engine = engine.clone();
-            let sid = sid.clone();
-            async move { body_of(engine.poll(&sid).await).await }
-        });
+        let waiting = waiting_poll(&engine, &sid);
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         link.close().await;

@@ -1,6 +1,6 @@
 //! Handshake authentication: a socket without a valid token never connects.
 
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, header};
 
 use crate::auth::{INVALID_TOKEN, Principal, bearer_token};
 use crate::error::AppError;
@@ -17,23 +17,17 @@ pub struct Offered {
 }
 
 impl Offered {
-    /// Reads the tokens a request offers.
-    pub fn from_request(headers: &HeaderMap, uri: &Uri) -> Offered {
+    /// The tokens a request offers: its bearer header, and the `token`
+    /// parameter of its query (read with the Engine.IO parameters).
+    pub fn new(headers: &HeaderMap, query_token: Option<&str>) -> Offered {
         let header_token = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(bearer_token)
             .map(str::to_owned);
-        let query_token = uri.query().and_then(|query| {
-            query
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(key, _)| *key == "token")
-                .map(|(_, value)| value.to_owned())
-        });
         Offered {
             header_token,
-            query_token,
+            query_token: query_token.map(str::to_owned),
         }
     }
 }

@@ -157,6 +157,8 @@ struct EngineQuery<'a> {
     protocol: Option<&'a str>,
     transport: Option<&'a str>,
     sid: Option<&'a str>,
+    /// The access token of old clients.
+    token: Option<&'a str>,
 }
 
 impl<'a> EngineQuery<'a> {
@@ -171,6 +173,7 @@ impl<'a> EngineQuery<'a> {
                 "EIO" => parsed.protocol = Some(value),
                 "transport" => parsed.transport = Some(value),
                 "sid" => parsed.sid = Some(value),
+                "token" => parsed.token = Some(value),
                 _ => {}
             }
         }
@@ -185,11 +188,13 @@ async fn handle(State(door): State<SocketIo>, request: Request) -> Response {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let (mut parts, body) = request.into_parts();
-    let query = EngineQuery::parse(parts.uri.query());
+    // The query is read beside the parts the upgrade takes.
+    let uri = parts.uri.clone();
+    let query = EngineQuery::parse(uri.query());
     if query.protocol != Some("4") {
         return engine_error(ErrorCode::UnsupportedProtocolVersion);
     }
-    let sid = query.sid.map(str::to_owned);
+    let sid = query.sid;
     match query.transport {
         Some("websocket") => {
             if parts.method != Method::GET {
@@ -204,7 +209,7 @@ async fn handle(State(door): State<SocketIo>, request: Request) -> Response {
             };
             match sid {
                 None => {
-                    let offered = Offered::from_request(&parts.headers, &parts.uri);
+                    let offered = Offered::new(&parts.headers, query.token);
                     upgrade.on_upgrade(move |socket| async move {
                         // This task (axum's, for the upgrade) serves the socket.
                         if let Some(link) = Link::websocket(socket, MAX_FRAME_BYTES as u64).await {
@@ -212,7 +217,7 @@ async fn handle(State(door): State<SocketIo>, request: Request) -> Response {
                         }
                     })
                 }
-                Some(sid) => match door.0.engine.upgrading(&sid) {
+                Some(sid) => match door.0.engine.upgrading(sid) {
                     Some(session) => {
                         upgrade.on_upgrade(move |socket| engine::probe(session, socket))
                     }
@@ -223,13 +228,13 @@ async fn handle(State(door): State<SocketIo>, request: Request) -> Response {
         Some("polling") => match (parts.method, sid) {
             (Method::GET, None) => {
                 let (link, response) = door.0.engine.open_polling(MAX_FRAME_BYTES as u64);
-                let offered = Offered::from_request(&parts.headers, &parts.uri);
+                let offered = Offered::new(&parts.headers, query.token);
                 tokio::spawn(door.run(link, offered));
                 response
             }
-            (Method::GET, Some(sid)) => door.0.engine.poll(&sid).await,
+            (Method::GET, Some(sid)) => door.0.engine.poll(sid).await,
             (Method::POST, Some(sid)) => match axum::body::to_bytes(body, MAX_FRAME_BYTES).await {
-                Ok(body) => door.0.engine.post(&sid, body).await,
+                Ok(body) => door.0.engine.post(sid, body).await,
                 Err(_) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
             },
             (_, None) => engine_error(ErrorCode::BadHandshakeMethod),

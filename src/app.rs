@@ -9,10 +9,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::serve::ListenerExt as _;
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::auth::PasswordHasher;
+use crate::backplane::Backplane;
 use crate::compat::socketio;
 use crate::config::Config;
 use crate::graphql;
@@ -54,7 +56,15 @@ impl App {
         let store = store::connect(&config.store)
             .await
             .context("preparing the store")?;
-        let hub = Hub::default();
+        let backplane = match (&config.redis_url, config.store.database()) {
+            (Some(url), Some(cluster)) => Some(
+                Backplane::new(url.expose_secret(), &cluster)
+                    .context("setting up the backplane (REDIS_URL)")?,
+            ),
+            (Some(_), None) => anyhow::bail!("REDIS_URL needs MONGODB_URI naming a database"),
+            (None, _) => None,
+        };
+        let hub = Hub::with_backplane(crate::hub::DEFAULT_CAPACITY, backplane);
         let services = Services::new(&config, store, hub, hasher);
         let event_log = services
             .event_log
@@ -115,6 +125,7 @@ impl App {
         };
 
         let mut background = vec![janitor, event_log];
+        background.extend(services.start_cluster());
         let metrics_address = match config.metrics_addr {
             Some(address) => {
                 let (bound, task) = crate::metrics::serve(address)

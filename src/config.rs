@@ -30,6 +30,18 @@ pub enum StoreConfig {
     },
 }
 
+impl StoreConfig {
+    /// The MongoDB database: with a backplane, also the cluster's name
+    /// (the processes on one database are one cluster). `None` for the
+    /// embedded store.
+    pub fn database(&self) -> Option<String> {
+        match self {
+            StoreConfig::Sqlite { .. } => None,
+            StoreConfig::Mongo { uri } => database_name(uri.expose_secret()),
+        }
+    }
+}
+
 /// Where the signing secret came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
@@ -116,6 +128,10 @@ pub struct Config {
     /// Where `/metrics` is served (`METRICS_ADDR`); unset: nowhere, and
     /// nothing is recorded.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The backplane's Redis (`REDIS_URL`): with it, every process on the
+    /// same Redis and MongoDB database is one cluster. Kept secret because
+    /// it may hold a password.
+    pub redis_url: Option<SecretString>,
 }
 
 /// A configuration value that stops start-up; the message names the variable.
@@ -286,6 +302,12 @@ impl Config {
         }
 
         let store = match mongo_uri {
+            Some(uri) if database_name(&uri).is_none() => {
+                return Err(ConfigError::Invalid {
+                    variable: "MONGODB_URI",
+                    problem: "must name a database, e.g. mongodb://host:27017/dashboard".into(),
+                });
+            }
             Some(uri) => StoreConfig::Mongo {
                 uri: SecretString::from(uri),
             },
@@ -293,6 +315,22 @@ impl Config {
                 path: data_dir.join("realtime-dashboard.sqlite3"),
             },
         };
+        let redis_url = var("REDIS_URL").filter(|url| !url.trim().is_empty());
+        if let Some(url) = &redis_url {
+            if !matches!(store, StoreConfig::Mongo { .. }) {
+                return Err(ConfigError::Missing {
+                    variable: "MONGODB_URI",
+                    why: "REDIS_URL joins processes into one cluster, and the embedded store belongs to one process",
+                });
+            }
+            if redis::Client::open(url.as_str()).is_err() {
+                return Err(ConfigError::Invalid {
+                    variable: "REDIS_URL",
+                    problem: "must be a Redis URL, e.g. redis://host:6379/".into(),
+                });
+            }
+        }
+        let redis_url = redis_url.map(SecretString::from);
 
         let bootstrap_admin = match (var("ADMIN_EMAIL"), var("ADMIN_PASSWORD")) {
             (None, None) => None,
@@ -417,6 +455,7 @@ impl Config {
             presence_grace: limits.presence_grace,
             event_retention: limits.event_retention,
             metrics_addr,
+            redis_url,
             ..defaults
         })
     }
@@ -488,6 +527,7 @@ impl Config {
             messages_per_second: 10,
             event_retention: Duration::from_secs(24 * 60 * 60),
             metrics_addr: None,
+            redis_url: None,
         }
     }
 
@@ -516,6 +556,14 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
             }
         })
         .collect()
+}
+
+/// The database a MongoDB URI names (its path, before the options), if any.
+fn database_name(uri: &str) -> Option<String> {
+    let after_scheme = uri.split_once("://")?.1;
+    let path = after_scheme.split_once('/')?.1;
+    let database = path.split('?').next().unwrap_or_default();
+    (!database.is_empty()).then(|| database.to_owned())
 }
 
 /// `TRUSTED_PROXIES`: networks (`10.0.0.0/8`) or single addresses

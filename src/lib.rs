@@ -20,6 +20,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backplane;
 pub mod compat;
 pub mod config;
 pub mod dashboard;

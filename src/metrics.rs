@@ -171,6 +171,24 @@ pub fn throttle_hit(limit: &'static str) {
     metrics::counter!("rtd_throttle_hits_total", "limit" => limit).increment(1);
 }
 
+/// Events crossed the backplane: `sent` to or `received` from the other
+/// processes.
+pub fn backplane_events(direction: &'static str, count: usize) {
+    metrics::counter!("rtd_backplane_events_total", "direction" => direction)
+        .increment(count as u64);
+}
+
+/// The backplane let an item go (`outbox` full or Redis down, `event_log`
+/// queue full: the store reads bring logged events anyway).
+pub fn backplane_dropped(queue: &'static str) {
+    metrics::counter!("rtd_backplane_dropped_total", "queue" => queue).increment(1);
+}
+
+/// Whether Redis answers this process (1) or not (0).
+pub fn backplane_up(up: bool) {
+    metrics::gauge!("rtd_backplane_up").set(if up { 1.0 } else { 0.0 });
+}
+
 /// A request that matched no route (answered 404).
 pub fn http_unmatched(method: &axum::http::Method) {
     metrics::counter!(

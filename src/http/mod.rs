@@ -236,6 +236,10 @@ async fn healthz() -> Json<serde_json::Value> {
 /// The store answers.
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.services.ready().await {
+        Ok(()) if state.services.clustered() => {
+            Json(serde_json::json!({ "status": "ok", "store": "ok", "redis": "ok" }))
+                .into_response()
+        }
         Ok(()) => Json(serde_json::json!({ "status": "ok", "store": "ok" })).into_response(),
         Err(error) => error.into_response(),
     }

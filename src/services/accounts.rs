@@ -148,7 +148,7 @@ impl Accounts {
         registration: Registration,
         client: IpAddr,
     ) -> Result<Session, AppError> {
-        self.throttle.check_address(client)?;
+        self.throttle.check_address(client).await?;
         let user = self
             .create_account(
                 registration.name,
@@ -171,13 +171,13 @@ impl Accounts {
     /// `UNAVAILABLE` when the store is down.
     #[instrument(skip_all)]
     pub async fn login(&self, sign_in: SignIn, client: IpAddr) -> Result<Session, AppError> {
-        self.throttle.check_address(client)?;
-        self.throttle.check_account(&sign_in.email)?;
+        self.throttle.check_address(client).await?;
+        self.throttle.check_account(&sign_in.email).await?;
         let Some(credentials) = self.store.credentials_by_email(&sign_in.email).await? else {
             // Same cost as a real verification, so timing does not reveal
             // which emails have accounts.
             self.hasher.verify_decoy(&sign_in.password).await?;
-            self.throttle.failed(&sign_in.email);
+            self.throttle.failed(&sign_in.email).await;
             return Err(AppError::Unauthenticated(BAD_CREDENTIALS));
         };
         if !self
@@ -186,7 +186,7 @@ impl Accounts {
             .await?
         {
             tracing::info!(user.id = %credentials.user.id, "sign-in refused: wrong password");
-            self.throttle.failed(&sign_in.email);
+            self.throttle.failed(&sign_in.email).await;
             return Err(AppError::Unauthenticated(BAD_CREDENTIALS));
         }
         if !credentials.user.active {

@@ -30,8 +30,9 @@ pub use presence::{Presence, RECENTLY_ACTIVE, UserListing, user_cursor};
 pub use throttle::LoginThrottle;
 
 use crate::auth::{PasswordHasher, TokenIssuer};
+use crate::backplane::{Backplane, SharedPresence};
 use crate::config::Config;
-use crate::hub::Hub;
+use crate::hub::{Envelope, Event, Hub};
 use crate::store::Store;
 
 /// Every service, built once at start-up and shared by all doors.
@@ -60,23 +61,81 @@ pub struct Services {
     pub event_log: EventLog,
     /// Live connections: presence, replay then live, end reasons.
     pub connections: Connections,
+    /// The other processes of the cluster, when there are any.
+    backplane: Option<Backplane>,
+    hub: Hub,
 }
 
 impl Services {
-    /// Readiness (`/readyz`): the store answers.
+    /// Readiness (`/readyz`): the store answers, and Redis too when this
+    /// process is part of a cluster.
     ///
     /// # Errors
-    /// `UNAVAILABLE` when it does not.
+    /// `UNAVAILABLE` when one does not.
     pub async fn ready(&self) -> Result<(), crate::error::AppError> {
-        Ok(self.store.ping().await?)
+        self.store.ping().await?;
+        if let Some(backplane) = &self.backplane {
+            backplane.ready().await?;
+        }
+        Ok(())
     }
 
-    /// Wires the services to one store and one hub.
+    /// Whether this process is part of a cluster (has a backplane).
+    pub fn clustered(&self) -> bool {
+        self.backplane.is_some()
+    }
+
+    /// Starts the tasks a cluster needs: the backplane's connection, the
+    /// delivery of what other processes publish, and the presence registry.
+    /// Nothing without a backplane.
+    pub fn start_cluster(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let Some(backplane) = &self.backplane else {
+            return Vec::new();
+        };
+        let mut tasks = Vec::new();
+        if let Some((connection, mut received)) = backplane.start() {
+            tasks.push(connection);
+            let services = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(envelope) = received.recv().await {
+                    services.arrived(envelope);
+                }
+            }));
+        }
+        tasks.extend(self.presence.start());
+        tasks
+    }
+
+    /// An event another process published: logged ones go through the
+    /// event log (position order); live ones to this process's connections,
+    /// after what they change here (a session end voids the cached account
+    /// status; a presence change, the mirror of who is online).
+    fn arrived(&self, envelope: Envelope) {
+        if envelope.position.is_some() {
+            self.event_log.arrived(envelope);
+            return;
+        }
+        match &envelope.event {
+            Event::SignedOut { user_id }
+            | Event::Deactivated { user_id }
+            | Event::RoleChanged { user_id, .. } => self.authenticator.forget(user_id),
+            Event::PresenceChanged {
+                user_id, online, ..
+            } => self.presence.heard(user_id, *online),
+            _ => {}
+        }
+        self.hub.deliver(envelope);
+    }
+
+    /// Wires the services to one store and one hub (and, through the hub,
+    /// to the cluster's backplane when it has one).
     pub fn new(config: &Config, store: Arc<dyn Store>, hub: Hub, hasher: PasswordHasher) -> Self {
         let tokens = TokenIssuer::new(config.jwt_secret_bytes(), config.access_token_ttl);
+        let backplane = hub.backplane().cloned();
         let throttle = LoginThrottle::new(
             config.login_attempts_per_address,
             config.login_attempts_per_account,
+            backplane.as_ref(),
         );
         let authenticator = Authenticator::new(tokens.clone(), store.clone());
         let accounts = Accounts::new(
@@ -88,7 +147,12 @@ impl Services {
             throttle,
             config.refresh_token_ttl,
         );
-        let presence = Presence::new(store.clone(), hub.clone(), config.presence_grace);
+        let presence = Presence::new(
+            store.clone(),
+            hub.clone(),
+            config.presence_grace,
+            backplane.clone().map(SharedPresence::new),
+        );
         let event_log = EventLog::new(store.clone(), hub.clone());
         let store_for_keys = store.clone();
         let chat = Chat::new(
@@ -117,6 +181,8 @@ impl Services {
             authenticator,
             idempotency: Idempotency::new(store_for_keys),
             event_log,
+            backplane,
+            hub,
         }
     }
 }

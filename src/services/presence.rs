@@ -1,14 +1,28 @@
 //! Presence: who is online (at least one live connection), announced to
 //! admins and the user's conversation peers only, with a grace period so a
 //! page reload does not flap; `lastActive` kept in the store, throttled.
+//!
+//! Each process counts its own connections. Alone, the first connection
+//! here announces a user online and the last one gone (after the grace
+//! period) offline. With a backplane, arriving on and leaving this process
+//! are told to the cluster's registry ([`SharedPresence`]) in the order they
+//! happened, by one task, and only the cluster's first arrival and last
+//! departure are announced; the same task beats this process's heartbeat
+//! and takes dead processes' users offline. Who is online elsewhere is
+//! mirrored here from the announcements and re-read at every beat, so
+//! asking stays a memory read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use chrono::{DateTime, Utc};
 
 use crate::auth::Principal;
+use crate::backplane::{HEARTBEAT_EVERY, SharedPresence};
 use crate::domain::{Cursor, Page, SortKey, User, UserId, page_size};
 use crate::error::AppError;
 use crate::hub::{Audience, Event, Hub};
@@ -63,10 +77,7 @@ const LAST_ACTIVE_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// Accounts active this recently count as "recently active".
 pub const RECENTLY_ACTIVE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
-/// The presence registry of this process. Cheap to clone.
-///
-/// Counts live in memory: with several server processes, this moves to a
-/// shared registry (see ARCHITECTURE.md); nothing else changes.
+/// The presence registry. Cheap to clone.
 #[derive(Clone)]
 pub struct Presence {
     inner: Arc<Inner>,
@@ -78,6 +89,20 @@ struct Inner {
     grace: Duration,
     users: Mutex<HashMap<UserId, Entry>>,
     last_written: Mutex<HashMap<UserId, DateTime<Utc>>>,
+    /// The cluster's registry and the ordered queue to the task that tells
+    /// it, with a backplane.
+    shared: Option<(SharedPresence, mpsc::UnboundedSender<Change>)>,
+    /// The task's end of the queue, taken by [`Presence::start`].
+    pending: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
+    /// Users online anywhere, as last announced or read from the cluster's
+    /// registry.
+    cluster_online: Mutex<HashSet<UserId>>,
+}
+
+/// A user arrived on or left this process (after the grace period).
+enum Change {
+    Arrived(UserId),
+    Left(UserId),
 }
 
 #[derive(Default)]
@@ -92,8 +117,20 @@ struct Entry {
 }
 
 impl Presence {
-    /// An empty registry.
-    pub fn new(store: Arc<dyn Store>, hub: Hub, grace: Duration) -> Self {
+    /// An empty registry; with `shared`, the cluster's (see [`start`](Self::start)).
+    pub fn new(
+        store: Arc<dyn Store>,
+        hub: Hub,
+        grace: Duration,
+        shared: Option<SharedPresence>,
+    ) -> Self {
+        let (shared, pending) = match shared {
+            Some(shared) => {
+                let (changes, pending) = mpsc::unbounded_channel();
+                (Some((shared, changes)), Some(pending))
+            }
+            None => (None, None),
+        };
         Presence {
             inner: Arc::new(Inner {
                 store,
@@ -101,7 +138,127 @@ impl Presence {
                 grace,
                 users: Mutex::new(HashMap::new()),
                 last_written: Mutex::new(HashMap::new()),
+                shared,
+                pending: Mutex::new(pending),
+                cluster_online: Mutex::new(HashSet::new()),
             }),
+        }
+    }
+
+    /// Starts the task that keeps the cluster's registry (with a backplane
+    /// only; `None` otherwise, or when started before).
+    pub fn start(&self) -> Option<JoinHandle<()>> {
+        let (shared, _) = self.inner.shared.clone()?;
+        let changes = lock(&self.inner.pending).take()?;
+        let presence = self.clone();
+        Some(tokio::spawn(async move {
+            presence.keep_cluster_registry(shared, changes).await;
+        }))
+    }
+
+    /// Hands a change to the cluster's task, or (alone) announces it.
+    fn changed(&self, change: Change) {
+        match &self.inner.shared {
+            Some((_, changes)) => {
+                let _ = changes.send(change);
+            }
+            None => {
+                let presence = self.clone();
+                tokio::spawn(async move {
+                    match change {
+                        Change::Arrived(user) => presence.announce(&user, true).await,
+                        Change::Left(user) => presence.announce(&user, false).await,
+                    }
+                });
+            }
+        }
+    }
+
+    /// The cluster task: tells the registry each change in order, announces
+    /// the cluster's first arrivals and last departures, beats, sweeps.
+    async fn keep_cluster_registry(
+        self,
+        shared: SharedPresence,
+        mut changes: mpsc::UnboundedReceiver<Change>,
+    ) {
+        let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Set when the registry may disagree with this process (a change
+        // it could not take): the next beat that reaches Redis resyncs.
+        let mut out_of_sync = true;
+        loop {
+            tokio::select! {
+                change = changes.recv() => {
+                    let Some(change) = change else { return };
+                    let (user, online, told) = match change {
+                        Change::Arrived(user) => {
+                            let told = shared.join(&user).await;
+                            (user, true, told)
+                        }
+                        Change::Left(user) => {
+                            let told = shared.leave(&user).await;
+                            (user, false, told)
+                        }
+                    };
+                    match told {
+                        Ok(true) => self.announce(&user, online).await,
+                        Ok(false) => {}
+                        Err(error) => {
+                            // Redis is away: this process announces what
+                            // it sees, and resyncs the registry later.
+                            tracing::debug!(%error, "presence: cluster registry unavailable");
+                            out_of_sync = true;
+                            self.announce(&user, online).await;
+                        }
+                    }
+                }
+                _ = beat.tick() => {
+                    match self.beat(&shared, out_of_sync).await {
+                        Ok(()) => out_of_sync = false,
+                        Err(error) => {
+                            tracing::debug!(%error, "presence: heartbeat not delivered");
+                            out_of_sync = true;
+                            lock(&self.inner.cluster_online).clear();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proves this process alive, rejoins its users when the registry lost
+    /// them, takes dead processes' users offline, and refreshes the mirror.
+    async fn beat(&self, shared: &SharedPresence, out_of_sync: bool) -> Result<(), AppError> {
+        let registered_anew = shared.heartbeat().await?;
+        if registered_anew || out_of_sync {
+            let here: HashSet<UserId> = self.online_here().into_iter().collect();
+            let held: HashSet<UserId> = shared.held_here().await?.into_iter().collect();
+            for user in here.difference(&held) {
+                if shared.join(user).await? {
+                    self.announce(user, true).await;
+                }
+            }
+            for user in held.difference(&here) {
+                if shared.leave(user).await? {
+                    self.announce(user, false).await;
+                }
+            }
+        }
+        for user in shared.sweep().await? {
+            self.announce(&user, false).await;
+        }
+        let online = shared.online().await?;
+        *lock(&self.inner.cluster_online) = online.into_iter().collect();
+        Ok(())
+    }
+
+    /// A user was announced online or offline (here, or by another process).
+    pub fn heard(&self, user: &UserId, online: bool) {
+        let mut cluster_online = lock(&self.inner.cluster_online);
+        if online {
+            cluster_online.insert(user.clone());
+        } else {
+            cluster_online.remove(user);
         }
     }
 
@@ -120,9 +277,7 @@ impl Presence {
             announce
         };
         if announce {
-            let presence = self.clone();
-            let user = user.clone();
-            tokio::spawn(async move { presence.announce(&user, true).await });
+            self.changed(Change::Arrived(user.clone()));
         }
     }
 
@@ -155,22 +310,30 @@ impl Presence {
                 }
             };
             if gone {
-                presence.announce(&user, false).await;
+                presence.changed(Change::Left(user));
             }
         });
     }
 
     /// True while the user has a live connection (or is within the grace
-    /// period of their last one).
+    /// period of their last one), here or on another process.
     pub fn is_online(&self, user: &UserId) -> bool {
         self.inner
             .users()
             .get(user)
             .is_some_and(|entry| entry.announced)
+            || lock(&self.inner.cluster_online).contains(user)
     }
 
-    /// Everyone online now.
+    /// Everyone online now, on any process.
     pub fn online_users(&self) -> Vec<UserId> {
+        let mut online: HashSet<UserId> = self.online_here().into_iter().collect();
+        online.extend(lock(&self.inner.cluster_online).iter().cloned());
+        online.into_iter().collect()
+    }
+
+    /// Everyone online on this process.
+    fn online_here(&self) -> Vec<UserId> {
         self.inner
             .users()
             .iter()
@@ -253,6 +416,7 @@ impl Presence {
                 last_active: at,
             },
         );
+        self.heard(user, online);
     }
 
     async fn write_last_active(&self, user: &UserId, at: DateTime<Utc>) {
@@ -260,6 +424,14 @@ impl Presence {
             tracing::warn!(%error, "lastActive not written");
         }
     }
+}
+
+/// Locks a map only touched by short, non-panicking sections (a poisoned
+/// one still holds a consistent map).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Inner {

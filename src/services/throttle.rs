@@ -1,4 +1,5 @@
-//! Sign-in throttling, per client address and per account.
+//! Sign-in throttling, per client address and per account; shared by the
+//! cluster when there is a backplane.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::backplane::{Backplane, SharedLimit};
 use crate::domain::Email;
 use crate::error::AppError;
 
@@ -18,21 +20,52 @@ use crate::error::AppError;
 /// machines cannot hammer one account, while its owner signing in from a few
 /// devices in a minute is never locked out. Each allows a burst of its limit
 /// and refills it over a minute.
+///
+/// With a backplane the same two limits live in Redis, so the processes of
+/// a cluster allow together what one allows. While Redis does not answer,
+/// each process falls back to its own limits (N processes then allow N
+/// times as much, for as long as the outage lasts, rather than refusing
+/// every sign-in).
 #[derive(Clone)]
 pub struct LoginThrottle {
     per_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     per_account: Arc<FailedAttempts>,
     clock: DefaultClock,
+    shared: Option<Shared>,
+}
+
+/// The cluster's copies of the two limits.
+#[derive(Clone)]
+struct Shared {
+    per_address: SharedLimit,
+    per_account: SharedLimit,
 }
 
 impl LoginThrottle {
-    /// Limits are attempts per minute; zero is treated as one.
-    pub fn new(per_address_per_minute: u32, per_account_per_minute: u32) -> Self {
+    /// Limits are attempts per minute; zero is treated as one. With a
+    /// backplane, they are the cluster's.
+    pub fn new(
+        per_address_per_minute: u32,
+        per_account_per_minute: u32,
+        backplane: Option<&Backplane>,
+    ) -> Self {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         LoginThrottle {
             per_address: Arc::new(RateLimiter::keyed(quota(per_address_per_minute))),
             per_account: Arc::new(FailedAttempts::per_minute(per_account_per_minute)),
             clock: DefaultClock::default(),
+            shared: backplane.map(|backplane| Shared {
+                per_address: SharedLimit::per_minute(
+                    backplane.clone(),
+                    "sign_in_address",
+                    per_address_per_minute,
+                ),
+                per_account: SharedLimit::per_minute(
+                    backplane.clone(),
+                    "sign_in_account",
+                    per_account_per_minute,
+                ),
+            }),
         }
     }
 
@@ -41,7 +74,15 @@ impl LoginThrottle {
     ///
     /// # Errors
     /// [`AppError::RateLimited`] with the time until the next attempt is allowed.
-    pub fn check_address(&self, address: IpAddr) -> Result<(), AppError> {
+    pub async fn check_address(&self, address: IpAddr) -> Result<(), AppError> {
+        if let Some(shared) = &self.shared {
+            match shared.per_address.take(&address.to_string()).await {
+                Ok(wait) => return refused("address", wait),
+                Err(error) => {
+                    tracing::debug!(%error, "shared sign-in limit unavailable; limiting here")
+                }
+            }
+        }
         self.per_address.check_key(&address).map_err(|not_until| {
             crate::metrics::throttle_hit("address");
             AppError::RateLimited {
@@ -56,7 +97,15 @@ impl LoginThrottle {
     ///
     /// # Errors
     /// [`AppError::RateLimited`] with the time until the next attempt is allowed.
-    pub fn check_account(&self, email: &Email) -> Result<(), AppError> {
+    pub async fn check_account(&self, email: &Email) -> Result<(), AppError> {
+        if let Some(shared) = &self.shared {
+            match shared.per_account.peek(email.as_str()).await {
+                Ok(wait) => return refused("account", wait),
+                Err(error) => {
+                    tracing::debug!(%error, "shared sign-in limit unavailable; limiting here")
+                }
+            }
+        }
         match self
             .per_account
             .wait_before_next(email.as_str(), Instant::now())
@@ -70,7 +119,12 @@ impl LoginThrottle {
     }
 
     /// Counts one failed sign-in on the account named by `email`.
-    pub fn failed(&self, email: &Email) {
+    pub async fn failed(&self, email: &Email) {
+        if let Some(shared) = &self.shared
+            && shared.per_account.count(email.as_str()).await.is_ok()
+        {
+            return;
+        }
         self.per_account.record(email.as_str(), Instant::now());
     }
 
@@ -80,6 +134,18 @@ impl LoginThrottle {
         self.per_address.retain_recent();
         self.per_address.shrink_to_fit();
         self.per_account.forget_recovered(Instant::now());
+    }
+}
+
+/// `Ok` when a shared limit allowed the attempt (`wait` is `None`), else
+/// `RATE_LIMITED` with the wait.
+fn refused(limit: &'static str, wait: Option<Duration>) -> Result<(), AppError> {
+    match wait {
+        None => Ok(()),
+        Some(retry_after) => {
+            crate::metrics::throttle_hit(limit);
+            Err(AppError::RateLimited { retry_after })
+        }
     }
 }
 
@@ -139,14 +205,14 @@ impl FailedAttempts {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_address_is_limited_after_its_burst() {
-        let throttle = LoginThrottle::new(3, 100);
+    #[tokio::test]
+    async fn an_address_is_limited_after_its_burst() {
+        let throttle = LoginThrottle::new(3, 100, None);
         let address: IpAddr = [127, 0, 0, 1].into();
         for _ in 0..3 {
-            throttle.check_address(address).unwrap();
+            throttle.check_address(address).await.unwrap();
         }
-        match throttle.check_address(address) {
+        match throttle.check_address(address).await {
             Err(AppError::RateLimited { retry_after }) => {
                 assert!(
                     retry_after.as_secs() <= 20 && !retry_after.is_zero(),
@@ -156,20 +222,20 @@ mod tests {
             other => panic!("expected rate limited, got {other:?}"),
         }
         // Another address is unaffected.
-        throttle.check_address([127, 0, 0, 2].into()).unwrap();
+        throttle.check_address([127, 0, 0, 2].into()).await.unwrap();
     }
 
-    #[test]
-    fn an_account_is_limited_after_its_failures_only() {
-        let throttle = LoginThrottle::new(100, 2);
+    #[tokio::test]
+    async fn an_account_is_limited_after_its_failures_only() {
+        let throttle = LoginThrottle::new(100, 2, None);
         let email = Email::parse("target@example.com").unwrap();
         for _ in 0..10 {
-            throttle.check_account(&email).unwrap(); // successes cost nothing
+            throttle.check_account(&email).await.unwrap(); // successes cost nothing
         }
-        throttle.failed(&email);
-        throttle.check_account(&email).unwrap();
-        throttle.failed(&email);
-        match throttle.check_account(&email) {
+        throttle.failed(&email).await;
+        throttle.check_account(&email).await.unwrap();
+        throttle.failed(&email).await;
+        match throttle.check_account(&email).await {
             Err(AppError::RateLimited { retry_after }) => {
                 assert!(
                     retry_after > Duration::from_secs(25) && retry_after <= Duration::from_secs(30),
@@ -180,6 +246,7 @@ mod tests {
         }
         throttle
             .check_account(&Email::parse("other@example.com").unwrap())
+            .await
             .unwrap();
     }
 

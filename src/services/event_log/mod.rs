@@ -5,8 +5,10 @@
 //! process's services record (the requests that arrived meanwhile in one
 //! store call), and it publishes logged events to the hub strictly in
 //! position order, without gaps: its own events as soon as they are
-//! written, events written by other processes sharing the store when it
-//! reads them (every [`POLL_EVERY`], or before its own next events). Because
+//! written, events written by other processes sharing the store as soon as
+//! the backplane brings them ([`EventLog::arrived`]), or when it reads them
+//! from the store (every [`POLL_EVERY`], before its own next events, and
+//! when the backplane brought an event whose predecessor it did not). Because
 //! the hub only ever sees the log's order, a connection can replay from the
 //! store up to [`EventLog::head`] and continue from the hub with no gap and
 //! no duplicate.
@@ -16,8 +18,7 @@
 //! write that caused it (already stored) stands: clients that were connected
 //! see it; a client that was away refetches.
 
-mod codec;
-
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ use tokio::task::JoinHandle;
 use crate::auth::Principal;
 use crate::domain::Position;
 use crate::error::AppError;
-use crate::hub::{Audience, Envelope, Event, Hub};
+use crate::hub::{Audience, Envelope, Event, Hub, codec};
 use crate::store::{LogEntry, LogQuery, LogReader, NewLogEntry, Store, now};
 
 /// How often the log is read for events other processes wrote.
@@ -39,6 +40,15 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
 /// process's write is in flight; one older than this is a bug or a lost
 /// write, and waiting longer would hold up every event behind it.
 const GAP_PATIENCE: Duration = Duration::from_secs(5);
+
+/// How long an event another process wrote may wait, held back, for the
+/// one before it to arrive through the backplane before the store is read
+/// for it (events of several writers can cross on the way).
+const HOLE_WAIT: Duration = Duration::from_millis(20);
+
+/// Most events held back waiting for a missing predecessor; beyond this,
+/// newer arrivals are left to the store reads.
+const AHEAD_LIMIT: usize = 8192;
 
 /// Most events appended or read in one store call.
 const BATCH: usize = 256;
@@ -92,8 +102,10 @@ struct Inner {
     /// The newest position published to the hub: a replay reads up to here.
     published: AtomicU64,
     requests: mpsc::Sender<Record>,
-    /// The appender's end, taken by [`EventLog::start`].
-    pending: Mutex<Option<mpsc::Receiver<Record>>>,
+    /// Logged events other processes wrote, as the backplane brings them.
+    arrivals: mpsc::Sender<Envelope>,
+    /// The appender's ends, taken by [`EventLog::start`].
+    pending: Mutex<Option<(mpsc::Receiver<Record>, mpsc::Receiver<Envelope>)>>,
 }
 
 /// One event to append, and who waits for its position.
@@ -107,14 +119,16 @@ struct Record {
 impl EventLog {
     /// The service; nothing is appended or published before [`start`](Self::start).
     pub fn new(store: Arc<dyn Store>, hub: Hub) -> Self {
-        let (requests, pending) = mpsc::channel(QUEUE);
+        let (requests, pending_requests) = mpsc::channel(QUEUE);
+        let (arrivals, pending_arrivals) = mpsc::channel(QUEUE);
         EventLog {
             inner: Arc::new(Inner {
                 store,
                 hub,
                 published: AtomicU64::new(0),
                 requests,
-                pending: Mutex::new(Some(pending)),
+                arrivals,
+                pending: Mutex::new(Some((pending_requests, pending_arrivals))),
             }),
         }
     }
@@ -126,7 +140,7 @@ impl EventLog {
     /// # Errors
     /// `UNAVAILABLE` when the store cannot be read; `INTERNAL` when started twice.
     pub async fn start(&self) -> Result<JoinHandle<()>, AppError> {
-        let Some(requests) = self.inner.pending.lock().await.take() else {
+        let Some((requests, arrivals)) = self.inner.pending.lock().await.take() else {
             return Err(AppError::Internal(anyhow::anyhow!(
                 "the event log was started twice"
             )));
@@ -138,8 +152,10 @@ impl EventLog {
             Appender {
                 inner,
                 gap_since: None,
+                ahead: BTreeMap::new(),
+                hole_deadline: None,
             }
-            .run(requests)
+            .run(requests, arrivals)
             .await;
         }))
     }
@@ -172,6 +188,15 @@ impl EventLog {
             return None;
         }
         position.await.ok().flatten()
+    }
+
+    /// A logged event another process wrote, as the backplane brought it:
+    /// published here in position order, once. Never waits; when the queue
+    /// is full the event is left to the next read of the store.
+    pub fn arrived(&self, envelope: Envelope) {
+        if self.inner.arrivals.try_send(envelope).is_err() {
+            crate::metrics::backplane_dropped("event_log");
+        }
     }
 
     /// The newest position published to this process's hub. A connection
@@ -320,19 +345,57 @@ struct Waiting {
     done: oneshot::Sender<Option<Position>>,
 }
 
+/// Which process wrote a logged event: this one relays its own to the
+/// others; what another process wrote, that process relayed.
+#[derive(Clone, Copy)]
+enum Written {
+    Here,
+    Elsewhere,
+}
+
+/// Sleeps until `deadline` (a select branch guarded by `is_some`).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
 /// The task that appends and publishes.
 struct Appender {
     inner: Arc<Inner>,
     /// When the hole at `published + 1` was first seen.
     gap_since: Option<Instant>,
+    /// Events other processes wrote that arrived before their predecessor,
+    /// by position.
+    ahead: BTreeMap<u64, Envelope>,
+    /// When to stop waiting for the predecessor of `ahead` and read the store.
+    hole_deadline: Option<tokio::time::Instant>,
 }
 
 impl Appender {
-    async fn run(mut self, mut requests: mpsc::Receiver<Record>) {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Record>,
+        mut arrivals: mpsc::Receiver<Envelope>,
+    ) {
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let hole_deadline = self.hole_deadline;
             tokio::select! {
+                Some(envelope) = arrivals.recv() => {
+                    self.hold(envelope);
+                    while let Ok(envelope) = arrivals.try_recv() {
+                        self.hold(envelope);
+                    }
+                    self.publish_held();
+                }
+                () = sleep_until(hole_deadline), if hole_deadline.is_some() => {
+                    let last = self.ahead.last_key_value().map_or(0, |(position, _)| *position);
+                    self.catch_up(Position::new(last)).await;
+                    self.hole_deadline = None;
+                    self.publish_held();
+                }
                 first = requests.recv() => {
                     let Some(first) = first else { return };
                     let mut batch = vec![first];
@@ -344,9 +407,45 @@ impl Appender {
                     }
                     self.append(batch).await;
                 }
-                _ = poll.tick() => self.catch_up(Position::new(u64::MAX)).await,
+                _ = poll.tick() => {
+                    self.catch_up(Position::new(u64::MAX)).await;
+                    self.publish_held();
+                }
             }
         }
+    }
+
+    /// Holds an event another process wrote until its turn comes.
+    fn hold(&mut self, envelope: Envelope) {
+        let Some(position) = envelope.position else {
+            return;
+        };
+        if position > self.published() && self.ahead.len() < AHEAD_LIMIT {
+            self.ahead.insert(position.value(), envelope);
+        }
+    }
+
+    /// Publishes the held events that are next in line; when a hole stays
+    /// in front of the rest, the store is read for it after [`HOLE_WAIT`].
+    fn publish_held(&mut self) {
+        while let Some(position) = self.ahead.first_key_value().map(|(position, _)| *position) {
+            let published = self.published().value();
+            if position > published + 1 {
+                break;
+            }
+            let Some(envelope) = self.ahead.remove(&position) else {
+                break;
+            };
+            if position == published + 1 {
+                self.gap_since = None;
+                self.publish(envelope, Written::Elsewhere);
+            }
+        }
+        self.hole_deadline = match (self.ahead.is_empty(), self.hole_deadline) {
+            (true, _) => None,
+            (false, Some(deadline)) => Some(deadline),
+            (false, None) => Some(tokio::time::Instant::now() + HOLE_WAIT),
+        };
     }
 
     fn published(&self) -> Position {
@@ -373,17 +472,18 @@ impl Appender {
                 if let Some(first) = positions.first()
                     && first.value() > self.published().value() + 1
                 {
-                    // Written before ours, so already visible.
-                    self.catch_up(Position::new(first.value() - 1)).await;
+                    // Written before ours: held already, or visible in the store.
+                    self.publish_held();
+                    if first.value() > self.published().value() + 1 {
+                        self.catch_up(Position::new(first.value() - 1)).await;
+                    }
                 }
                 for (record, position) in waiting.into_iter().zip(positions) {
                     if position > self.published() {
-                        self.publish(Envelope::new(
-                            Some(position),
-                            record.at,
-                            record.audience,
-                            record.event,
-                        ));
+                        self.publish(
+                            Envelope::new(Some(position), record.at, record.audience, record.event),
+                            Written::Here,
+                        );
                     }
                     let _ = record.done.send(Some(position));
                 }
@@ -437,7 +537,7 @@ impl Appender {
                 self.gap_since = None;
                 let position = entry.position;
                 match envelope(entry) {
-                    Some(envelope) => self.publish(envelope),
+                    Some(envelope) => self.publish(envelope, Written::Elsewhere),
                     None => self
                         .inner
                         .published
@@ -453,11 +553,14 @@ impl Appender {
     /// Moves the head first, then publishes: a connection that subscribes
     /// and then reads the head may get this event both from its replay and
     /// live (and drops the second copy by its position), never from neither.
-    fn publish(&self, envelope: Envelope) {
+    fn publish(&self, envelope: Envelope, written: Written) {
         let position = envelope.position.unwrap_or_default();
         self.inner
             .published
             .store(position.value(), Ordering::Release);
-        self.inner.hub.publish_logged(envelope);
+        match written {
+            Written::Here => self.inner.hub.publish_logged(envelope),
+            Written::Elsewhere => self.inner.hub.deliver(envelope),
+        }
     }
 }

@@ -1,7 +1,9 @@
-//! How a logged event is written into the log and read back.
+//! How an event is written as JSON and read back: into the event log (the
+//! events a client can miss), and between server processes (every event,
+//! through the backplane).
 //!
-//! The store keeps each event's payload as an opaque JSON string; this is its
-//! schema. The shapes below are written out field by field rather than
+//! The store keeps each logged event's payload as an opaque JSON string; this
+//! is its schema. The shapes below are written out field by field rather than
 //! derived from the domain types, so renaming a domain field cannot silently
 //! change what is stored (a log outlives a deployment: a newer server reads
 //! what an older one wrote). Values read back go through the domain's own
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     Description, Id, Message, MessageText, Order, OrderStatus, Price, Product, ProductName,
-    Quantity, Stock, ValidationError,
+    Quantity, Role, Stock, ValidationError,
 };
 use crate::hub::{Audience, ConnectionId, Event};
 use crate::store::EventScope;
@@ -101,6 +103,41 @@ pub fn encode(event: &Event) -> Option<String> {
     stored.ok()
 }
 
+/// The payload of a live-only event (typing, presence, session ends), for
+/// the backplane: never stored, so its shape may change with a release (all
+/// processes of a cluster run one). `None` for a logged event: [`encode`]
+/// writes those.
+pub fn encode_live(event: &Event) -> Option<String> {
+    let live = match event {
+        Event::RoleChanged { user_id, role } => LiveEvent::RoleChanged {
+            user_id: user_id.to_string(),
+            role: role.as_str().to_owned(),
+        },
+        Event::SignedOut { user_id } => LiveEvent::SignedOut {
+            user_id: user_id.to_string(),
+        },
+        Event::Deactivated { user_id } => LiveEvent::Deactivated {
+            user_id: user_id.to_string(),
+        },
+        Event::UserTyping { from, to, typing } => LiveEvent::UserTyping {
+            from: from.to_string(),
+            to: to.to_string(),
+            typing: *typing,
+        },
+        Event::PresenceChanged {
+            user_id,
+            online,
+            last_active,
+        } => LiveEvent::PresenceChanged {
+            user_id: user_id.to_string(),
+            online: *online,
+            last_active: *last_active,
+        },
+        _ => return None,
+    };
+    serde_json::to_string(&live).ok()
+}
+
 /// The event a stored kind and payload stand for.
 ///
 /// # Errors
@@ -141,6 +178,16 @@ pub fn decode(kind: &str, payload: &str) -> Result<Event, DecodeError> {
                     .collect::<Result<_, _>>()?,
                 at: seen.at,
             }
+        }
+        "role_changed" | "signed_out" | "deactivated" | "user_typing" | "presence_changed" => {
+            let event = serde_json::from_str::<LiveEvent>(payload)?.into_domain()?;
+            if event.kind() != kind {
+                return Err(DecodeError::UnknownKind(format!(
+                    "{kind} holding {}",
+                    event.kind()
+                )));
+            }
+            event
         }
         other => return Err(DecodeError::UnknownKind(other.to_owned())),
     })
@@ -290,6 +337,64 @@ struct StoredSeen {
     at: DateTime<Utc>,
 }
 
+/// A live-only event as it travels between processes; the tag repeats
+/// the kind, so a payload read under the wrong kind is an error.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum LiveEvent {
+    RoleChanged {
+        user_id: String,
+        role: String,
+    },
+    SignedOut {
+        user_id: String,
+    },
+    Deactivated {
+        user_id: String,
+    },
+    UserTyping {
+        from: String,
+        to: String,
+        typing: bool,
+    },
+    PresenceChanged {
+        user_id: String,
+        online: bool,
+        last_active: DateTime<Utc>,
+    },
+}
+
+impl LiveEvent {
+    fn into_domain(self) -> Result<Event, DecodeError> {
+        Ok(match self {
+            LiveEvent::RoleChanged { user_id, role } => Event::RoleChanged {
+                user_id: Id::parse(&user_id)?,
+                role: Role::parse(&role)?,
+            },
+            LiveEvent::SignedOut { user_id } => Event::SignedOut {
+                user_id: Id::parse(&user_id)?,
+            },
+            LiveEvent::Deactivated { user_id } => Event::Deactivated {
+                user_id: Id::parse(&user_id)?,
+            },
+            LiveEvent::UserTyping { from, to, typing } => Event::UserTyping {
+                from: Id::parse(&from)?,
+                to: Id::parse(&to)?,
+                typing,
+            },
+            LiveEvent::PresenceChanged {
+                user_id,
+                online,
+                last_active,
+            } => Event::PresenceChanged {
+                user_id: Id::parse(&user_id)?,
+                online,
+                last_active,
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +467,38 @@ mod tests {
             typing: true,
         };
         assert!(encode(&typing).is_none(), "typing is live only");
+        let user_id = UserId::generate();
+        for live in [
+            typing,
+            Event::RoleChanged {
+                user_id: user_id.clone(),
+                role: Role::Admin,
+            },
+            Event::SignedOut {
+                user_id: user_id.clone(),
+            },
+            Event::Deactivated {
+                user_id: user_id.clone(),
+            },
+            Event::PresenceChanged {
+                user_id,
+                online: true,
+                last_active: now(),
+            },
+        ] {
+            let payload = encode_live(&live).expect("a live event crosses processes");
+            assert_eq!(decode(live.kind(), &payload).unwrap(), live);
+            let other_kind = if live.kind() == "signed_out" {
+                "deactivated"
+            } else {
+                "signed_out"
+            };
+            assert!(
+                decode(other_kind, &payload).is_err(),
+                "a payload read as another kind"
+            );
+        }
+        assert!(encode_live(&Event::ProductRemoved(ProductId::generate())).is_none());
         assert!(matches!(
             decode("product_removed", r#"{"id":"nope"}"#),
             Err(DecodeError::Invalid(_))

@@ -9,8 +9,12 @@
 //! ([`HubItem::Lagged`]), and never blocks the publisher.
 //!
 //! Every live connection subscribes to the channels of its audience (the
-//! connection service does). A backplane (e.g. Redis pub/sub) could
-//! later carry the same envelopes between processes without services knowing.
+//! connection service does). With a [`Backplane`] (several processes), what
+//! this process's services publish is also relayed to the other processes,
+//! and what they publish arrives through [`Hub::deliver`]; services do not
+//! know the difference.
+
+pub mod codec;
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -24,6 +28,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::Principal;
+use crate::backplane::Backplane;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Message, MessageId, Order, Position, Product, ProductId, Role, UserId};
@@ -246,11 +251,19 @@ struct Inner {
     everyone: broadcast::Sender<Arc<Envelope>>,
     admins: broadcast::Sender<Arc<Envelope>>,
     users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Envelope>>>>,
+    /// The other processes of the cluster, when there are any.
+    backplane: Option<Backplane>,
 }
 
 impl Hub {
     /// A hub whose channels hold `capacity` events each.
     pub fn new(capacity: usize) -> Self {
+        Self::with_backplane(capacity, None)
+    }
+
+    /// A hub that also relays what this process publishes to the other
+    /// processes of the cluster (`None`: one process, as [`new`](Self::new)).
+    pub fn with_backplane(capacity: usize, backplane: Option<Backplane>) -> Self {
         let capacity = capacity.max(1);
         Hub {
             inner: Arc::new(Inner {
@@ -258,8 +271,14 @@ impl Hub {
                 everyone: broadcast::channel(capacity).0,
                 admins: broadcast::channel(capacity).0,
                 users: Mutex::new(HashMap::new()),
+                backplane,
             }),
         }
+    }
+
+    /// The backplane this hub relays to, when there are several processes.
+    pub fn backplane(&self) -> Option<&Backplane> {
+        self.inner.backplane.as_ref()
     }
 
     /// Publishes one live-only event to its audience. Never waits: with no
@@ -268,12 +287,22 @@ impl Hub {
     /// ([`EventLog::record`](crate::services::EventLog::record)), which
     /// publishes them here with their position, in position order.
     pub fn publish(&self, audience: Audience, event: Event) {
-        self.send(Envelope::new(None, crate::store::now(), audience, event));
+        self.publish_logged(Envelope::new(None, crate::store::now(), audience, event));
     }
 
-    /// Publishes a logged event with its position (the event log does, in
-    /// position order).
+    /// Publishes an event this process logged, with its position (the event
+    /// log does, in position order), here and on the other processes.
     pub fn publish_logged(&self, envelope: Envelope) {
+        if let Some(backplane) = &self.inner.backplane {
+            backplane.relay(&envelope);
+        }
+        self.send(envelope);
+    }
+
+    /// Delivers an event another process published to this process's
+    /// connections only (the backplane and the event log's reader do):
+    /// relaying it again would echo it around the cluster.
+    pub fn deliver(&self, envelope: Envelope) {
         self.send(envelope);
     }
 

@@ -1,0 +1,400 @@
+//! The backplane: with `REDIS_URL`, the server processes that share one
+//! Redis and one MongoDB database act as one.
+//!
+//! It carries four things between processes, and owns none of the rules:
+//! - **events**: every envelope a process's hub publishes goes out on one
+//!   Redis pub/sub channel, and every process delivers what the others
+//!   publish to its own connections ([`Hub::deliver`](crate::hub::Hub::deliver);
+//!   logged events through the event log, which keeps position order);
+//! - **presence** ([`SharedPresence`]): which process holds which user's
+//!   connections, with a heartbeat per process, so a process that dies takes
+//!   its users offline after a bounded expiry;
+//! - **session ends**: they are hub events like any other, so sign-out,
+//!   role change and deactivation end connections everywhere, and each
+//!   process drops its cached account status when it hears of one;
+//! - **throttle counters** ([`SharedLimit`]): the sign-in limits as one GCRA
+//!   per key in Redis, so N processes allow what one allows.
+//!
+//! Redis holds nothing that cannot be lost: the event log stays in the store,
+//! and every process also reads the log for what other processes wrote (see
+//! the event log), so a dropped message is late, never lost. When Redis goes
+//! away, each process keeps serving its own connections, answers not ready
+//! on `/readyz`, drops what it would relay, and reconnects with backoff.
+//!
+//! Keys and the channel are named after the cluster (the MongoDB database),
+//! so several deployments can share one Redis.
+//!
+//! Socket.IO needs no adapter of its own (socketioxide-redis): this server
+//! has no Socket.IO rooms or cross-socket operations; every socket is fed by
+//! its connection from the hub, which this backplane already spans.
+
+mod presence;
+mod throttle;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
+use redis::aio::MultiplexedConnection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use presence::{HEARTBEAT_EVERY, HEARTBEAT_TTL, SharedPresence};
+pub use throttle::SharedLimit;
+
+use crate::domain::{Position, UserId};
+use crate::error::AppError;
+use crate::hub::{Envelope, codec};
+use crate::store::EventScope;
+
+/// Longest wait for Redis to connect or answer one command.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the connection is pinged: a Redis that stopped answering is
+/// noticed within this plus [`TIMEOUT`].
+const PING_EVERY: Duration = Duration::from_secs(2);
+
+/// First and longest wait between reconnection attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Envelopes waiting to be published before new ones are dropped.
+const OUTBOX: usize = 8192;
+
+/// Most envelopes published in one round trip.
+const PUBLISH_BATCH: usize = 256;
+
+/// Envelopes received and not yet delivered before new ones are dropped.
+const INBOX: usize = 8192;
+
+/// Why the backplane cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("REDIS_URL is not a usable Redis URL: {0}")]
+pub struct BadRedisUrl(#[source] redis::RedisError);
+
+/// A handle on the backplane; cheap to clone.
+#[derive(Clone)]
+pub struct Backplane {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    /// This process, among the cluster's (random per start).
+    node: String,
+    /// Every key and the channel start with this.
+    prefix: String,
+    channel: String,
+    /// The command connection while Redis answers.
+    connection: RwLock<Option<MultiplexedConnection>>,
+    up: AtomicBool,
+    outbox: mpsc::Sender<Vec<u8>>,
+    /// The supervisor's ends, taken by [`Backplane::start`].
+    pending: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
+}
+
+/// An envelope as it crosses the backplane.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    /// The process that published it (which skips it on the way back).
+    node: String,
+    kind: String,
+    payload: String,
+    position: Option<u64>,
+    at: DateTime<Utc>,
+    everyone: bool,
+    admins: bool,
+    users: Vec<String>,
+}
+
+impl Backplane {
+    /// A backplane for the cluster named `cluster` (the MongoDB database);
+    /// nothing connects before [`start`](Self::start).
+    ///
+    /// # Errors
+    /// When `url` is not a Redis URL.
+    pub fn new(url: &str, cluster: &str) -> Result<Self, BadRedisUrl> {
+        let client = redis::Client::open(url).map_err(BadRedisUrl)?;
+        let prefix = format!("rtd:{cluster}:");
+        let (outbox, pending) = mpsc::channel(OUTBOX);
+        Ok(Backplane {
+            inner: Arc::new(Inner {
+                client,
+                node: format!("{:016x}", rand::random::<u64>()),
+                channel: format!("{prefix}events"),
+                prefix,
+                connection: RwLock::new(None),
+                up: AtomicBool::new(false),
+                outbox,
+                pending: Mutex::new(Some(pending)),
+            }),
+        })
+    }
+
+    /// Starts the task that keeps the connection to Redis, publishes what
+    /// [`relay`](Self::relay) queues and receives what the other processes
+    /// publish. Returns the task and the envelopes received (each once,
+    /// never this process's own); `None` when started before.
+    pub fn start(&self) -> Option<(JoinHandle<()>, mpsc::Receiver<Envelope>)> {
+        let outbox = self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()?;
+        let (inbox, received) = mpsc::channel(INBOX);
+        let supervisor = Supervisor {
+            backplane: self.clone(),
+            outbox,
+            inbox,
+        };
+        Some((tokio::spawn(supervisor.run()), received))
+    }
+
+    /// Queues an envelope this process published for the other processes.
+    /// Never waits: while Redis is down, or when the queue is full, the
+    /// envelope is dropped (logged events still reach the others through
+    /// the store; live ones, such as typing, are gone).
+    pub fn relay(&self, envelope: &Envelope) {
+        if !self.is_up() {
+            crate::metrics::backplane_dropped("outbox");
+            return;
+        }
+        let Some(wire) = self.encode(envelope) else {
+            return;
+        };
+        if self.inner.outbox.try_send(wire).is_err() {
+            crate::metrics::backplane_dropped("outbox");
+        }
+    }
+
+    /// Whether Redis answered the last ping.
+    pub fn is_up(&self) -> bool {
+        self.inner.up.load(Ordering::Acquire)
+    }
+
+    /// Readiness: Redis answers a ping now.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when it does not.
+    pub async fn ready(&self) -> Result<(), AppError> {
+        let unavailable = |why: String| AppError::Unavailable(anyhow::anyhow!("redis {why}"));
+        let mut connection = self
+            .connection()
+            .ok_or_else(|| unavailable("is not connected".into()))?;
+        match tokio::time::timeout(
+            TIMEOUT,
+            redis::cmd("PING").query_async::<()>(&mut connection),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(unavailable(error.to_string())),
+            Err(_) => Err(unavailable("did not answer a ping".into())),
+        }
+    }
+
+    /// The command connection, while Redis is reachable.
+    fn connection(&self) -> Option<MultiplexedConnection> {
+        self.inner
+            .connection
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// A key of this cluster.
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.inner.prefix)
+    }
+
+    fn encode(&self, envelope: &Envelope) -> Option<Vec<u8>> {
+        let payload =
+            codec::encode(&envelope.event).or_else(|| codec::encode_live(&envelope.event))?;
+        let EventScope {
+            everyone,
+            admins,
+            users,
+        } = codec::scope(&envelope.audience);
+        let wire = Wire {
+            node: self.inner.node.clone(),
+            kind: envelope.event.kind().to_owned(),
+            payload,
+            position: envelope.position.map(Position::value),
+            at: envelope.at,
+            everyone,
+            admins,
+            users: users.iter().map(ToString::to_string).collect(),
+        };
+        serde_json::to_vec(&wire).ok()
+    }
+
+    /// The envelope another process published; `None` for this process's
+    /// own and for what cannot be read (logged: a newer server's kind).
+    fn decode(&self, bytes: &[u8]) -> Option<Envelope> {
+        let wire: Wire = match serde_json::from_slice(bytes) {
+            Ok(wire) => wire,
+            Err(error) => {
+                tracing::warn!(%error, "backplane: unreadable message skipped");
+                return None;
+            }
+        };
+        if wire.node == self.inner.node {
+            return None;
+        }
+        let event = match codec::decode(&wire.kind, &wire.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(%error, kind = wire.kind, "backplane: unreadable event skipped");
+                return None;
+            }
+        };
+        let users = wire
+            .users
+            .iter()
+            .map(|user| UserId::parse(user))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        let audience = codec::audience(&EventScope {
+            everyone: wire.everyone,
+            admins: wire.admins,
+            users,
+        });
+        Some(Envelope::new(
+            wire.position.map(Position::new),
+            wire.at,
+            audience,
+            event,
+        ))
+    }
+}
+
+/// The task that owns the connection to Redis.
+struct Supervisor {
+    backplane: Backplane,
+    outbox: mpsc::Receiver<Vec<u8>>,
+    inbox: mpsc::Sender<Envelope>,
+}
+
+impl Supervisor {
+    async fn run(mut self) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            match self.connect().await {
+                Ok((connection, pubsub)) => {
+                    tracing::info!("backplane: connected to Redis");
+                    backoff = BACKOFF_MIN;
+                    self.serve(connection, pubsub).await;
+                    tracing::warn!(
+                        "backplane: lost Redis; serving this process's connections alone until it is back"
+                    );
+                }
+                Err(error) => tracing::warn!(%error, "backplane: cannot reach Redis; retrying"),
+            }
+            self.set_connection(None);
+            // What was queued for a Redis that went away is dropped: the
+            // others read logged events from the store.
+            while self.outbox.try_recv().is_ok() {
+                crate::metrics::backplane_dropped("outbox");
+            }
+            tokio::time::sleep(jittered(backoff)).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    async fn connect(&self) -> redis::RedisResult<(MultiplexedConnection, redis::aio::PubSub)> {
+        let client = &self.backplane.inner.client;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT));
+        let connection = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let mut pubsub = tokio::time::timeout(TIMEOUT, client.get_async_pubsub())
+            .await
+            .map_err(|_| timed_out("connecting for pub/sub"))??;
+        tokio::time::timeout(
+            TIMEOUT,
+            pubsub.subscribe(self.backplane.inner.channel.as_str()),
+        )
+        .await
+        .map_err(|_| timed_out("subscribing"))??;
+        Ok((connection, pubsub))
+    }
+
+    /// Relays and receives until the connection fails.
+    async fn serve(
+        &mut self,
+        mut connection: MultiplexedConnection,
+        mut pubsub: redis::aio::PubSub,
+    ) {
+        self.set_connection(Some(connection.clone()));
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut messages = pubsub.on_message();
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else { return };
+                    crate::metrics::backplane_events("received", 1);
+                    if let Some(envelope) = self.backplane.decode(message.get_payload_bytes())
+                        && self.inbox.try_send(envelope).is_err()
+                    {
+                        crate::metrics::backplane_dropped("inbox");
+                    }
+                }
+                count = self.outbox.recv_many(&mut batch, PUBLISH_BATCH) => {
+                    if count == 0 {
+                        return;
+                    }
+                    let mut pipe = redis::pipe();
+                    for wire in batch.drain(..) {
+                        pipe.publish(self.backplane.inner.channel.as_str(), wire).ignore();
+                    }
+                    if let Err(error) = pipe.query_async::<()>(&mut connection).await {
+                        tracing::warn!(%error, "backplane: publishing failed");
+                        return;
+                    }
+                    crate::metrics::backplane_events("sent", count);
+                }
+                _ = ping.tick() => {
+                    let answered = redis::cmd("PING").query_async::<()>(&mut connection).await;
+                    if let Err(error) = answered {
+                        tracing::warn!(%error, "backplane: Redis did not answer a ping");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_connection(&self, connection: Option<MultiplexedConnection>) {
+        let up = connection.is_some();
+        *self
+            .backplane
+            .inner
+            .connection
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = connection;
+        self.backplane.inner.up.store(up, Ordering::Release);
+        crate::metrics::backplane_up(up);
+    }
+}
+
+fn timed_out(what: &str) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("Redis timed out {what}"),
+    ))
+}
+
+/// `delay` give or take a quarter, so processes that lost Redis together
+/// do not all come back in the same instant.
+fn jittered(delay: Duration) -> Duration {
+    use rand::Rng as _;
+    delay.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
+}

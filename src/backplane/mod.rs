@@ -47,7 +47,7 @@ pub use throttle::SharedLimit;
 
 use crate::domain::{Position, UserId};
 use crate::error::AppError;
-use crate::hub::{Envelope, codec};
+use crate::hub::{Envelope, Event, codec};
 use crate::store::EventScope;
 
 /// Longest wait for Redis to connect or answer one command.
@@ -69,6 +69,10 @@ const PUBLISH_BATCH: usize = 256;
 
 /// Envelopes received and not yet delivered before new ones are dropped.
 const INBOX: usize = 8192;
+
+/// Session ends kept while Redis is away, for the other processes once it
+/// is back.
+const HELD_SESSION_ENDS: usize = 1024;
 
 /// Why the backplane cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,10 @@ struct Inner {
     connection: RwLock<Option<MultiplexedConnection>>,
     up: AtomicBool,
     outbox: mpsc::Sender<Vec<u8>>,
+    /// Session ends published while Redis was away: sent first when it is
+    /// back, so a sign-out made meanwhile still ends the account's
+    /// connections on the other processes (late rather than never).
+    held: Mutex<Vec<Vec<u8>>>,
     /// The supervisor's ends, taken by [`Backplane::start`].
     pending: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
 }
@@ -129,6 +137,7 @@ impl Backplane {
                 connection: RwLock::new(None),
                 up: AtomicBool::new(false),
                 outbox,
+                held: Mutex::new(Vec::new()),
                 pending: Mutex::new(Some(pending)),
             }),
         })
@@ -139,12 +148,7 @@ impl Backplane {
     /// publish. Returns the task and the envelopes received (each once,
     /// never this process's own); `None` when started before.
     pub fn start(&self) -> Option<(JoinHandle<()>, mpsc::Receiver<Envelope>)> {
-        let outbox = self
-            .inner
-            .pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()?;
+        let outbox = lock(&self.inner.pending).take()?;
         let (inbox, received) = mpsc::channel(INBOX);
         let supervisor = Supervisor {
             backplane: self.clone(),
@@ -157,15 +161,27 @@ impl Backplane {
     /// Queues an envelope this process published for the other processes.
     /// Never waits: while Redis is down, or when the queue is full, the
     /// envelope is dropped (logged events still reach the others through
-    /// the store; live ones, such as typing, are gone).
+    /// the store; live ones, such as typing, are gone), except session ends,
+    /// which are held until Redis is back.
     pub fn relay(&self, envelope: &Envelope) {
-        if !self.is_up() {
+        let session_end = matches!(
+            envelope.event,
+            Event::SignedOut { .. } | Event::RoleChanged { .. } | Event::Deactivated { .. }
+        );
+        if !self.is_up() && !session_end {
             crate::metrics::backplane_dropped("outbox");
             return;
         }
         let Some(wire) = self.encode(envelope) else {
             return;
         };
+        if !self.is_up() {
+            let mut held = lock(&self.inner.held);
+            if held.len() < HELD_SESSION_ENDS {
+                held.push(wire);
+            }
+            return;
+        }
         if self.inner.outbox.try_send(wire).is_err() {
             crate::metrics::backplane_dropped("outbox");
         }
@@ -331,7 +347,22 @@ impl Supervisor {
         mut connection: MultiplexedConnection,
         mut pubsub: redis::aio::PubSub,
     ) {
+        // Up first, so what is relayed from now on goes to the outbox; then
+        // what was held while Redis was away.
         self.set_connection(Some(connection.clone()));
+        let held = std::mem::take(&mut *lock(&self.backplane.inner.held));
+        if !held.is_empty() {
+            let mut pipe = redis::pipe();
+            for wire in &held {
+                pipe.publish(self.backplane.inner.channel.as_str(), wire)
+                    .ignore();
+            }
+            if let Err(error) = pipe.query_async::<()>(&mut connection).await {
+                tracing::warn!(%error, "backplane: held session ends not delivered yet");
+                lock(&self.backplane.inner.held).extend(held);
+                return;
+            }
+        }
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut messages = pubsub.on_message();
@@ -390,6 +421,11 @@ fn timed_out(what: &str) -> redis::RedisError {
         std::io::ErrorKind::TimedOut,
         format!("Redis timed out {what}"),
     ))
+}
+
+/// Locks a value only touched by short, non-panicking sections.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `delay` give or take a quarter, so processes that lost Redis together

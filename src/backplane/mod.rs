@@ -425,7 +425,9 @@ fn timed_out(what: &str) -> redis::RedisError {
 
 /// Locks a value only touched by short, non-panicking sections.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `delay` give or take a quarter, so processes that lost Redis together

@@ -9,6 +9,7 @@ mod binary;
 mod browser;
 mod catalog;
 mod chat;
+mod cluster;
 mod contracts;
 mod examples;
 mod graphql_ws;

@@ -3,6 +3,7 @@
 //! its own database (MongoDB).
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod node;
 pub mod tokens;
 
@@ -37,11 +38,32 @@ pub struct Account {
     pub refresh_token: String,
 }
 
-/// A running server.
-pub struct TestApp {
+/// One server's address and an HTTP client for it: all the request
+/// helpers need. A [`TestApp`] (a server in this process) and a cluster
+/// [`Process`](cluster::Process) (a child process) both deref to one.
+pub struct Endpoint {
     pub port: u16,
     pub address: String,
     pub http: reqwest::Client,
+}
+
+impl Endpoint {
+    /// The server on `127.0.0.1:port`.
+    pub fn on_port(port: u16) -> Endpoint {
+        Endpoint {
+            port,
+            address: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        }
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    endpoint: Endpoint,
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -111,12 +133,7 @@ impl TestApp {
             let _ = stopped.await;
         }));
         TestApp {
-            port,
-            address: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .unwrap(),
+            endpoint: Endpoint::on_port(port),
             config,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -124,7 +141,17 @@ impl TestApp {
             metrics_url,
         }
     }
+}
 
+impl std::ops::Deref for TestApp {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl Endpoint {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -214,7 +241,9 @@ impl TestApp {
     pub async fn login_as_admin(&self) -> Account {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
+}
 
+impl TestApp {
     /// A token for the account, signed with the server's key, that expired
     /// a minute ago (beyond any leeway).
     pub fn expired_token(&self, user_id: &str, role: Role) -> String {
@@ -287,7 +316,7 @@ pub fn unique_email(prefix: &str) -> String {
 /// How long to wait for a live client to connect.
 const CLIENT_WAIT: Duration = Duration::from_secs(10);
 
-impl TestApp {
+impl Endpoint {
     /// `PUT path` with a JSON body.
     pub async fn put(&self, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {
         let mut request = self.http.put(self.url(path)).json(&body);

@@ -28,14 +28,21 @@ pub const HEARTBEAT_TTL: Duration = Duration::from_secs(15);
 /// process's users are offline everywhere within TTL + this.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 
-/// ARGV: prefix, node, user. Returns 1 when the user was online nowhere.
+/// ARGV: prefix, node, user, ttl in ms. Registers the node as alive too (a
+/// process may take users before its first heartbeat, and must be swept if
+/// it dies then). Returns {1 when the user was online nowhere, 1 when the
+/// node was not registered}.
 static JOIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local prefix, node, user = ARGV[1], ARGV[2], ARGV[3]
+        local prefix, node, user, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+        local registered = redis.call('SADD', prefix .. 'presence:nodes', node)
+        if registered == 1 then
+            redis.call('SET', prefix .. 'presence:alive:' .. node, '1', 'PX', ttl)
+        end
         redis.call('SADD', prefix .. 'presence:node:' .. node, user)
         redis.call('SADD', prefix .. 'presence:user:' .. user, node)
-        return redis.call('SADD', prefix .. 'presence:online', user)
+        return {redis.call('SADD', prefix .. 'presence:online', user), registered}
         ",
     )
 });
@@ -95,6 +102,15 @@ static SWEEP: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// What taking a user told.
+#[derive(Debug, Clone, Copy)]
+pub struct Joined {
+    /// The user was online on no process before.
+    pub first: bool,
+    /// This process was not registered (never beat, or swept).
+    pub registered_anew: bool,
+}
+
 /// The cluster's presence registry. Cheap to clone.
 #[derive(Clone)]
 pub struct SharedPresence {
@@ -107,18 +123,24 @@ impl SharedPresence {
         SharedPresence { backplane }
     }
 
-    /// This process took `user`: `true` when they were online nowhere
-    /// before (announce them).
+    /// This process took `user`: whether they were online nowhere before
+    /// (announce them), and whether this process was not registered (it
+    /// is now, but the users it held before may be missing: resync).
     ///
     /// # Errors
     /// `UNAVAILABLE` when Redis does not answer.
-    pub async fn join(&self, user: &UserId) -> Result<bool, AppError> {
+    pub async fn join(&self, user: &UserId) -> Result<Joined, AppError> {
         let mut invocation = JOIN.prepare_invoke();
         invocation
             .arg(&self.backplane.inner.prefix)
             .arg(&self.backplane.inner.node)
-            .arg(user.to_string());
-        Ok(self.run::<i64>(invocation).await? == 1)
+            .arg(user.to_string())
+            .arg(HEARTBEAT_TTL.as_millis() as u64);
+        let (first, registered): (i64, i64) = self.run(invocation).await?;
+        Ok(Joined {
+            first: first == 1,
+            registered_anew: registered == 1,
+        })
     }
 
     /// This process let go of `user`: `true` when no process holds them now

@@ -287,21 +287,23 @@ impl Hub {
     /// ([`EventLog::record`](crate::services::EventLog::record)), which
     /// publishes them here with their position, in position order.
     pub fn publish(&self, audience: Audience, event: Event) {
-        self.publish_logged(Envelope::new(None, crate::store::now(), audience, event));
-    }
-
-    /// Publishes an event this process logged, with its position (the event
-    /// log does, in position order), here and on the other processes.
-    pub fn publish_logged(&self, envelope: Envelope) {
-        if let Some(backplane) = &self.inner.backplane {
-            backplane.relay(&envelope);
-        }
+        let envelope = Envelope::new(None, crate::store::now(), audience, event);
+        self.relay(&envelope);
         self.send(envelope);
     }
 
-    /// Delivers an event another process published to this process's
-    /// connections only (the backplane and the event log's reader do):
-    /// relaying it again would echo it around the cluster.
+    /// Sends an event this process published to the other processes of the
+    /// cluster, if any (the event log relays its own logged events as soon
+    /// as they have a position, and delivers them here in position order).
+    pub fn relay(&self, envelope: &Envelope) {
+        if let Some(backplane) = &self.inner.backplane {
+            backplane.relay(envelope);
+        }
+    }
+
+    /// Delivers an event to this process's connections only: logged events
+    /// in position order (the event log does), and what other processes
+    /// published (relaying those again would echo them around the cluster).
     pub fn deliver(&self, envelope: Envelope) {
         self.send(envelope);
     }

@@ -192,7 +192,10 @@ impl Presence {
                     let Some(change) = change else { return };
                     let (user, online, told) = match change {
                         Change::Arrived(user) => {
-                            let told = shared.join(&user).await;
+                            let told = shared.join(&user).await.map(|joined| {
+                                out_of_sync |= joined.registered_anew;
+                                joined.first
+                            });
                             (user, true, told)
                         }
                         Change::Left(user) => {
@@ -234,7 +237,7 @@ impl Presence {
             let here: HashSet<UserId> = self.online_here().into_iter().collect();
             let held: HashSet<UserId> = shared.held_here().await?.into_iter().collect();
             for user in here.difference(&held) {
-                if shared.join(user).await? {
+                if shared.join(user).await?.first {
                     self.announce(user, true).await;
                 }
             }
@@ -244,7 +247,14 @@ impl Presence {
                 }
             }
         }
-        for user in shared.sweep().await? {
+        let gone = shared.sweep().await?;
+        if !gone.is_empty() {
+            tracing::info!(
+                users = gone.len(),
+                "presence: a server process stopped beating; its users are offline"
+            );
+        }
+        for user in gone {
             self.announce(&user, false).await;
         }
         let online = shared.online().await?;

@@ -5,10 +5,11 @@
 //! process's services record (the requests that arrived meanwhile in one
 //! store call), and it publishes logged events to the hub strictly in
 //! position order, without gaps: its own events as soon as they are
-//! written, events written by other processes sharing the store as soon as
-//! the backplane brings them ([`EventLog::arrived`]), or when it reads them
-//! from the store (every [`POLL_EVERY`], before its own next events, and
-//! when the backplane brought an event whose predecessor it did not). Because
+//! written (and relayed to the other processes at that moment, whatever
+//! this one still waits for), events written by other processes sharing the
+//! store as soon as the backplane brings them ([`EventLog::arrived`]), or
+//! when it reads them from the store (every [`POLL_EVERY`], and when an
+//! event's predecessor has not arrived within [`HOLE_WAIT`]). Because
 //! the hub only ever sees the log's order, a connection can replay from the
 //! store up to [`EventLog::head`] and continue from the hub with no gap and
 //! no duplicate.
@@ -44,7 +45,7 @@ const GAP_PATIENCE: Duration = Duration::from_secs(5);
 /// How long an event another process wrote may wait, held back, for the
 /// one before it to arrive through the backplane before the store is read
 /// for it (events of several writers can cross on the way).
-const HOLE_WAIT: Duration = Duration::from_millis(20);
+const HOLE_WAIT: Duration = Duration::from_millis(10);
 
 /// Most events held back waiting for a missing predecessor; beyond this,
 /// newer arrivals are left to the store reads.
@@ -345,14 +346,6 @@ struct Waiting {
     done: oneshot::Sender<Option<Position>>,
 }
 
-/// Which process wrote a logged event: this one relays its own to the
-/// others; what another process wrote, that process relayed.
-#[derive(Clone, Copy)]
-enum Written {
-    Here,
-    Elsewhere,
-}
-
 /// Sleeps until `deadline` (a select branch guarded by `is_some`).
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     if let Some(deadline) = deadline {
@@ -365,8 +358,9 @@ struct Appender {
     inner: Arc<Inner>,
     /// When the hole at `published + 1` was first seen.
     gap_since: Option<Instant>,
-    /// Events other processes wrote that arrived before their predecessor,
-    /// by position.
+    /// Logged events waiting for their predecessor, by position: other
+    /// processes' as the backplane brought them, and this one's own when
+    /// another process wrote the position before.
     ahead: BTreeMap<u64, Envelope>,
     /// When to stop waiting for the predecessor of `ahead` and read the store.
     hole_deadline: Option<tokio::time::Instant>,
@@ -415,7 +409,7 @@ impl Appender {
         }
     }
 
-    /// Holds an event another process wrote until its turn comes.
+    /// Holds a logged event until its turn comes.
     fn hold(&mut self, envelope: Envelope) {
         let Some(position) = envelope.position else {
             return;
@@ -449,7 +443,7 @@ impl Appender {
             };
             if position > published {
                 self.gap_since = None;
-                self.publish(envelope, Written::Elsewhere);
+                self.publish(envelope);
             }
         }
         self.hole_deadline = match (self.ahead.is_empty(), self.hole_deadline) {
@@ -463,8 +457,9 @@ impl Appender {
         Position::new(self.inner.published.load(Ordering::Acquire))
     }
 
-    /// Writes a batch, publishes whatever other processes wrote before it,
-    /// then the batch, and tells each caller its position.
+    /// Writes a batch, relays it to the other processes, publishes it here
+    /// after whatever other processes wrote before it, and tells each
+    /// caller its position.
     async fn append(&mut self, batch: Vec<Record>) {
         let (entries, waiting): (Vec<NewLogEntry>, Vec<Waiting>) = batch
             .into_iter()
@@ -480,23 +475,31 @@ impl Appender {
             .unzip();
         match self.inner.store.append_events(&entries).await {
             Ok(positions) => {
-                if let Some(first) = positions.first()
-                    && first.value() > self.published().value() + 1
-                {
-                    // Written before ours: held already, or visible in the store.
-                    self.publish_held();
-                    if first.value() > self.published().value() + 1 {
-                        self.catch_up(Position::new(first.value() - 1)).await;
-                    }
-                }
+                let mut written = Vec::with_capacity(positions.len());
                 for (record, position) in waiting.into_iter().zip(positions) {
-                    if position > self.published() {
-                        self.publish(
-                            Envelope::new(Some(position), record.at, record.audience, record.event),
-                            Written::Here,
-                        );
-                    }
-                    let _ = record.done.send(Some(position));
+                    let envelope =
+                        Envelope::new(Some(position), record.at, record.audience, record.event);
+                    // The other processes hear of it at once, whatever this
+                    // one still waits for: a writer that held its events
+                    // back would hold up every process behind it.
+                    self.inner.hub.relay(&envelope);
+                    self.hold(envelope);
+                    written.push((record.done, position));
+                }
+                self.publish_held();
+                if !self.ahead.is_empty() && self.inner.hub.backplane().is_none() {
+                    // Written before ours by another process, and no
+                    // backplane to bring it: it is in the store.
+                    let last = self
+                        .ahead
+                        .last_key_value()
+                        .map_or(0, |(position, _)| *position);
+                    self.catch_up(Position::new(last)).await;
+                    self.hole_deadline = None;
+                    self.publish_held();
+                }
+                for (done, position) in written {
+                    let _ = done.send(Some(position));
                 }
             }
             Err(error) => {
@@ -548,7 +551,7 @@ impl Appender {
                 self.gap_since = None;
                 let position = entry.position;
                 match envelope(entry) {
-                    Some(envelope) => self.publish(envelope, Written::Elsewhere),
+                    Some(envelope) => self.publish(envelope),
                     None => self
                         .inner
                         .published
@@ -564,15 +567,12 @@ impl Appender {
     /// Moves the head first, then publishes: a connection that subscribes
     /// and then reads the head may get this event both from its replay and
     /// live (and drops the second copy by its position), never from neither.
-    fn publish(&self, envelope: Envelope, written: Written) {
+    fn publish(&self, envelope: Envelope) {
         let position = envelope.position.unwrap_or_default();
         self.inner
             .published
             .store(position.value(), Ordering::Release);
-        match written {
-            Written::Here => self.inner.hub.publish_logged(envelope),
-            Written::Elsewhere => self.inner.hub.deliver(envelope),
-        }
+        self.inner.hub.deliver(envelope);
     }
 }
 

@@ -2,7 +2,10 @@
 """Markdown tables from loadgen's JSON lines (benches/side-by-side.sh).
 
 One table per workload (and per door for W5), one row per server, then the
-ratios of ours to each baseline for the figures the targets are set on.
+ratios of ours to each baseline for the figures the targets are set on. W7
+(`WORKLOADS=cluster`) compares two processes of one cluster with one process,
+both on MongoDB with the Redis backplane: the added p99 and the ratio of
+server CPU per unit (summed over the processes).
 """
 import json
 import sys
@@ -14,13 +17,23 @@ def fmt_us(value):
     return f"{value / 1000:.1f} ms" if value >= 1000 else f"{value} µs"
 
 
+def processes(r):
+    """Server processes a run drove (loadgen leaves the field out for 1)."""
+    return r.get("processes", 1)
+
+
+def label(r):
+    n = processes(r)
+    return r["target"] if n == 1 or "×" in r["target"] else f"{r['target']} ×{n}"
+
+
 def row(r):
     lat = r.get("latency") or {}
     server = r.get("server") or {}
     cpu_unit = r.get("server_cpu_us_per_unit")
     per_conn = r.get("server_bytes_per_connection")
     return "| {target} | {rate:,.0f} {unit}/s | {p50} | {p99} | {max} | {delivered:,} / {expected:,} | {lost:,} | {errors:,} | {cpu} | {cpu_unit} | {peak} | {per_conn} |".format(
-        target=r["target"],
+        target=label(r),
         rate=r["per_second"],
         unit=r["unit"],
         p50=fmt_us(lat.get("p50_us")),
@@ -68,11 +81,42 @@ def main(path):
                     f"server CPU per unit {ratio(ours.get('server_cpu_us_per_unit'), base.get('server_cpu_us_per_unit'))}, "
                     f"memory per connection {ratio(ours.get('server_bytes_per_connection'), base.get('server_bytes_per_connection'))}"
                 )
+        if key.startswith("W7"):
+            cluster_comparison(rs)
         print()
     w2 = next((r for r in runs if r["workload"] == "W2 fan-out" and r["flavor"] == "ours"), None)
     w6 = next((r for r in runs if r["workload"] == "W6 subscriptions"), None)
     if w2 and w6 and w2.get("latency") and w6.get("latency"):
         print(f"W6 p99 / our W2 p99: {ratio(w6['latency']['p99_us'], w2['latency']['p99_us'])}\n")
+
+
+def cluster_comparison(rs):
+    """W7: the last two-process run against the last one-process run."""
+    one = next((r for r in reversed(rs) if processes(r) == 1), None)
+    two = next((r for r in reversed(rs) if processes(r) == 2), None)
+    if not (one and two):
+        return
+    p99_1 = (one.get("latency") or {}).get("p99_us")
+    p99_2 = (two.get("latency") or {}).get("p99_us")
+    if p99_1 is not None and p99_2 is not None:
+        added = (p99_2 - p99_1) / 1000
+        p99 = f"p99 {fmt_us(p99_2)} against {fmt_us(p99_1)} ({added:+.2f} ms"
+        if "chat" in two["workload"]:
+            p99 += ", goal under +2 ms: " + ("met" if added < 2 else "missed")
+        p99 += ")"
+    else:
+        p99 = "p99 –"
+    cpu_1, cpu_2 = one.get("server_cpu_us_per_unit"), two.get("server_cpu_us_per_unit")
+    cpu = "–" if cpu_1 is None or cpu_2 is None else f"{cpu_2:,.1f} µs against {cpu_1:,.1f} µs, {ratio(cpu_2, cpu_1)}"
+    unit = {"messages": "message", "deliveries": "delivery"}.get(two["unit"], two["unit"])
+    print(
+        f"\n{label(two)} against {label(one)}: {p99}; server CPU per {unit} {cpu}; "
+        f"delivered {two['delivered']:,} of {two['expected']:,} (lost {two['lost']:,}) against "
+        f"{one['delivered']:,} of {one['expected']:,} (lost {one['lost']:,})"
+    )
+    split = (two.get("server") or {}).get("cpu_ms_by_process")
+    if split:
+        print(f"\nserver CPU by process ({label(two)}): " + " + ".join(f"{ms:,.0f} ms" for ms in split))
 
 
 if __name__ == "__main__":

@@ -54,9 +54,13 @@ pub struct LatencySummary {
 /// One run's result.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub workload: &'static str,
+    pub workload: String,
     pub target: String,
     pub flavor: Flavor,
+    /// Server processes driven: 2 with `--also-url` (one cluster), else 1,
+    /// which the JSON line leaves out.
+    #[serde(skip_serializing_if = "is_one")]
+    pub processes: usize,
     /// The workload's parameters as given (after any cut to the budget).
     pub params: serde_json::Value,
     /// Length of the measured phase.
@@ -89,9 +93,13 @@ impl Report {
     /// A report with the common fields filled in.
     pub fn new(workload: &'static str, target: &Target, params: serde_json::Value) -> Self {
         Report {
-            workload,
+            workload: target
+                .workload_name
+                .clone()
+                .unwrap_or_else(|| workload.to_owned()),
             target: target.label.clone(),
             flavor: target.flavor,
+            processes: target.processes(),
             params,
             measured_s: 0.0,
             unit: "",
@@ -153,6 +161,13 @@ impl Report {
                 "  server: {:.0} ms CPU, RSS {} → peak {} KiB",
                 s.cpu_ms, s.rss_start_kib, s.rss_peak_kib
             );
+            if let Some([first, second]) = s.cpu_ms_by_process {
+                println!(
+                    "  server CPU and RSS are sums over {} processes: CPU {first:.0} ms + \
+                     {second:.0} ms",
+                    self.processes
+                );
+            }
         }
         if let Some(cpu) = self.server_cpu_us_per_unit {
             println!("  server CPU per unit ({}): {cpu:.1} µs", self.unit);
@@ -171,4 +186,9 @@ impl Report {
             Err(error) => eprintln!("loadgen: cannot encode the report: {error}"),
         }
     }
+}
+
+/// serde's `skip_serializing_if` for [`Report::processes`].
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }

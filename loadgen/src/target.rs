@@ -55,6 +55,22 @@ pub struct TargetArgs {
     /// Hard limit on the whole run, in seconds.
     #[arg(long, default_value_t = 300)]
     pub time_limit: u64,
+    /// Base URL of a second process of the same cluster (the same MongoDB
+    /// database and Redis as `--url`'s); a loopback address only. Sockets are
+    /// then spread over both processes: in W1 each pair's two users sit on
+    /// different processes, in W2 to W4 and W6 connections alternate between
+    /// them. Accounts are registered and the admin signs in through `--url`
+    /// only. `--flavor ours` only.
+    #[arg(long)]
+    pub also_url: Option<String>,
+    /// The second process's id: server CPU and RSS are then the sums over
+    /// both processes. Needed with `--also-url` when `--server-pid` is given.
+    #[arg(long, requires_all = ["also_url", "server_pid"])]
+    pub also_server_pid: Option<u32>,
+    /// Name of the workload in the report (default: the workload's own, e.g.
+    /// "W1 chat"); benches/side-by-side.sh names its cluster runs "W7 …".
+    #[arg(long)]
+    pub workload_name: Option<String>,
 }
 
 /// A checked target.
@@ -78,6 +94,12 @@ pub struct Target {
     pub run_id: String,
     /// The same, as a number.
     pub run_seed: u64,
+    /// The second process of the cluster (`--also-url`): the same target
+    /// with its own address, no probe (the first one's watches both pids)
+    /// and no further process.
+    pub also: Option<Box<Target>>,
+    /// `--workload-name`, when given.
+    pub workload_name: Option<String>,
 }
 
 impl Target {
@@ -86,31 +108,40 @@ impl Target {
     /// # Errors
     /// A URL that is not `http://<loopback>:<port>`, or a pid with no /proc entry.
     pub fn new(args: &TargetArgs) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(&args.url).context("--url is not a URL")?;
-        if url.scheme() != "http" {
-            bail!("--url must be http:// (the load generator speaks plain HTTP on loopback)");
-        }
-        let host = url.host_str().unwrap_or_default();
-        let ip = match host.trim_start_matches('[').trim_end_matches(']') {
-            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            literal => literal
-                .parse::<IpAddr>()
-                .context("--url must name a loopback address such as 127.0.0.1")?,
+        let address = loopback_address(&args.url, "--url")?;
+        let also = match &args.also_url {
+            None => None,
+            Some(url) => {
+                let also = loopback_address(url, "--also-url")?;
+                if also == address {
+                    bail!("--also-url must name another process than --url ({address})");
+                }
+                if args.flavor != Flavor::Ours {
+                    bail!("--also-url drives a second process of one cluster: --flavor ours only");
+                }
+                if args.server_pid.is_some() && args.also_server_pid.is_none() {
+                    bail!(
+                        "--also-url with --server-pid needs --also-server-pid too: server CPU \
+                         and memory are summed over both processes"
+                    );
+                }
+                Some(also)
+            }
         };
-        if !ip.is_loopback() {
-            bail!("--url must name a loopback address, not {ip}: load stays on this machine");
-        }
-        let port = url.port_or_known_default().context("--url has no port")?;
         let probe = args.server_pid.map(Probe::new).transpose()?;
+        let probe = match (probe, args.also_server_pid) {
+            (Some(probe), Some(pid)) => Some(probe.also(pid)?),
+            (probe, _) => probe,
+        };
         let run_seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
         let descriptor_limit =
             rlimit::increase_nofile_limit(u64::MAX).context("reading the open-file limit")?;
-        Ok(Target {
-            base: format!("http://{}", SocketAddr::new(ip, port)),
-            address: SocketAddr::new(ip, port),
+        let target = Target {
+            base: format!("http://{address}"),
+            address,
             flavor: args.flavor,
             label: args
                 .label
@@ -124,7 +155,32 @@ impl Target {
             descriptor_limit,
             run_id: format!("{run_seed:x}{:x}", std::process::id()),
             run_seed,
-        })
+            also: None,
+            workload_name: args.workload_name.clone(),
+        };
+        let also = also.map(|address| {
+            Box::new(Target {
+                base: format!("http://{address}"),
+                address,
+                probe: None,
+                ..target.clone()
+            })
+        });
+        Ok(Target { also, ..target })
+    }
+
+    /// How many server processes this run drives: 1, or 2 with `--also-url`.
+    pub fn processes(&self) -> usize {
+        1 + usize::from(self.also.is_some())
+    }
+
+    /// The process the `n`th connection goes to: this one, or with
+    /// `--also-url` this one for even `n` and the other for odd `n`.
+    pub fn process_for(&self, n: usize) -> &Target {
+        match &self.also {
+            Some(also) if n % 2 == 1 => also,
+            _ => self,
+        }
     }
 
     /// How many of `wanted` connections this process can hold, and, when that
@@ -142,14 +198,25 @@ impl Target {
             ));
         }
         if let Some(server) = server {
-            let server_allowed =
-                usize::try_from(server.saturating_sub(RESERVED_DESCRIPTORS)).unwrap_or(usize::MAX);
+            // Each process holds its share of the connections.
+            let server_allowed = usize::try_from(server.saturating_sub(RESERVED_DESCRIPTORS))
+                .unwrap_or(usize::MAX)
+                .saturating_mul(self.processes());
             if wanted.min(allowed) > server_allowed {
                 allowed = server_allowed;
-                why = Some(format!(
-                    "the server's open-file limit ({server} descriptors) allows about \
-                     {server_allowed} connections, not {wanted}"
-                ));
+                why = Some(if self.processes() == 1 {
+                    format!(
+                        "the server's open-file limit ({server} descriptors) allows about \
+                         {server_allowed} connections, not {wanted}"
+                    )
+                } else {
+                    format!(
+                        "the server processes' open-file limit ({server} descriptors each) \
+                         allows about {server_allowed} connections over {} processes, not \
+                         {wanted}",
+                        self.processes()
+                    )
+                });
             }
         }
         (wanted.min(allowed), why)
@@ -166,5 +233,102 @@ impl Target {
         }
         let last = u8::try_from(2 + n % 16).unwrap_or(2);
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+    }
+}
+
+/// Checks that `url` is `http://<loopback>:<port>` and returns that address;
+/// `flag` names the option in errors.
+fn loopback_address(url: &str, flag: &str) -> anyhow::Result<SocketAddr> {
+    let url = reqwest::Url::parse(url).with_context(|| format!("{flag} is not a URL"))?;
+    if url.scheme() != "http" {
+        bail!("{flag} must be http:// (the load generator speaks plain HTTP on loopback)");
+    }
+    let host = url.host_str().unwrap_or_default();
+    let ip = match host.trim_start_matches('[').trim_end_matches(']') {
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        literal => literal
+            .parse::<IpAddr>()
+            .with_context(|| format!("{flag} must name a loopback address such as 127.0.0.1"))?,
+    };
+    if !ip.is_loopback() {
+        bail!("{flag} must name a loopback address, not {ip}: load stays on this machine");
+    }
+    let port = url
+        .port_or_known_default()
+        .with_context(|| format!("{flag} has no port"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        target: TargetArgs,
+    }
+
+    fn target(args: &[&str]) -> anyhow::Result<Target> {
+        let cli = Cli::try_parse_from(std::iter::once("loadgen").chain(args.iter().copied()))?;
+        Target::new(&cli.target)
+    }
+
+    #[test]
+    fn only_loopback_http_urls_are_targets() {
+        let ok = loopback_address("http://localhost:4000", "--url").expect("localhost");
+        assert_eq!(ok, "127.0.0.1:4000".parse().unwrap());
+        assert!(loopback_address("http://[::1]:4000/", "--url").is_ok());
+        let far = loopback_address("http://10.0.0.1:4000", "--also-url").unwrap_err();
+        assert!(
+            far.to_string()
+                .starts_with("--also-url must name a loopback")
+        );
+        assert!(loopback_address("https://127.0.0.1:4000", "--url").is_err());
+    }
+
+    #[test]
+    fn a_second_process_takes_every_odd_connection() {
+        let one = target(&["--url", "http://127.0.0.1:4400"]).expect("one process");
+        assert_eq!(one.processes(), 1);
+        assert_eq!(one.process_for(1).address, one.address);
+        let two = target(&[
+            "--url",
+            "http://127.0.0.1:4400",
+            "--also-url",
+            "http://127.0.0.1:4403",
+        ])
+        .expect("two processes");
+        assert_eq!(two.processes(), 2);
+        assert_eq!(two.process_for(0).address, two.address);
+        let other = two.process_for(1);
+        assert_eq!(other.address, "127.0.0.1:4403".parse().unwrap());
+        assert_eq!(other.base, "http://127.0.0.1:4403");
+        assert_eq!(other.run_id, two.run_id);
+        assert!(other.also.is_none() && other.probe.is_none());
+    }
+
+    #[test]
+    fn a_second_process_must_be_another_one_of_ours() {
+        let same = target(&[
+            "--url",
+            "http://127.0.0.1:4400",
+            "--also-url",
+            "http://localhost:4400",
+        ]);
+        assert!(same.is_err());
+        let node = target(&[
+            "--url",
+            "http://127.0.0.1:4400",
+            "--also-url",
+            "http://127.0.0.1:4403",
+            "--flavor",
+            "node",
+        ]);
+        assert!(node.is_err());
+        // Its pid only with --also-url and --server-pid.
+        assert!(target(&["--also-server-pid", "1"]).is_err());
     }
 }

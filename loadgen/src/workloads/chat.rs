@@ -1,5 +1,10 @@
 //! W1: pairs of users chat over Socket.IO at a fixed offered rate; every
 //! message is sent with an ack and must reach its recipient.
+//!
+//! With `--also-url` (W7), each pair's two users sit on different processes
+//! of one cluster: the first of each pair on `--url`, its partner on
+//! `--also-url`. Both send, so every message crosses between the processes,
+//! half of them one way and half the other.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,7 +68,10 @@ pub async fn chat(target: Target, args: ChatArgs) -> anyhow::Result<Report> {
     let opened = open_many(senders, OPEN_CONCURRENCY, &sessions, None, |n, session| {
         let target = &target;
         async move {
-            let client = SioClient::connect(target, &session.token, target.source_for(n)).await?;
+            // Pair members are n and n ^ 1: one even, one odd, so with two
+            // processes they land on different ones.
+            let process = target.process_for(n);
+            let client = SioClient::connect(process, &session.token, target.source_for(n)).await?;
             Ok((n, client))
         }
     })

@@ -2,6 +2,10 @@
 //! every `graphql-ws` subscriber): an admin creates products; each one's
 //! latency is from just before the create request to its arrival at each
 //! connection.
+//!
+//! With `--also-url` (W7), the connections alternate between two processes
+//! of one cluster and the admin creates the products through `--url`: half
+//! the deliveries cross between the processes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,8 +105,9 @@ pub async fn subscriptions(target: Target, args: FanoutArgs) -> anyhow::Result<R
         |n, session: Session| {
             let target = &target;
             async move {
+                let process = target.process_for(n);
                 let mut client =
-                    GqlWsClient::connect(target, &session.token, target.source_for(n)).await?;
+                    GqlWsClient::connect(process, &session.token, target.source_for(n)).await?;
                 client
                     .subscribe("1", "subscription { newProduct { id name price } }")
                     .await

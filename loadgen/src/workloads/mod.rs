@@ -89,7 +89,8 @@ where
     opened
 }
 
-/// Opens `count` Socket.IO connections for `sessions`, round-robin.
+/// Opens `count` Socket.IO connections for `sessions`, round-robin; with
+/// `--also-url`, alternately on the two processes.
 pub async fn open_sockets(
     target: &Target,
     count: usize,
@@ -103,7 +104,7 @@ pub async fn open_sockets(
         sessions,
         latencies,
         |n, session| async move {
-            SioClient::connect(target, &session.token, target.source_for(n)).await
+            SioClient::connect(target.process_for(n), &session.token, target.source_for(n)).await
         },
     )
     .await

@@ -50,6 +50,12 @@ pub async fn reads(target: Target, args: ReadsArgs) -> anyhow::Result<Report> {
         (Flavor::Node, Door::Graphql) => bail!("the Node reference has no GraphQL door"),
         _ => {}
     }
+    if target.also.is_some() {
+        bail!(
+            "W5 reads through one process: --also-url is for the socket workloads (chat, \
+             fanout, idle, connect, subscriptions)"
+        );
+    }
     let http = accounts::http_client(None)?;
     let admin = accounts::admin_session(&target, &http).await?;
     for n in 0..CATALOGUE {

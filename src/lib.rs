@@ -9,6 +9,8 @@
 //! - [`auth`]: password hashing, access and refresh tokens, [`auth::Principal`].
 //! - [`store`]: the persistence port and its SQLite and MongoDB adapters.
 //! - [`hub`]: the in-process event bus, keyed by audience.
+//! - [`backplane`]: with `REDIS_URL`, the hub, presence and rate limits
+//!   spanning every server process of a cluster.
 //! - [`services`]: the only place rules live.
 //! - [`graphql`]: the primary door (queries, mutations, subscriptions).
 //! - [`compat`]: the legacy doors, REST and Socket.IO, on the same services.

@@ -20,6 +20,8 @@
 //! see it; a client that was away refetches.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -31,7 +33,7 @@ use crate::auth::Principal;
 use crate::domain::Position;
 use crate::error::AppError;
 use crate::hub::{Audience, Envelope, Event, Hub, codec};
-use crate::store::{LogEntry, LogQuery, LogReader, NewLogEntry, Store, now};
+use crate::store::{LogEntry, LogQuery, LogReader, NewLogEntry, Store, StoreResult, now};
 
 /// How often the log is read for events other processes wrote.
 const POLL_EVERY: Duration = Duration::from_millis(500);
@@ -346,6 +348,9 @@ struct Waiting {
     done: oneshot::Sender<Option<Position>>,
 }
 
+/// A batch of appends on its way to the store.
+type Write = Pin<Box<dyn Future<Output = StoreResult<Vec<Position>>> + Send>>;
+
 /// Sleeps until `deadline` (a select branch guarded by `is_some`).
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     if let Some(deadline) = deadline {
@@ -374,6 +379,9 @@ impl Appender {
     ) {
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The batch being written: while the store works on it, what other
+        // processes wrote is still published as it arrives.
+        let mut writing: Option<(Write, Vec<Waiting>)> = None;
         loop {
             let hole_deadline = self.hole_deadline;
             tokio::select! {
@@ -390,7 +398,17 @@ impl Appender {
                     self.hole_deadline = None;
                     self.publish_held();
                 }
-                first = requests.recv() => {
+                written = async {
+                    match writing.as_mut() {
+                        Some((write, _)) => write.await,
+                        None => std::future::pending().await,
+                    }
+                }, if writing.is_some() => {
+                    if let Some((_, waiting)) = writing.take() {
+                        self.written(written, waiting).await;
+                    }
+                }
+                first = requests.recv(), if writing.is_none() => {
                     let Some(first) = first else { return };
                     let mut batch = vec![first];
                     while batch.len() < BATCH {
@@ -399,7 +417,7 @@ impl Appender {
                             Err(_) => break,
                         }
                     }
-                    self.append(batch).await;
+                    writing = Some(self.write(batch));
                 }
                 _ = poll.tick() => {
                     self.catch_up(Position::new(u64::MAX)).await;
@@ -457,10 +475,8 @@ impl Appender {
         Position::new(self.inner.published.load(Ordering::Acquire))
     }
 
-    /// Writes a batch, relays it to the other processes, publishes it here
-    /// after whatever other processes wrote before it, and tells each
-    /// caller its position.
-    async fn append(&mut self, batch: Vec<Record>) {
+    /// Starts writing a batch.
+    fn write(&self, batch: Vec<Record>) -> (Write, Vec<Waiting>) {
         let (entries, waiting): (Vec<NewLogEntry>, Vec<Waiting>) = batch
             .into_iter()
             .map(|record| {
@@ -473,7 +489,16 @@ impl Appender {
                 (record.entry, waiting)
             })
             .unzip();
-        match self.inner.store.append_events(&entries).await {
+        let store = self.inner.store.clone();
+        let write = Box::pin(async move { store.append_events(&entries).await });
+        (write, waiting)
+    }
+
+    /// A batch was written: relays it to the other processes, publishes it
+    /// here after whatever other processes wrote before it, and tells each
+    /// caller its position.
+    async fn written(&mut self, result: StoreResult<Vec<Position>>, waiting: Vec<Waiting>) {
+        match result {
             Ok(positions) => {
                 let mut written = Vec::with_capacity(positions.len());
                 for (record, position) in waiting.into_iter().zip(positions) {

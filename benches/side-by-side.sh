@@ -355,12 +355,12 @@ start_cluster() {
     port=$([ "$i" = 1 ] && echo $OURS_PORT || echo $OURS2_PORT)
     data=$(mktemp -d)
     CLUSTER_DIRS+=("$data")
-    DATA_DIR="$data" PORT=$port HOST=127.0.0.1 RUST_LOG=warn \
+    DATA_DIR="$data" PORT=$port HOST=127.0.0.1 RUST_LOG=${SERVER_LOG:-warn} \
       ADMIN_EMAIL=$ADMIN_EMAIL ADMIN_PASSWORD=$ADMIN_PASSWORD \
       MONGODB_URI="$uri" REDIS_URL="$BENCH_REDIS_URL" JWT_SECRET="$secret" \
-      "$SERVER" serve >"$OUT/ours-cluster-$i.log" 2>&1 &
+      "$SERVER" serve >"$OUT/ours-cluster-run$CLUSTER_RUNS-$i.log" 2>&1 &
     CLUSTER_PIDS+=($!)
-    wait_ready "$port" "$!" || { echo "   see $OUT/ours-cluster-$i.log" >&2; return 1; }
+    wait_ready "$port" "$!" || { echo "   see $OUT/ours-cluster-run$CLUSTER_RUNS-$i.log" >&2; return 1; }
   done
 }
 

@@ -293,6 +293,10 @@ impl Store for CountingStore {
         self.inner.append_events(entries).await
     }
 
+    fn position_taken(&self, position: Position) {
+        self.inner.position_taken(position);
+    }
+
     async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
         self.count("read_events");
         self.inner.read_events(query).await

@@ -447,6 +447,10 @@ pub trait Store: Send + Sync {
     /// shares the store, and an event becomes visible only after every event
     /// before it: a reader that sees position `n` has seen `n - 1`.
     async fn append_events(&self, entries: &[NewLogEntry]) -> StoreResult<Vec<Position>>;
+    /// Another process wrote `position` (the backplane said so): a store
+    /// that picks positions by trying the next free one starts after it,
+    /// instead of colliding with it first. A hint; nothing else changes.
+    fn position_taken(&self, _position: Position) {}
     /// A range of the log, oldest first, filtered to what the reader may see.
     async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>>;
     /// The oldest kept and the newest event.

@@ -1305,14 +1305,15 @@ impl Store for MongoStore {
         // Positions come from the log itself, not from a counter document:
         // an event is inserted at "head + 1", and the unique `_id` makes one
         // of two processes that chose the same number lose and read the head
-        // again. A number is therefore only taken by an insert that lands
+        // again (or, after a first refusal, tries the number after the one
+        // it found taken). A number is therefore only taken by an insert that lands
         // (a counter incremented before a crash would leave a gap forever),
         // and `n` is chosen only after `n - 1` was seen written, so events
         // become visible in position order. Ordered inserts keep that within
         // a batch: they stop at the first refused document.
         const ATTEMPTS: usize = 64;
         let mut positions = Vec::with_capacity(entries.len());
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             if positions.len() == entries.len() {
                 break;
             }
@@ -1346,8 +1347,18 @@ impl Store for MongoStore {
             };
             positions.extend((0..inserted as u64).map(|offset| Position::new(next + offset)));
             let landed = inserted == documents.len();
+            let refused = next + inserted as u64;
             self.next_position.store(
-                if landed { next + inserted as u64 } else { 0 },
+                if landed {
+                    refused
+                } else if attempt < 4 {
+                    // Another process took `refused` (seen written): the
+                    // next number is the likely free one, without a read.
+                    refused + 1
+                } else {
+                    // Taken again and again: the head ran far; read it.
+                    0
+                },
                 Ordering::Release,
             );
         }
@@ -1358,6 +1369,12 @@ impl Store for MongoStore {
                 "the event log head kept moving under this process's appends"
             )))
         }
+    }
+
+    fn position_taken(&self, position: Position) {
+        // Written, so the next number after it is a fair first try.
+        self.next_position
+            .fetch_max(position.value() + 1, std::sync::atomic::Ordering::AcqRel);
     }
 
     async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {

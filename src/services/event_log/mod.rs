@@ -432,6 +432,7 @@ impl Appender {
         let Some(position) = envelope.position else {
             return;
         };
+        self.inner.store.position_taken(position);
         if position > self.published() && self.ahead.len() < AHEAD_LIMIT {
             self.ahead.insert(position.value(), envelope);
         }

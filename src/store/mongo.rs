@@ -1351,7 +1351,7 @@ impl Store for MongoStore {
             self.next_position.store(
                 if landed {
                     refused
-                } else if attempt < 4 {
+                } else if attempt < 8 {
                     // Another process took `refused` (seen written): the
                     // next number is the likely free one, without a read.
                     refused + 1

@@ -197,20 +197,36 @@ impl Backplane {
     /// # Errors
     /// `UNAVAILABLE` when it does not.
     pub async fn ready(&self) -> Result<(), AppError> {
-        let unavailable = |why: String| AppError::Unavailable(anyhow::anyhow!("redis {why}"));
-        let mut connection = self
-            .connection()
-            .ok_or_else(|| unavailable("is not connected".into()))?;
+        let mut connection = self.connected()?;
         match tokio::time::timeout(
             TIMEOUT,
             redis::cmd("PING").query_async::<()>(&mut connection),
         )
         .await
         {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(unavailable(error.to_string())),
-            Err(_) => Err(unavailable("did not answer a ping".into())),
+            Ok(answered) => answered.map_err(redis_error),
+            Err(_) => Err(redis_error(timed_out("answering a ping"))),
         }
+    }
+
+    /// Runs a script of the presence registry or the rate limits.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when Redis is not connected or does not answer.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, AppError> {
+        invocation
+            .invoke_async(&mut self.connected()?)
+            .await
+            .map_err(redis_error)
+    }
+
+    /// The command connection, or `UNAVAILABLE` while Redis is away.
+    fn connected(&self) -> Result<MultiplexedConnection, AppError> {
+        self.connection()
+            .ok_or_else(|| AppError::Unavailable(anyhow::anyhow!("redis is not connected")))
     }
 
     /// The command connection, while Redis is reachable.
@@ -414,6 +430,11 @@ impl Supervisor {
         self.backplane.inner.up.store(up, Ordering::Release);
         crate::metrics::backplane_up(up);
     }
+}
+
+/// A command that failed: Redis is unreachable or refused it.
+fn redis_error(error: redis::RedisError) -> AppError {
+    AppError::Unavailable(anyhow::anyhow!("redis: {error}"))
 }
 
 fn timed_out(what: &str) -> redis::RedisError {

@@ -136,7 +136,7 @@ impl SharedPresence {
             .arg(&self.backplane.inner.node)
             .arg(user.to_string())
             .arg(HEARTBEAT_TTL.as_millis() as u64);
-        let (first, registered): (i64, i64) = self.run(invocation).await?;
+        let (first, registered): (i64, i64) = self.backplane.invoke(&invocation).await?;
         Ok(Joined {
             first: first == 1,
             registered_anew: registered == 1,
@@ -154,7 +154,7 @@ impl SharedPresence {
             .arg(&self.backplane.inner.prefix)
             .arg(&self.backplane.inner.node)
             .arg(user.to_string());
-        Ok(self.run::<i64>(invocation).await? == 1)
+        Ok(self.backplane.invoke::<i64>(&invocation).await? == 1)
     }
 
     /// Proves this process alive for [`HEARTBEAT_TTL`]. `true` when it was
@@ -168,7 +168,7 @@ impl SharedPresence {
             .arg(&self.backplane.inner.prefix)
             .arg(&self.backplane.inner.node)
             .arg(HEARTBEAT_TTL.as_millis() as u64);
-        Ok(self.run::<i64>(invocation).await? == 1)
+        Ok(self.backplane.invoke::<i64>(&invocation).await? == 1)
     }
 
     /// Takes the users of processes whose heartbeat expired away; returns
@@ -179,7 +179,7 @@ impl SharedPresence {
     pub async fn sweep(&self) -> Result<Vec<UserId>, AppError> {
         let mut invocation = SWEEP.prepare_invoke();
         invocation.arg(&self.backplane.inner.prefix);
-        let gone: Vec<String> = self.run(invocation).await?;
+        let gone: Vec<String> = self.backplane.invoke(&invocation).await?;
         Ok(gone
             .iter()
             .filter_map(|user| UserId::parse(user).ok())
@@ -204,36 +204,14 @@ impl SharedPresence {
     }
 
     async fn members(&self, set: &str) -> Result<Vec<UserId>, AppError> {
-        let mut connection = self.backplane.connection().ok_or_else(unavailable)?;
         let users: Vec<String> = redis::cmd("SMEMBERS")
             .arg(self.backplane.key(set))
-            .query_async(&mut connection)
+            .query_async(&mut self.backplane.connected()?)
             .await
-            .map_err(redis_error)?;
+            .map_err(super::redis_error)?;
         Ok(users
             .iter()
             .filter_map(|user| UserId::parse(user).ok())
             .collect())
     }
-
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<T, AppError> {
-        let mut connection = self.backplane.connection().ok_or_else(unavailable)?;
-        invocation
-            .invoke_async(&mut connection)
-            .await
-            .map_err(redis_error)
-    }
-}
-
-/// Redis is not connected.
-pub(super) fn unavailable() -> AppError {
-    AppError::Unavailable(anyhow::anyhow!("redis is not connected"))
-}
-
-/// A command that failed: Redis is unreachable or refused it.
-pub(super) fn redis_error(error: redis::RedisError) -> AppError {
-    AppError::Unavailable(anyhow::anyhow!("redis: {error}"))
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use redis::Script;
 
 use super::Backplane;
-use super::presence::{redis_error, unavailable};
 use crate::error::AppError;
 
 /// KEYS[1]: the key. ARGV: emission interval (µs), burst tolerance (µs),
@@ -83,15 +82,12 @@ impl SharedLimit {
     }
 
     async fn run(&self, key: &str, mode: &str) -> Result<Option<Duration>, AppError> {
-        let mut connection = self.backplane.connection().ok_or_else(unavailable)?;
-        let wait: u64 = GCRA
-            .key(self.backplane.key(&format!("limit:{}:{key}", self.name)))
+        let mut invocation = GCRA.key(self.backplane.key(&format!("limit:{}:{key}", self.name)));
+        invocation
             .arg(self.interval.as_micros() as u64)
             .arg(self.tolerance.as_micros() as u64)
-            .arg(mode)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(redis_error)?;
+            .arg(mode);
+        let wait: u64 = self.backplane.invoke(&invocation).await?;
         Ok((wait > 0).then(|| Duration::from_micros(wait)))
     }
 }

@@ -390,11 +390,7 @@ impl Presence {
     pub async fn touch(&self, user: &UserId) {
         let at = now();
         let due = {
-            let mut written = self
-                .inner
-                .last_written
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut written = lock(&self.inner.last_written);
             match written.get(user) {
                 Some(last) if at - *last < LAST_ACTIVE_EVERY => false,
                 _ => {
@@ -446,8 +442,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Inner {
     fn users(&self) -> MutexGuard<'_, HashMap<UserId, Entry>> {
-        self.users
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.users)
     }
 }

@@ -197,6 +197,9 @@ impl EventLog {
     /// published here in position order, once. Never waits; when the queue
     /// is full the event is left to the next read of the store.
     pub fn arrived(&self, envelope: Envelope) {
+        if let Some(position) = envelope.position {
+            self.inner.store.position_taken(position);
+        }
         if self.inner.arrivals.try_send(envelope).is_err() {
             crate::metrics::backplane_dropped("event_log");
         }
@@ -432,7 +435,6 @@ impl Appender {
         let Some(position) = envelope.position else {
             return;
         };
-        self.inner.store.position_taken(position);
         if position > self.published() && self.ahead.len() < AHEAD_LIMIT {
             self.ahead.insert(position.value(), envelope);
         }

@@ -11,6 +11,7 @@ mod catalog;
 mod chat;
 mod cluster;
 mod contracts;
+mod docs;
 mod examples;
 mod graphql_ws;
 mod hardening;

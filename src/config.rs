@@ -255,6 +255,8 @@ fn size_var(
 const MIN_SECRET_BYTES: usize = 32;
 /// Name of the generated secret inside `DATA_DIR`.
 const SECRET_FILE: &str = "jwt-secret";
+/// `DATA_DIR` of the `demo` command when the variable is not set.
+pub const DEMO_DATA_DIR: &str = "./data-demo";
 
 impl Config {
     /// Reads the process environment, after loading `.env` if present.
@@ -478,6 +480,39 @@ impl Config {
             .filter(|password| !password.is_empty())
             .map(SecretString::from);
         Ok((config, password))
+    }
+
+    /// The configuration for `demo`: like [`from_env`](Self::from_env),
+    /// except that `DATA_DIR` defaults to [`DEMO_DATA_DIR`] (a demo never
+    /// mixes its made-up shop with the data `serve` keeps in `./data`), and
+    /// `ADMIN_EMAIL` and `ADMIN_PASSWORD` are not the bootstrap pair: each is
+    /// optional and returned for the demo to name its own admin with.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_env_for_demo() -> Result<(Self, Option<Email>, Option<Password>), ConfigError> {
+        let _ = dotenvy::dotenv();
+        let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let config = Self::from_lookup(|name| match name {
+            "ADMIN_EMAIL" | "ADMIN_PASSWORD" => None,
+            "DATA_DIR" => Some(set(name).unwrap_or_else(|| DEMO_DATA_DIR.into())),
+            _ => std::env::var(name).ok(),
+        })?;
+        let email = set("ADMIN_EMAIL")
+            .map(|raw| Email::parse(&raw))
+            .transpose()
+            .map_err(|e| ConfigError::Invalid {
+                variable: "ADMIN_EMAIL",
+                problem: e.to_string(),
+            })?;
+        let password = set("ADMIN_PASSWORD")
+            .map(|raw| Password::parse(&raw))
+            .transpose()
+            .map_err(|e| ConfigError::Invalid {
+                variable: "ADMIN_PASSWORD",
+                problem: e.to_string(),
+            })?;
+        Ok((config, email, password))
     }
 
     /// A configuration for tests: port 0 on loopback, a fresh data directory

@@ -16,6 +16,8 @@
 //! - [`compat`]: the legacy doors, REST and Socket.IO, on the same services.
 //! - [`http`]: the axum router and its layers; [`dashboard`]: the embedded
 //!   admin page.
+//! - [`demo`]: the `demo` command's shop and simulated customers, a client
+//!   of the services like any door (never run by `serve`).
 //! - [`app`], [`config`], [`telemetry`], [`metrics`], [`error`]: start-up,
 //!   configuration, logging, operations metrics, and the error classes of
 //!   the public contract.
@@ -26,6 +28,7 @@ pub mod backplane;
 pub mod compat;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod graphql;

@@ -1,5 +1,5 @@
 //! The `realtime-dashboard` binary: `serve` (the default), `create-admin`,
-//! `print-schema`. Everything else lives in the library.
+//! `print-schema`, `demo`. Everything else lives in the library.
 
 use std::process::ExitCode;
 
@@ -35,6 +35,9 @@ enum Command {
     },
     /// Write the GraphQL schema (SDL) to stdout.
     PrintSchema,
+    /// Serve a demo shop with simulated customers (data in ./data-demo
+    /// unless DATA_DIR is set); the start-up banner says where to sign in.
+    Demo(realtime_dashboard::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => run(serve()),
+        Command::Demo(args) => run(realtime_dashboard::demo::run(args)),
         Command::CreateAdmin { email, name } => run(create_admin(email, name)),
     }
 }

@@ -7,6 +7,7 @@
 //! Authorization (role, ownership) is decided by the services, through the
 //! checks on `Principal`.
 
+mod hs256;
 mod password;
 mod refresh;
 mod token;

@@ -64,10 +64,7 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// An issuer for HS256 tokens that live `ttl`.
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
-        // One backend is compiled in; installing it explicitly means a second
-        // backend arriving through another dependency cannot make the crate
-        // fall back to its panicking provider.
-        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        super::hs256::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
@@ -245,6 +242,7 @@ mod tests {
             UserId::generate()
         ));
         let signing_input = format!("{header}.{claims}");
+        let issuer = issuer();
         let signature = jsonwebtoken::crypto::sign(
             signing_input.as_bytes(),
             &EncodingKey::from_secret(SECRET),
@@ -252,7 +250,7 @@ mod tests {
         )
         .unwrap();
         let forged = format!("{signing_input}.{signature}");
-        assert!(issuer().verify(&forged).is_err());
+        assert!(issuer.verify(&forged).is_err());
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl SqliteStore {
             .await
             .with_context(|| format!("opening SQLite database {}", path.display()))
             .map_err(StoreError::Unavailable)?;
-        sqlx::migrate!("./migrations")
+        migrator()
             .run(&writer)
             .await
             .context("applying SQLite migrations")
@@ -155,16 +155,36 @@ fn stored<T, E: std::fmt::Display>(value: Result<T, E>, what: &str) -> StoreResu
     value.map_err(|e| StoreError::Internal(anyhow::anyhow!("stored {what} is invalid: {e}")))
 }
 
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: String,
-    name: String,
-    email: String,
-    role: String,
-    created_at: String,
-    last_active: Option<String>,
-    active: i64,
-    password_hash: String,
+/// A row struct read by column name, as `#[derive(sqlx::FromRow)]` would
+/// read it, without sqlx's `macros` feature (Cargo.toml says why).
+macro_rules! sqlite_row {
+    (struct $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        struct $name {
+            $($field: $ty),*
+        }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $name {
+            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok($name {
+                    $($field: row.try_get(stringify!($field))?),*
+                })
+            }
+        }
+    };
+}
+
+sqlite_row! {
+    struct UserRow {
+        id: String,
+        name: String,
+        email: String,
+        role: String,
+        created_at: String,
+        last_active: Option<String>,
+        active: i64,
+        password_hash: String,
+    }
 }
 
 impl UserRow {
@@ -189,15 +209,16 @@ impl UserRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct ProductRow {
-    id: String,
-    name: String,
-    price_cents: i64,
-    stock: i64,
-    description: String,
-    created_at: String,
-    updated_at: String,
+sqlite_row! {
+    struct ProductRow {
+        id: String,
+        name: String,
+        price_cents: i64,
+        stock: i64,
+        description: String,
+        created_at: String,
+        updated_at: String,
+    }
 }
 
 impl ProductRow {
@@ -216,17 +237,18 @@ impl ProductRow {
 
 const PRODUCT_COLUMNS: &str = "id, name, price_cents, stock, description, created_at, updated_at";
 
-#[derive(sqlx::FromRow)]
-struct OrderRow {
-    id: String,
-    user_id: String,
-    product_id: String,
-    quantity: i64,
-    unit_price_cents: i64,
-    total_cents: i64,
-    status: String,
-    created_at: String,
-    updated_at: String,
+sqlite_row! {
+    struct OrderRow {
+        id: String,
+        user_id: String,
+        product_id: String,
+        quantity: i64,
+        unit_price_cents: i64,
+        total_cents: i64,
+        status: String,
+        created_at: String,
+        updated_at: String,
+    }
 }
 
 impl OrderRow {
@@ -343,15 +365,16 @@ impl SqliteStore {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct MessageRow {
-    id: String,
-    from_id: String,
-    to_id: String,
-    text: String,
-    seen_at: Option<String>,
-    delivered: i64,
-    created_at: String,
+sqlite_row! {
+    struct MessageRow {
+        id: String,
+        from_id: String,
+        to_id: String,
+        text: String,
+        seen_at: Option<String>,
+        delivered: i64,
+        created_at: String,
+    }
 }
 
 impl MessageRow {
@@ -1282,15 +1305,16 @@ fn position_number(position: Position) -> i64 {
     i64::try_from(position.value()).unwrap_or(i64::MAX)
 }
 
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    position: i64,
-    at: String,
-    kind: String,
-    everyone: bool,
-    admins: bool,
-    users: String,
-    payload: String,
+sqlite_row! {
+    struct EventRow {
+        position: i64,
+        at: String,
+        kind: String,
+        everyone: bool,
+        admins: bool,
+        users: String,
+        payload: String,
+    }
 }
 
 impl EventRow {
@@ -1315,8 +1339,77 @@ impl EventRow {
     }
 }
 
+/// The migrations under `migrations/`, compiled in.
+///
+/// Listed here rather than read by `sqlx::migrate!`: that macro needs sqlx's
+/// `macros` feature, which builds sqlx and SQLite a second time for the
+/// compiler (about a fifth of a first build on two cores). Versions,
+/// descriptions and checksums are what the macro gives, so databases it
+/// migrated carry on; a test checks that every file is listed.
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    macro_rules! embedded {
+        ($($version:literal $file:literal),* $(,)?) => {
+            vec![$(Migration::new(
+                $version,
+                migration_description($file).into(),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(include_str!(concat!("../../migrations/", $file))),
+                false,
+            )),*]
+        };
+    }
+    Migrator::with_migrations(embedded![
+        1 "0001_accounts.sql",
+        2 "0002_catalog_and_orders.sql",
+        3 "0003_chat.sql",
+        4 "0004_account_status.sql",
+        5 "0005_idempotency_keys.sql",
+        6 "0006_event_log.sql",
+    ])
+}
+
+/// `0002_catalog_and_orders.sql` is described as `catalog and orders`, as
+/// sqlx describes a migration file.
+fn migration_description(file: &str) -> String {
+    let name = file.split_once('_').map_or(file, |(_, name)| name);
+    name.trim_end_matches(".sql").replace('_', " ")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_migration_file_is_compiled_in_with_its_version() {
+        let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(directory)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let migrator = migrator();
+        let listed: Vec<(i64, String)> = migrator
+            .iter()
+            .map(|migration| (migration.version, migration.description.to_string()))
+            .collect();
+        let on_disk: Vec<(i64, String)> = files
+            .iter()
+            .map(|file| {
+                let version = file.split_once('_').unwrap().0.parse().unwrap();
+                (version, migration_description(file))
+            })
+            .collect();
+        assert_eq!(listed, on_disk, "migrations/ and `migrator()` differ");
+        for (migration, file) in migrator.iter().zip(&files) {
+            let sql = std::fs::read_to_string(format!("{directory}/{file}")).unwrap();
+            assert_eq!(migration.sql.as_str(), sql, "{file}");
+            assert!(
+                !sql.starts_with("-- no-transaction"),
+                "{file}: not supported here"
+            );
+        }
+    }
+
     use super::*;
     use crate::store::contract;
 

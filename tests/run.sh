@@ -2,11 +2,12 @@
 # The whole test suite, from a fresh clone: installs what the tests need,
 # starts what they talk to, runs `cargo test` on the workspace, and cleans up.
 #
+#   - one build of the server, the load generator (which the e2e smoke test
+#     runs: it is another workspace member, so `cargo test` alone would not
+#     build it) and the tests;
 #   - the Dockerfile check (tests/dockerfile-check.sh): the Dockerfile's cargo
-#     build, replayed on a clean copy of exactly the files it copies in;
-#   - the load generator (`cargo build -p loadgen`), which the e2e smoke test
-#     runs: it is another workspace member, so `cargo test` does not build it
-#     for the server's tests;
+#     build, replayed as `cargo check` on a clean copy of exactly the files it
+#     copies in;
 #   - the JavaScript clients (socket.io-client, graphql-ws) under tests/js,
 #     the examples under frontend-examples/, playwright-core for the browser
 #     test under tests/browser, and Debian's chromium for it;
@@ -41,23 +42,56 @@ for package in tests/js tests/browser frontend-examples/socketio-client frontend
     fi
 done
 
+# apt-get, as root or through sudo, waiting up to APT_LOCK_WAIT seconds
+# (default 600) while another apt or dpkg process holds the package locks
+# (an unattended upgrade on a fresh machine, say) and naming it. apt-get
+# install would wait by itself (DPkg::Lock::Timeout); apt-get update gives up
+# at once, so the wait is here for both.
+apt_get() {
+    local as_root=()
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || return 1
+        as_root=(sudo)
+    fi
+    local deadline=$((SECONDS + ${APT_LOCK_WAIT:-600})) told=
+    while true; do
+        if "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=5 "$@" \
+            >/dev/null 2>"$env_dir/apt.err"; then
+            return 0
+        fi
+        if ! grep -qE 'Could not get lock|Unable to lock|Unable to acquire' "$env_dir/apt.err" \
+            || [ "$SECONDS" -ge "$deadline" ]; then
+            cat "$env_dir/apt.err" >&2
+            return 1
+        fi
+        if [ -z "$told" ]; then
+            holder=$(grep -o 'held by process [0-9]* ([^)]*)' "$env_dir/apt.err" | head -n 1)
+            echo "    waiting for the package lock, ${holder:-held by another apt or dpkg process}" \
+                "(up to ${APT_LOCK_WAIT:-600} s)"
+            told=1
+        fi
+        sleep 5
+    done
+}
+
 if [ -d tests/browser ] && [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
     echo "==> Chromium for the browser test (Debian package)"
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    elif command -v sudo >/dev/null; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-        echo "tests/run.sh: the browser test needs Chromium; install Debian's chromium package" >&2
+    if ! { apt_get update -qq && apt_get install -y -qq chromium; }; then
+        echo "tests/run.sh: the browser test needs Chromium; install Debian's chromium package" \
+            "(as root, or with sudo)" >&2
         exit 1
     fi
 fi
 
-echo "==> Dockerfile check: the copied files build the server"
-bash tests/dockerfile-check.sh
+# One cargo invocation for the server, the load generator (its smoke test
+# runs it: `cargo test` alone does not build another member's binary) and
+# every test target: dependencies are compiled once, with the features the
+# tests need, and `cargo test` below finds everything up to date.
+echo "==> Build: the server, the load generator and the tests (cargo build --workspace --bins --tests)"
+cargo build --workspace --bins --tests --locked
 
-echo "==> The load generator, for its smoke test (cargo build -p loadgen)"
-cargo build -p loadgen --locked
+echo "==> Dockerfile check: the copied files compile the server"
+bash tests/dockerfile-check.sh
 
 cleanup() {
     if [ -n "${mongo_pid:-}" ]; then

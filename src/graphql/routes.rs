@@ -1,6 +1,7 @@
-//! Mounts the schema on axum at `/graphql`: POST for operations, GET for the
-//! GraphiQL page or a WebSocket upgrade (`graphql-transport-ws`, and the
-//! legacy `graphql-ws` subprotocol), authenticated in `connection_init`.
+//! Mounts the schema on axum at `/graphql`: POST for operations; GET for
+//! queries in the query string (GraphQL over HTTP), a WebSocket upgrade
+//! (`graphql-transport-ws`, and the legacy `graphql-ws` subprotocol,
+//! authenticated in `connection_init`), or the GraphiQL page for a browser.
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::{Data, ParseRequestError};
@@ -50,7 +51,17 @@ async fn graphql_post(
         Ok(request) => request.into_inner(),
         Err(GraphQLRejection(error)) => return bad_request(&error),
     };
-    let caller = match caller_from_headers(&state.services.authenticator, &headers).await {
+    execute(&state, client, &headers, request).await
+}
+
+/// Runs one operation for its HTTP caller: POST, or GET for queries.
+async fn execute(
+    state: &AppState,
+    client: std::net::IpAddr,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
+    let caller = match caller_from_headers(&state.services.authenticator, headers).await {
         Ok(caller) => caller,
         Err(error) => return unverifiable(&error),
     };
@@ -59,6 +70,96 @@ async fn graphql_post(
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
+/// The query string of `GET /graphql`, as the GraphQL over HTTP
+/// specification names its parameters (`variables` and `extensions` are
+/// JSON text).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParameters {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+/// `GET /graphql?query=…`: a query over GET, as the GraphQL over HTTP
+/// specification has it (cacheable, linkable). A mutation is refused with
+/// 405 and `Allow: POST`, so a link or a prefetch can never change anything.
+async fn graphql_get_operation(
+    state: &AppState,
+    client: std::net::IpAddr,
+    headers: &HeaderMap,
+    parameters: GetParameters,
+) -> Response {
+    let query = parameters.query.unwrap_or_default();
+    let mut request = async_graphql::Request::new(query);
+    request.operation_name = parameters.operation_name;
+    if let Some(variables) = parameters.variables {
+        match serde_json::from_str(&variables) {
+            Ok(variables) => request.variables = async_graphql::Variables::from_json(variables),
+            Err(error) => {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    &format!("`variables` is not JSON: {error}"),
+                );
+            }
+        }
+    }
+    if let Some(extensions) = parameters.extensions {
+        match serde_json::from_str(&extensions) {
+            Ok(extensions) => request.extensions = extensions,
+            Err(error) => {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    &format!("`extensions` is not JSON: {error}"),
+                );
+            }
+        }
+    }
+    // A document that does not parse is reported by the execution, as for POST.
+    let operation_name = request.operation_name.clone();
+    if let Ok(document) = request.parsed_query()
+        && selected_operation_is_mutation(document, operation_name.as_deref())
+    {
+        let mut response = refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations are sent with POST; GET runs queries only",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(state, client, headers, request).await
+}
+
+/// Whether the operation a request would run (the named one, or the only
+/// one) is a mutation.
+fn selected_operation_is_mutation(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) -> bool {
+    use async_graphql::parser::types::OperationType;
+    let mut operations = document.operations.iter();
+    let selected = match operation_name {
+        Some(wanted) => {
+            operations.find(|(name, _)| name.is_some_and(|name| name.as_str() == wanted))
+        }
+        None => operations.next(),
+    };
+    selected.is_some_and(|(_, operation)| operation.node.ty == OperationType::Mutation)
+}
+
+/// A GraphQL-shaped refusal made before any resolver runs.
+fn refused(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }]
+    });
+    (status, Json(body)).into_response()
+}
+
+/// `GET /graphql`: a WebSocket upgrade (subscriptions), a query in the
+/// query string, or, for a browser asking for HTML, the GraphiQL page.
 async fn graphql_get(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -70,7 +171,23 @@ async fn graphql_get(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
     if !wants_websocket {
-        return graphiql();
+        let parameters = match axum::extract::Query::<GetParameters>::try_from_uri(request.uri()) {
+            Ok(axum::extract::Query(parameters)) => parameters,
+            Err(rejection) => {
+                return refused(StatusCode::BAD_REQUEST, &rejection.body_text());
+            }
+        };
+        if parameters.query.is_some() {
+            return graphql_get_operation(&state, client, request.headers(), parameters).await;
+        }
+        if accepts_html(request.headers()) {
+            return graphiql();
+        }
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "GET /graphql needs a `query` parameter (or a WebSocket upgrade for subscriptions; \
+             browsers asking for HTML get GraphiQL)",
+        );
     }
     let (mut parts, _body) = request.into_parts();
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
@@ -301,6 +418,15 @@ async fn guard_session(
     "server_shutdown"
 }
 
+/// Whether the client (a browser) asks for an HTML page.
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/html"))
+}
+
 fn graphiql() -> Response {
     let page = GraphiQLSource::build()
         .endpoint("/graphql")
@@ -388,8 +514,5 @@ fn bad_request(error: &ParseRequestError) -> Response {
             format!("malformed GraphQL request: {error}"),
         )
     };
-    let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }]
-    });
-    (status, Json(body)).into_response()
+    refused(status, &message)
 }

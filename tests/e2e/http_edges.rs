@@ -144,6 +144,111 @@ async fn a_browser_get_on_graphql_serves_graphiql_wired_for_subscriptions() {
 }
 
 #[tokio::test]
+async fn a_query_runs_over_get_as_graphql_over_http_has_it() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("get-ada@example.test").await;
+    let query =
+        "query Who($yes: Boolean!) { me { email @include(if: $yes) } } query Unused { __typename }";
+    let response = app
+        .http
+        .get(app.url("/graphql"))
+        .query(&[
+            ("query", query),
+            ("operationName", "Who"),
+            ("variables", r#"{"yes": true}"#),
+        ])
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("json")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["data"]["me"]["email"], "get-ada@example.test",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_mutation_over_get_is_refused_with_405_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("get-mutation@example.test").await;
+    let logout = format!(r#"logout(refreshToken: "{}")"#, ada.refresh_token);
+    let cases = [
+        vec![("query", format!("mutation {{ {logout} }}"))],
+        vec![
+            (
+                "query",
+                format!("query Q {{ __typename }} mutation M {{ {logout} }}"),
+            ),
+            ("operationName", "M".to_owned()),
+        ],
+    ];
+    for parameters in cases {
+        let response = app
+            .http
+            .get(app.url("/graphql"))
+            .query(&parameters)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{parameters:?}");
+        assert_eq!(response.headers()["allow"], "POST");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            crate::support::graphql_code(&body),
+            "BAD_USER_INPUT",
+            "{body}"
+        );
+    }
+    // The session is still alive: the refresh token still works.
+    let refreshed = app
+        .post(
+            "/auth/refresh",
+            json!({ "refreshToken": ada.refresh_token }),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status(), 200);
+}
+
+#[tokio::test]
+async fn a_get_without_a_query_is_graphiql_only_for_a_browser() {
+    let app = TestApp::spawn().await;
+    let plain = app.http.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(plain.status(), 400);
+    let body: Value = plain.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`query` parameter"),
+        "{body}"
+    );
+
+    let bad_variables = app
+        .http
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ __typename }"), ("variables", "{not json")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_variables.status(), 400);
+    let body: Value = bad_variables.json().await.unwrap();
+    assert_eq!(
+        crate::support::graphql_code(&body),
+        "BAD_USER_INPUT",
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn the_root_sends_a_browser_to_the_dashboard() {
     let app = TestApp::spawn().await;
     let no_redirects = reqwest::Client::builder()

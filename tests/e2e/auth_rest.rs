@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, account_from, unique_email};
+use crate::support::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, account_from, assert_rest_error, unique_email,
+};
 
 async fn register_login_refresh_logout_round_trip(backend: Backend) {
     let app = TestApp::spawn_with(backend, |_| {}).await;
@@ -457,4 +459,24 @@ async fn the_bootstrap_admin_can_sign_in_as_admin() {
         .await;
     assert_eq!(me["data"]["me"]["role"], "ADMIN");
     assert_eq!(me["data"]["me"]["email"], ADMIN_EMAIL);
+}
+
+#[tokio::test]
+async fn a_registration_names_every_missing_or_wrong_field_at_once() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post("/auth/register", json!({ "email": 42 }), None)
+        .await;
+    let body = assert_rest_error(response, 400, "BAD_USER_INPUT", "register with one field").await;
+    let details = body["details"].as_object().expect("details");
+    assert_eq!(details.len(), 3, "{body}");
+    assert_eq!(details["name"], "is required");
+    assert_eq!(details["password"], "is required");
+    assert!(
+        details["email"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid type"),
+        "{body}"
+    );
 }

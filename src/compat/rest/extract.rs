@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Req
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::auth::{INVALID_TOKEN, Principal, bearer_token};
 use crate::domain::IdempotencyKey;
@@ -35,10 +36,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     }
 }
 
-/// Parses a JSON document into `T`, naming the offending field on failure.
+/// Parses a JSON document into `T`, naming every offending field on failure.
 ///
 /// # Errors
-/// `BAD_USER_INPUT` with the field path in `details`.
+/// `BAD_USER_INPUT` with each field's problem in `details`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     // Every body of this door is an object; serde would otherwise read a
     // struct out of an array by position.
@@ -46,7 +47,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         return Err(AppError::invalid("body", "a JSON object is required"));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(field_errors)
+    match serde_path_to_error::deserialize(deserializer) {
+        Ok(parsed) => Ok(parsed),
+        Err(error) if error.inner().is_syntax() || error.inner().is_eof() => Err(malformed()),
+        // Well-formed JSON that does not fit: read it again as a value to
+        // find every problem, not just the first.
+        Err(_) => match serde_json::from_slice::<Value>(bytes) {
+            Ok(object @ Value::Object(_)) => Err(every_field_error::<T>(object)),
+            _ => Err(malformed()),
+        },
+    }
 }
 
 /// Reads an already parsed JSON value (a Socket.IO payload) into `T`, with
@@ -54,32 +64,101 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 /// refused.
 ///
 /// # Errors
-/// `BAD_USER_INPUT` with the field path in `details`.
-pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
+/// `BAD_USER_INPUT` with each field's problem in `details`.
+pub fn parse_value<T: DeserializeOwned>(value: Value) -> Result<T, AppError> {
     if !value.is_object() {
         return Err(AppError::invalid("payload", "a JSON object is required"));
     }
-    serde_path_to_error::deserialize(value).map_err(field_errors)
+    serde_path_to_error::deserialize(&value).map_err(|_| every_field_error::<T>(value))
 }
 
-fn field_errors(error: serde_path_to_error::Error<serde_json::Error>) -> AppError {
-    let path = error.path().to_string();
-    let inner = error.into_inner();
+fn malformed() -> AppError {
+    AppError::invalid_fields(FieldErrors::from([(
+        "body".into(),
+        "malformed JSON".into(),
+    )]))
+}
+
+/// Most attempts [`every_field_error`] makes: each problem costs one, and
+/// each stand-in that does not fit one more, so an object with many bad
+/// fields still costs a bounded amount of work.
+const MAX_ATTEMPTS: usize = 32;
+
+/// Every field of `object` that does not fit `T`, at once.
+///
+/// serde stops at the first problem (and a derived struct reports only the
+/// first missing field), so each problem found is recorded and its
+/// top-level field given a stand-in value that lets deserialisation go on
+/// to the next. Stand-ins are never reported: only the first problem of
+/// each top-level field is the client's.
+fn every_field_error<T: DeserializeOwned>(mut object: Value) -> AppError {
     let mut details = FieldErrors::new();
-    if inner.is_syntax() || inner.is_eof() {
-        details.insert("body".into(), "malformed JSON".into());
-    } else if let Some(field) = missing_field(&inner.to_string()) {
-        let key = if path == "." {
-            field
-        } else {
-            format!("{path}.{field}")
+    let mut stand_ins_tried = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..MAX_ATTEMPTS {
+        let Err(error) = serde_path_to_error::deserialize::<_, T>(&object) else {
+            break;
         };
-        details.insert(key, "is required".into());
-    } else {
-        let key = if path == "." { "body".to_owned() } else { path };
-        details.insert(key, type_problem(&inner.to_string()));
+        let (field, problem, top) = describe(&error);
+        let Some(top) = top else {
+            details.entry(field).or_insert(problem);
+            break;
+        };
+        let tried = stand_ins_tried.entry(top.clone()).or_insert(0);
+        if *tried == 0 {
+            details.entry(field).or_insert(problem);
+        }
+        let Some(stand_in) = stand_in(*tried) else {
+            break;
+        };
+        *tried += 1;
+        if let Some(fields) = object.as_object_mut() {
+            fields.insert(top, stand_in);
+        }
+    }
+    if details.is_empty() {
+        details.insert("body".into(), "does not match the expected shape".into());
     }
     AppError::invalid_fields(details)
+}
+
+/// One problem as the client should read it: the field's path, what is
+/// wrong with it, and the top-level field it sits under (none when the
+/// problem is with the object as a whole).
+fn describe(
+    error: &serde_path_to_error::Error<serde_json::Error>,
+) -> (String, String, Option<String>) {
+    let path = error.path();
+    let top = path.iter().next().and_then(|segment| match segment {
+        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+        _ => None,
+    });
+    let message = error.inner().to_string();
+    let at_root = path.iter().next().is_none();
+    if let Some(missing) = missing_field(&message) {
+        if at_root {
+            return (missing.clone(), "is required".into(), Some(missing));
+        }
+        return (format!("{path}.{missing}"), "is required".into(), top);
+    }
+    let field = if at_root {
+        "body".to_owned()
+    } else {
+        path.to_string()
+    };
+    (field, type_problem(&message), top)
+}
+
+/// The values tried, in turn, in place of a field that does not fit: one of
+/// them suits any string, number, flag, list or nested object.
+fn stand_in(attempt: usize) -> Option<Value> {
+    match attempt {
+        0 => Some(Value::String(String::new())),
+        1 => Some(Value::from(0)),
+        2 => Some(Value::Bool(false)),
+        3 => Some(Value::Array(Vec::new())),
+        4 => Some(Value::Object(serde_json::Map::new())),
+        _ => None,
+    }
 }
 
 /// serde reports a missing field as ``missing field `name` at line …``.
@@ -194,6 +273,59 @@ mod tests {
                 "{body:?} gave {details:?}, expected {field}"
             );
         }
+    }
+
+    #[test]
+    fn every_missing_field_is_named_at_once() {
+        let details = details_of("{}");
+        assert_eq!(details.len(), 2, "{details:?}");
+        assert_eq!(details["email"], "is required");
+        assert_eq!(details["password"], "is required");
+    }
+
+    #[test]
+    fn a_wrong_type_and_a_missing_field_are_both_named() {
+        let details = details_of(r#"{"email":5}"#);
+        assert_eq!(details.len(), 2, "{details:?}");
+        assert_eq!(
+            details["email"],
+            "invalid type: integer `5`, expected a string"
+        );
+        assert_eq!(details["password"], "is required");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        items: Vec<Item>,
+        note: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        product: String,
+        quantity: u32,
+    }
+
+    #[test]
+    fn nested_problems_keep_their_path_and_stand_ins_are_never_reported() {
+        let body = serde_json::json!({"items": [{"quantity": "two"}]});
+        match parse_value::<Order>(body) {
+            Err(AppError::Validation { details, .. }) => {
+                assert_eq!(details.len(), 2, "{details:?}");
+                assert!(details["items[0].quantity"].starts_with("invalid type"));
+                assert_eq!(details["note"], "is required");
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_payload_that_fits_is_read_unchanged() {
+        let body = serde_json::json!({"items": [{"product": "p1", "quantity": 2}], "note": "n"});
+        let order: Order = parse_value(body).unwrap();
+        assert_eq!(order.items[0].quantity, 2);
     }
 
     #[test]

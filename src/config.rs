@@ -258,6 +258,72 @@ const SECRET_FILE: &str = "jwt-secret";
 /// `DATA_DIR` of the `demo` command when the variable is not set.
 pub const DEMO_DATA_DIR: &str = "./data-demo";
 
+/// Every variable the configuration reads, with what it sets: the one list
+/// `--help` prints (a test checks it against what [`Config::from_lookup`]
+/// reads). README and `docs/configuration.md` give defaults and examples.
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("HOST", "listen address (default 127.0.0.1)"),
+    ("PORT", "listen port (default 4000)"),
+    ("DATA_DIR", "embedded store location (default ./data)"),
+    (
+        "MONGODB_URI",
+        "use MongoDB, with the database named in the URI",
+    ),
+    (
+        "REDIS_URL",
+        "join the processes on this Redis and MongoDB database",
+    ),
+    (
+        "JWT_SECRET",
+        "token signing secret (generated into DATA_DIR when unset)",
+    ),
+    (
+        "ADMIN_EMAIL",
+        "bootstrap admin, created at start-up if missing",
+    ),
+    ("ADMIN_PASSWORD", "its password (and create-admin's)"),
+    ("CORS_ORIGINS", "allowed browser origins, comma-separated"),
+    (
+        "TRUSTED_PROXIES",
+        "load balancers whose Forwarded header names the client",
+    ),
+    ("RUST_LOG", "log filter (default info)"),
+    ("LOG_FORMAT", "pretty or json"),
+    (
+        "METRICS_ADDR",
+        "serve Prometheus /metrics on this separate address",
+    ),
+    ("ACCESS_TOKEN_TTL", "access token lifetime (default 15m)"),
+    (
+        "REFRESH_TOKEN_TTL",
+        "signed-in session lifetime (default 30d)",
+    ),
+    (
+        "LOGIN_LIMIT_PER_ADDRESS",
+        "sign-in attempts per client address a minute (20)",
+    ),
+    (
+        "LOGIN_LIMIT_PER_ACCOUNT",
+        "failed sign-ins per account a minute (5)",
+    ),
+    (
+        "MESSAGES_PER_SECOND",
+        "chat messages per user a second (10)",
+    ),
+    (
+        "BODY_LIMIT",
+        "largest request body or GraphQL frame (default 64KiB)",
+    ),
+    (
+        "PRESENCE_GRACE",
+        "time before a disconnected user shows offline (3s)",
+    ),
+    (
+        "EVENT_RETENTION",
+        "how long events are kept for resume (24h)",
+    ),
+];
+
 impl Config {
     /// Reads the process environment, after loading `.env` if present.
     ///
@@ -719,6 +785,23 @@ mod tests {
         .unwrap();
         assert_eq!(config.store.database().as_deref(), Some("shop"));
         assert!(config.redis_url.is_some());
+    }
+
+    #[test]
+    fn the_listed_variables_are_exactly_those_read() {
+        let dir = temp_data_dir();
+        let read = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let data_dir = dir.path().to_str().unwrap().to_owned();
+        Config::from_lookup(|name| {
+            read.lock().unwrap().insert(name.to_owned());
+            (name == "DATA_DIR").then(|| data_dir.clone())
+        })
+        .unwrap();
+        let listed: std::collections::BTreeSet<String> = VARIABLES
+            .iter()
+            .map(|(name, _)| (*name).to_owned())
+            .collect();
+        assert_eq!(read.into_inner().unwrap(), listed);
     }
 
     #[test]

@@ -3,16 +3,16 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use secrecy::ExposeSecret as _;
 
 use realtime_dashboard::app::{self, App};
-use realtime_dashboard::config::{Config, SecretSource};
+use realtime_dashboard::config::{self, Config, SecretSource};
 use realtime_dashboard::domain::{Email, Password, UserName};
 use realtime_dashboard::{graphql, telemetry};
 
 /// A live admin-dashboard backend: GraphQL, REST and Socket.IO on one core.
-/// Configuration comes from the environment (and `.env`); see the README.
+/// Configuration comes from the environment (and `.env`): listed below.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -24,7 +24,8 @@ struct Cli {
 enum Command {
     /// Serve HTTP, GraphQL and Socket.IO (the default).
     Serve,
-    /// Create an admin account. The password comes from ADMIN_PASSWORD or a prompt.
+    /// Create an admin account. The password comes from standard input
+    /// (--password-stdin), ADMIN_PASSWORD, or a prompt on the terminal.
     CreateAdmin {
         /// Sign-in address of the new admin.
         #[arg(long)]
@@ -32,6 +33,10 @@ enum Command {
         /// Display name of the new admin.
         #[arg(long)]
         name: String,
+        /// Read the password from the first line of standard input (for
+        /// scripts: `printf '%s\n' "$PASSWORD" | realtime-dashboard create-admin …`).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Write the GraphQL schema (SDL) to stdout.
     PrintSchema,
@@ -42,7 +47,8 @@ enum Command {
 
 fn main() -> ExitCode {
     return_large_allocations_to_the_os();
-    let cli = Cli::parse();
+    let matches = Cli::command().after_help(environment_help()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match cli.command.unwrap_or(Command::Serve) {
         Command::PrintSchema => {
             print!("{}", graphql::sdl());
@@ -50,8 +56,33 @@ fn main() -> ExitCode {
         }
         Command::Serve => run(serve()),
         Command::Demo(args) => run(realtime_dashboard::demo::run(args)),
-        Command::CreateAdmin { email, name } => run(create_admin(email, name)),
+        Command::CreateAdmin {
+            email,
+            name,
+            password_stdin,
+        } => run(create_admin(email, name, password_stdin)),
     }
+}
+
+/// The configuration variables for `--help`: they are the configuration,
+/// so `--help` lists them rather than sending the reader elsewhere.
+fn environment_help() -> String {
+    let width = config::VARIABLES
+        .iter()
+        .map(|(name, _)| name.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::from(
+        "Configuration (environment variables, or a .env file in the working directory):\n",
+    );
+    for (name, meaning) in config::VARIABLES {
+        text.push_str(&format!("  {name:width$}  {meaning}\n"));
+    }
+    text.push_str(
+        "\nDurations are written like 90s, 15m, 24h; sizes like 64KiB. \
+         Reference: docs/configuration.md in the repository.",
+    );
+    text
 }
 
 /// Pins glibc's mmap threshold at its initial 128 KiB.
@@ -118,14 +149,17 @@ async fn serve() -> anyhow::Result<()> {
     app.run_until_stopped(app::shutdown_signal()).await
 }
 
-async fn create_admin(email: String, name: String) -> anyhow::Result<()> {
-    let (mut config, password) = Config::from_env_for_cli()?;
+async fn create_admin(email: String, name: String, password_stdin: bool) -> anyhow::Result<()> {
+    let (mut config, from_environment) = Config::from_env_for_cli()?;
     config.port = 0;
     let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
     let name = UserName::parse(&name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
-    let password = match password {
-        Some(password) => password.expose_secret().to_owned(),
-        None => rpassword::prompt_password("Password for the new admin: ")?,
+    let password = if password_stdin {
+        password_from_stdin()?
+    } else if let Some(password) = from_environment {
+        password.expose_secret().to_owned()
+    } else {
+        password_from_terminal()?
     };
     let password = Password::parse(&password).map_err(|e| anyhow::anyhow!("password {e}"))?;
     let app = App::build(config).await?;
@@ -137,4 +171,33 @@ async fn create_admin(email: String, name: String) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     println!("created admin {} ({})", user.id, user.email);
     Ok(())
+}
+
+/// The first line of standard input, without its line ending.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|error| {
+        anyhow::anyhow!("--password-stdin: cannot read standard input: {error}")
+    })?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        anyhow::bail!("--password-stdin: standard input held no password");
+    }
+    Ok(password.to_owned())
+}
+
+/// Asks twice on the terminal, so a typing slip does not become the password.
+fn password_from_terminal() -> anyhow::Result<String> {
+    let no_terminal = |error: std::io::Error| {
+        anyhow::anyhow!(
+            "no password given and no terminal to ask on ({error}): write it to standard input \
+             with --password-stdin, or set ADMIN_PASSWORD"
+        )
+    };
+    let first = rpassword::prompt_password("Password for the new admin: ").map_err(no_terminal)?;
+    let second = rpassword::prompt_password("The same password again: ").map_err(no_terminal)?;
+    if first != second {
+        anyhow::bail!("the two passwords differ; nothing was created");
+    }
+    Ok(first)
 }

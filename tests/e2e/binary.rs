@@ -219,6 +219,155 @@ async fn create_admin_makes_an_account_that_signs_in_as_admin() {
     assert_eq!(body["user"]["role"], "admin");
 }
 
+#[test]
+fn help_lists_every_configuration_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = command(dir.path(), &[]).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (name, _) in realtime_dashboard::config::VARIABLES {
+        assert!(help.contains(name), "--help does not name {name}:\n{help}");
+    }
+    for command in ["serve", "create-admin", "print-schema", "demo"] {
+        assert!(
+            help.contains(command),
+            "--help does not name {command}:\n{help}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_admin_reads_the_password_from_stdin() {
+    use std::io::Write as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = without_terminal(command(dir.path(), &[]))
+        .args([
+            "create-admin",
+            "--email",
+            "piped@example.test",
+            "--name",
+            "Piped",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "piped-password-1").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let server = Server::start(dir.path(), &[]).await;
+    let (status, body) = post(
+        &server.base,
+        "/auth/login",
+        json!({ "email": "piped@example.test", "password": "piped-password-1" }),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the line ending is not part of the password: {body}"
+    );
+    assert_eq!(body["user"]["role"], "admin");
+}
+
+#[test]
+fn create_admin_without_any_password_says_how_to_give_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = without_terminal(command(dir.path(), &[]))
+        .args(["create-admin", "--email", "a@example.test", "--name", "A"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--password-stdin") && stderr.contains("ADMIN_PASSWORD"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+
+    let empty = without_terminal(command(dir.path(), &[]))
+        .args([
+            "create-admin",
+            "--email",
+            "a@example.test",
+            "--name",
+            "A",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!empty.status.success());
+    assert!(
+        String::from_utf8_lossy(&empty.stderr).contains("standard input held no password"),
+        "{}",
+        String::from_utf8_lossy(&empty.stderr)
+    );
+}
+
+#[test]
+fn create_admin_on_a_terminal_asks_twice_and_creates_nothing_on_a_mismatch() {
+    use std::io::Write as _;
+
+    // util-linux `script` gives the command a terminal of its own, fed from
+    // our stdin: the prompts read it as a person would type.
+    let dir = tempfile::tempdir().unwrap();
+    let create = format!("{BINARY} create-admin --email tty@example.test --name Tty");
+    let typed = |answers: &str| {
+        let mut child = Command::new("script")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(["-qec", &create, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("util-linux `script` runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answers.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let mismatch = typed("first-password-1\nother-password-2\n");
+    let said = String::from_utf8_lossy(&mismatch.stdout);
+    assert!(!mismatch.status.success(), "{said}");
+    assert!(said.contains("The same password again"), "{said}");
+    assert!(said.contains("the two passwords differ"), "{said}");
+
+    let matching = typed("typed-password-1\ntyped-password-1\n");
+    let said = String::from_utf8_lossy(&matching.stdout);
+    assert!(matching.status.success(), "{said}");
+    assert!(said.contains("created admin"), "{said}");
+}
+
+/// Runs the command in a session of its own, so it has no controlling
+/// terminal even when the tests are run from one (a prompt would block).
+fn without_terminal(mut command: Command) -> Command {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: setsid is async-signal-safe and touches nothing of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
 #[tokio::test]
 async fn the_bootstrap_admin_comes_from_the_environment_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -209,3 +209,54 @@ async fn rest_walk_example_runs_with_jq_and_with_the_sed_fallback() {
         );
     }
 }
+
+/// README's "A first walk", every command as printed (the address aside),
+/// in one shell against a fresh server, and then a check that the walk's
+/// sign-out really ended the session.
+#[tokio::test]
+async fn readme_walk_runs_as_printed() {
+    let app = TestApp::spawn().await;
+    let readme = std::fs::read_to_string(Path::new(REPO_ROOT).join("README.md")).unwrap();
+    let walk = readme
+        .split("\n## A first walk\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a section \"A first walk\"");
+    let blocks: Vec<&str> = walk
+        .split("```sh\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap_or_default())
+        .collect();
+    let (start, commands) = blocks.split_first().expect("the walk has code blocks");
+    assert!(
+        start.contains("cargo run --release"),
+        "the walk's first block starts the server: {start}"
+    );
+    let host = app.address.trim_start_matches("http://");
+    let script = format!(
+        "set -euo pipefail\n{}\n\
+         echo\necho \"after sign-out: $(curl -s -o /dev/null -w '%{{http_code}}' localhost:4000/auth/refresh \
+         -H 'content-type: application/json' -d \"{{\\\"refreshToken\\\":\\\"$REFRESH\\\"}}\")\"\n",
+        commands.join("\n").replace("localhost:4000", host)
+    )
+    .replace("localhost:4000", host);
+
+    let run = run_example(&app, "bash", &["-c", &script], &[]).await;
+
+    run.assert_success();
+    assert!(
+        run.stdout.contains(r#""email":"ada@example.com""#),
+        "`me` answered the signed-in user: {}",
+        run.describe()
+    );
+    assert!(
+        run.stdout.contains(r#""status":"success""#),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout.contains("after sign-out: 401"),
+        "the walk's logout ended the session, so its refresh token is refused: {}",
+        run.describe()
+    );
+}

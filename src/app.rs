@@ -154,6 +154,22 @@ impl App {
             .map_or(0, |address| address.port())
     }
 
+    /// Logs the start-up line an operator looks for (where the dashboard,
+    /// GraphiQL and the health endpoints are), for `serve` and `demo`
+    /// alike, and returns the base URL.
+    pub fn log_listening(&self, config: &Config) -> String {
+        let base = format!("http://{}:{}", config.host, self.port());
+        tracing::info!(
+            store = match config.store {
+                crate::config::StoreConfig::Sqlite { .. } => "sqlite",
+                crate::config::StoreConfig::Mongo { .. } => "mongodb",
+            },
+            "listening on {base}: dashboard at {base}/dashboard/, GraphiQL at {base}/graphql, \
+             health at {base}/healthz and {base}/readyz; REST at / and /api/v1, Socket.IO at /socket.io/"
+        );
+        base
+    }
+
     /// Where `/metrics` is served, when `METRICS_ADDR` is set.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
         self.metrics_address

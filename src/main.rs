@@ -137,15 +137,7 @@ async fn serve() -> anyhow::Result<()> {
         SecretSource::Environment => {}
     }
     let app = App::build(config.clone()).await?;
-    let base = format!("http://{}:{}", config.host, app.port());
-    tracing::info!(
-        store = match config.store {
-            realtime_dashboard::config::StoreConfig::Sqlite { .. } => "sqlite",
-            realtime_dashboard::config::StoreConfig::Mongo { .. } => "mongodb",
-        },
-        "listening on {base}: dashboard at {base}/dashboard/, GraphiQL at {base}/graphql, \
-         health at {base}/healthz and {base}/readyz; REST at / and /api/v1, Socket.IO at /socket.io/"
-    );
+    app.log_listening(&config);
     app.run_until_stopped(app::shutdown_signal()).await
 }
 

@@ -272,16 +272,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let (cast, opened) = open(&services, &credentials).await?;
 
-    let base = format!("http://{}:{}", config.host, app.port());
-    tracing::info!(
-        store = match config.store {
-            StoreConfig::Sqlite { .. } => "sqlite",
-            StoreConfig::Mongo { .. } => "mongodb",
-        },
-        rate = args.rate,
-        "demo listening on {base}: dashboard at {base}/dashboard/, GraphiQL at {base}/graphql, \
-         health at {base}/healthz and {base}/readyz; REST at / and /api/v1, Socket.IO at /socket.io/"
-    );
+    let base = app.log_listening(&config);
     print_banner(&base, &config, &credentials, generated, opened, args.rate);
 
     let (stop, stopped) = watch::channel(false);

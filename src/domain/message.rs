@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{MessageId, UserId, ValidationError};
+use super::{Cursor, MESSAGES_NEWEST, MessageId, SortKey, UserId, ValidationError};
 
 /// A message text: 1 to 4,000 characters, not only whitespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,15 @@ pub struct Message {
 }
 
 impl Message {
+    /// Where it stands in the newest-first message lists.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            ordering: MESSAGES_NEWEST,
+            key: SortKey::Time(self.created_at),
+            id: self.id.to_string(),
+        }
+    }
+
     /// True once the recipient has seen it.
     pub fn seen(&self) -> bool {
         self.seen_at.is_some()

@@ -20,7 +20,10 @@ pub use id::{Id, MessageId, OrderId, ProductId, UserId, UserKind};
 pub use idempotency::IdempotencyKey;
 pub use message::{Conversation, Message, MessageText};
 pub use order::{NewOrder, Order, OrderStatus, Quantity};
-pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, SortKey, page_size};
+pub use page::{
+    Cursor, DEFAULT_PAGE_SIZE, KeyKind, MAX_PAGE_SIZE, MESSAGES_NEWEST, ORDERS_NEWEST, Page,
+    SortKey, USERS_OLDEST, page_size,
+};
 pub use password::Password;
 pub use position::Position;
 pub use product::{

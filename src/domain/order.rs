@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{OrderId, Price, ProductId, UserId, ValidationError};
+use super::{Cursor, ORDERS_NEWEST, OrderId, Price, ProductId, SortKey, UserId, ValidationError};
 
 /// Where an order is. Status only moves forward; skipping is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +107,17 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     /// When its status last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    /// Where it stands in the newest-first order lists.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            ordering: ORDERS_NEWEST,
+            key: SortKey::Time(self.created_at),
+            id: self.id.to_string(),
+        }
+    }
 }
 
 /// An order about to be placed; the store fills in price and total as it

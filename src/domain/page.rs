@@ -60,6 +60,24 @@ impl<T> Page<T> {
     }
 }
 
+/// The ordering tag of order lists' cursors (newest first).
+pub const ORDERS_NEWEST: &str = "orders_newest";
+/// The ordering tag of message lists' cursors (newest first).
+pub const MESSAGES_NEWEST: &str = "messages_newest";
+/// The ordering tag of user lists' cursors (registration order).
+pub const USERS_OLDEST: &str = "users_oldest";
+
+/// Which kind of sort key a list's cursors hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// [`SortKey::Time`].
+    Time,
+    /// [`SortKey::Cents`].
+    Cents,
+    /// [`SortKey::Text`].
+    Text,
+}
+
 /// The sort key of a cursor.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SortKey {
@@ -70,6 +88,9 @@ pub enum SortKey {
     /// A text (name order).
     Text(String),
 }
+
+/// What a client is told about a cursor that does not continue the list.
+const NOT_A_CURSOR: ValidationError = ValidationError("is not a cursor of this list");
 
 /// A position in a list: which ordering, the sort key and the id of the last
 /// item seen. Clients see it only as an opaque string.
@@ -84,7 +105,40 @@ pub struct Cursor {
     pub id: String,
 }
 
+impl SortKey {
+    /// Which kind of key this is.
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            SortKey::Time(_) => KeyKind::Time,
+            SortKey::Cents(_) => KeyKind::Cents,
+            SortKey::Text(_) => KeyKind::Text,
+        }
+    }
+}
+
 impl Cursor {
+    /// The cursor a client sent back to continue a list, if any: the one
+    /// check every list makes. It must come from this `ordering` and hold
+    /// the `kind` of key the list sorts by (a forged cursor of the right
+    /// ordering with another kind of key is refused here, not by a store).
+    ///
+    /// # Errors
+    /// A [`ValidationError`] for anything else.
+    pub fn continuing(
+        raw: Option<&str>,
+        ordering: &'static str,
+        kind: KeyKind,
+    ) -> Result<Option<Cursor>, ValidationError> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let cursor = Cursor::decode(raw, ordering)?;
+        if cursor.key.kind() != kind {
+            return Err(NOT_A_CURSOR);
+        }
+        Ok(Some(cursor))
+    }
+
     /// The opaque string form.
     pub fn encode(&self) -> String {
         let key = match &self.key {
@@ -101,7 +155,7 @@ impl Cursor {
     /// A [`ValidationError`] for anything not produced by [`encode`](Self::encode)
     /// with the same ordering.
     pub fn decode(raw: &str, ordering: &'static str) -> Result<Cursor, ValidationError> {
-        const INVALID: ValidationError = ValidationError("is not a cursor of this list");
+        const INVALID: ValidationError = NOT_A_CURSOR;
         let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| INVALID)?;
         let text = String::from_utf8(bytes).map_err(|_| INVALID)?;
         let mut parts = text.splitn(3, '\n');
@@ -154,6 +208,28 @@ mod tests {
         for raw in ["", "!!", "bmV3ZXN0", "bmV3ZXN0CnNob3J0CnQx"] {
             assert!(Cursor::decode(raw, "newest").is_err(), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn a_continuing_cursor_must_hold_the_key_its_list_sorts_by() {
+        let by_time = Cursor {
+            ordering: ORDERS_NEWEST,
+            key: SortKey::Time(DateTime::from_timestamp_millis(1_764_000_000_123).unwrap()),
+            id: "0123456789abcdef01234567".into(),
+        };
+        let forged = Cursor {
+            key: SortKey::Cents(5),
+            ..by_time.clone()
+        };
+        let read = |cursor: &Cursor| {
+            Cursor::continuing(Some(&cursor.encode()), ORDERS_NEWEST, KeyKind::Time)
+        };
+        assert_eq!(read(&by_time), Ok(Some(by_time.clone())));
+        assert!(read(&forged).is_err());
+        assert_eq!(
+            Cursor::continuing(None, ORDERS_NEWEST, KeyKind::Time),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Cursor, ProductId, SortKey, ValidationError};
+use super::{Cursor, KeyKind, ProductId, SortKey, ValidationError};
+use crate::error::{AppError, FieldErrors};
 
 /// A product name: 1 to 200 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +230,89 @@ pub struct ProductPatch {
     pub description: Option<Description>,
 }
 
+impl NewProduct {
+    /// Parses the raw fields of a new product (`name`, `price`, `stock`,
+    /// `description`), reporting every bad one at once. Stock defaults to 0
+    /// and the description to empty.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` with per-field details.
+    pub fn parse(
+        name: &str,
+        price: f64,
+        stock: Option<i64>,
+        description: Option<&str>,
+    ) -> Result<Self, AppError> {
+        let mut problems = FieldErrors::new();
+        let name = ProductName::parse(name).map_err(|e| problems.insert("name".into(), e.0.into()));
+        let price =
+            Price::from_decimal(price).map_err(|e| problems.insert("price".into(), e.0.into()));
+        let stock = Stock::parse(stock.unwrap_or(0))
+            .map_err(|e| problems.insert("stock".into(), e.0.into()));
+        let description = Description::parse(description.unwrap_or(""))
+            .map_err(|e| problems.insert("description".into(), e.0.into()));
+        match (name, price, stock, description) {
+            (Ok(name), Ok(price), Ok(stock), Ok(description)) => Ok(NewProduct {
+                name,
+                price,
+                stock,
+                description,
+            }),
+            _ => Err(AppError::invalid_fields(problems)),
+        }
+    }
+}
+
 impl ProductPatch {
+    /// Parses the raw fields of a partial update; absent fields stay as they
+    /// are, but at least one must be given.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` with per-field details.
+    pub fn parse(
+        name: Option<&str>,
+        price: Option<f64>,
+        stock: Option<i64>,
+        description: Option<&str>,
+    ) -> Result<Self, AppError> {
+        let mut problems = FieldErrors::new();
+        let mut patch = ProductPatch::default();
+        match name.map(ProductName::parse).transpose() {
+            Ok(name) => patch.name = name,
+            Err(e) => {
+                problems.insert("name".into(), e.0.into());
+            }
+        }
+        match price.map(Price::from_decimal).transpose() {
+            Ok(price) => patch.price = price,
+            Err(e) => {
+                problems.insert("price".into(), e.0.into());
+            }
+        }
+        match stock.map(Stock::parse).transpose() {
+            Ok(stock) => patch.stock = stock,
+            Err(e) => {
+                problems.insert("stock".into(), e.0.into());
+            }
+        }
+        match description.map(Description::parse).transpose() {
+            Ok(description) => patch.description = description,
+            Err(e) => {
+                problems.insert("description".into(), e.0.into());
+            }
+        }
+        if !problems.is_empty() {
+            return Err(AppError::invalid_fields(problems));
+        }
+        if patch.is_empty() {
+            return Err(AppError::invalid(
+                "input",
+                "give at least one of name, price, stock, description",
+            ));
+        }
+        Ok(patch)
+    }
+
     /// True when the patch changes nothing.
     pub fn is_empty(&self) -> bool {
         self.name.is_none()
@@ -278,6 +361,15 @@ impl ProductSort {
             _ => Err(ValidationError(
                 "must be newest, price_asc, price_desc or name_asc",
             )),
+        }
+    }
+
+    /// The kind of key this ordering's cursors hold.
+    pub fn key_kind(self) -> KeyKind {
+        match self {
+            ProductSort::Newest => KeyKind::Time,
+            ProductSort::PriceAsc | ProductSort::PriceDesc => KeyKind::Cents,
+            ProductSort::NameAsc => KeyKind::Text,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Email, UserId, ValidationError};
+use super::{Cursor, Email, SortKey, USERS_OLDEST, UserId, ValidationError};
 
 /// What an account may do. Registration always gives [`Role::User`]; only an
 /// admin (or the operator through configuration or the CLI) makes admins.
@@ -79,6 +79,17 @@ pub struct User {
     /// False once an admin deactivated the account: it cannot sign in and
     /// its tokens are refused, but its data stays.
     pub active: bool,
+}
+
+impl User {
+    /// Where the account stands in the registration-order user list.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            ordering: USERS_OLDEST,
+            key: SortKey::Time(self.created_at),
+            id: self.id.to_string(),
+        }
+    }
 }
 
 /// What decides, at every door, whether a validly signed access token still

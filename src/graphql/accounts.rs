@@ -8,7 +8,7 @@ use super::error::IntoGraphql as _;
 use super::scalars::DateTime;
 use crate::auth::RefreshToken;
 use crate::domain::{self, UserId};
-use crate::services::{Registration, Session, SignIn, UserListing, user_cursor};
+use crate::services::{Registration, Session, SignIn, UserListing};
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -213,7 +213,7 @@ impl DirectoryQuery {
         connection.edges.extend(
             page.items
                 .into_iter()
-                .map(|user| Edge::new(user_cursor(&user).encode(), User::from(user))),
+                .map(|user| Edge::new(user.cursor().encode(), User::from(user))),
         );
         Ok(connection)
     }

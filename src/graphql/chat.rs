@@ -15,7 +15,7 @@ use super::loaders::UserLoader;
 use super::scalars::DateTime;
 use crate::domain::{self, MessageId, UserId};
 use crate::hub::{ConnectionId, Event};
-use crate::services::{MessageListing, Outbound, Outgoing, message_cursor};
+use crate::services::{MessageListing, Outbound, Outgoing};
 
 /// A chat message. `from` and `to` are batch-loaded.
 #[derive(Debug, Clone, SimpleObject)]
@@ -189,9 +189,9 @@ impl ChatQuery {
             .graphql()?;
         let mut connection = Connection::new(page.next_cursor.is_some(), false);
         connection.edges.extend(
-            page.items.into_iter().map(|message| {
-                Edge::new(message_cursor(&message).encode(), Message::from(message))
-            }),
+            page.items
+                .into_iter()
+                .map(|message| Edge::new(message.cursor().encode(), Message::from(message))),
         );
         Ok(connection)
     }

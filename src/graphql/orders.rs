@@ -16,7 +16,7 @@ use super::loaders::{ProductLoader, UserLoader};
 use super::scalars::DateTime;
 use crate::domain::{self, Page, Quantity};
 use crate::hub::Event;
-use crate::services::{DashboardStats as Stats, OrderListing, order_cursor};
+use crate::services::{DashboardStats as Stats, OrderListing};
 
 /// Where an order is. Only moves forward; skipping is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -167,7 +167,7 @@ fn connection(page: Page<domain::Order>) -> Connection<String, Order> {
     connection.edges.extend(
         page.items
             .into_iter()
-            .map(|order| Edge::new(order_cursor(&order).encode(), Order::from(order))),
+            .map(|order| Edge::new(order.cursor().encode(), Order::from(order))),
     );
     connection
 }

@@ -8,8 +8,8 @@ use tracing::instrument;
 use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Cursor, Description, IdempotencyKey, NewProduct, Page, Price, Product, ProductId, ProductName,
-    ProductPatch, ProductSort, SearchTerms, SortKey, Stock, page_size,
+    Cursor, IdempotencyKey, NewProduct, Page, Price, Product, ProductId, ProductPatch, ProductSort,
+    SearchTerms, page_size,
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, Event};
@@ -79,14 +79,10 @@ impl ProductListing {
         {
             problems.insert("minPrice".into(), "must not be above maxPrice".into());
         }
-        let after = match after.map(|raw| Cursor::decode(raw, sort.as_str())) {
-            Some(Ok(cursor)) if cursor_fits(sort, &cursor) => Some(cursor),
-            Some(_) => {
-                problems.insert("after".into(), "is not a cursor of this list".into());
-                None
-            }
-            None => None,
-        };
+        let after = Cursor::continuing(after, sort.as_str(), sort.key_kind())
+            .map_err(|e| problems.insert("after".into(), e.0.into()))
+            .ok()
+            .flatten();
         if !problems.is_empty() {
             return Err(AppError::invalid_fields(problems));
         }
@@ -98,102 +94,6 @@ impl ProductListing {
             first: page_size(first),
             after,
         })
-    }
-}
-
-fn cursor_fits(sort: ProductSort, cursor: &Cursor) -> bool {
-    matches!(
-        (sort, &cursor.key),
-        (ProductSort::Newest, SortKey::Time(_))
-            | (
-                ProductSort::PriceAsc | ProductSort::PriceDesc,
-                SortKey::Cents(_)
-            )
-            | (ProductSort::NameAsc, SortKey::Text(_))
-    )
-}
-
-impl NewProduct {
-    /// Parses the raw fields of a new product (`name`, `price`, `stock`,
-    /// `description`), reporting every bad one at once. Stock defaults to 0
-    /// and the description to empty.
-    ///
-    /// # Errors
-    /// `BAD_USER_INPUT` with per-field details.
-    pub fn parse(
-        name: &str,
-        price: f64,
-        stock: Option<i64>,
-        description: Option<&str>,
-    ) -> Result<Self, AppError> {
-        let mut problems = FieldErrors::new();
-        let name = ProductName::parse(name).map_err(|e| problems.insert("name".into(), e.0.into()));
-        let price =
-            Price::from_decimal(price).map_err(|e| problems.insert("price".into(), e.0.into()));
-        let stock = Stock::parse(stock.unwrap_or(0))
-            .map_err(|e| problems.insert("stock".into(), e.0.into()));
-        let description = Description::parse(description.unwrap_or(""))
-            .map_err(|e| problems.insert("description".into(), e.0.into()));
-        match (name, price, stock, description) {
-            (Ok(name), Ok(price), Ok(stock), Ok(description)) => Ok(NewProduct {
-                name,
-                price,
-                stock,
-                description,
-            }),
-            _ => Err(AppError::invalid_fields(problems)),
-        }
-    }
-}
-
-impl ProductPatch {
-    /// Parses the raw fields of a partial update; absent fields stay as they
-    /// are, but at least one must be given.
-    ///
-    /// # Errors
-    /// `BAD_USER_INPUT` with per-field details.
-    pub fn parse(
-        name: Option<&str>,
-        price: Option<f64>,
-        stock: Option<i64>,
-        description: Option<&str>,
-    ) -> Result<Self, AppError> {
-        let mut problems = FieldErrors::new();
-        let mut patch = ProductPatch::default();
-        match name.map(ProductName::parse).transpose() {
-            Ok(name) => patch.name = name,
-            Err(e) => {
-                problems.insert("name".into(), e.0.into());
-            }
-        }
-        match price.map(Price::from_decimal).transpose() {
-            Ok(price) => patch.price = price,
-            Err(e) => {
-                problems.insert("price".into(), e.0.into());
-            }
-        }
-        match stock.map(Stock::parse).transpose() {
-            Ok(stock) => patch.stock = stock,
-            Err(e) => {
-                problems.insert("stock".into(), e.0.into());
-            }
-        }
-        match description.map(Description::parse).transpose() {
-            Ok(description) => patch.description = description,
-            Err(e) => {
-                problems.insert("description".into(), e.0.into());
-            }
-        }
-        if !problems.is_empty() {
-            return Err(AppError::invalid_fields(problems));
-        }
-        if patch.is_empty() {
-            return Err(AppError::invalid(
-                "input",
-                "give at least one of name, price, stock, description",
-            ));
-        }
-        Ok(patch)
     }
 }
 

@@ -16,12 +16,12 @@ use super::Presence;
 use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Conversation, Cursor, IdempotencyKey, Message, MessageId, MessageText, Page, SortKey, UserId,
-    page_size,
+    Conversation, Cursor, IdempotencyKey, KeyKind, MESSAGES_NEWEST, Message, MessageId,
+    MessageText, Page, UserId, page_size,
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, ConnectionId, Event, Hub};
-use crate::store::{MESSAGES_NEWEST, MessageQuery, Store, now};
+use crate::store::{MessageQuery, Store, now};
 
 /// At most this many missed messages are replayed on connect; older ones
 /// stay in the history (and stay undelivered until a later connection).
@@ -75,24 +75,12 @@ impl MessageListing {
     /// # Errors
     /// `BAD_USER_INPUT` naming `before`.
     pub fn parse(first: Option<i64>, before: Option<&str>) -> Result<Self, AppError> {
-        let before = match before.map(|raw| Cursor::decode(raw, MESSAGES_NEWEST)) {
-            Some(Ok(cursor)) if matches!(cursor.key, SortKey::Time(_)) => Some(cursor),
-            Some(_) => return Err(AppError::invalid("before", "is not a cursor of this list")),
-            None => None,
-        };
+        let before = Cursor::continuing(before, MESSAGES_NEWEST, KeyKind::Time)
+            .map_err(|e| e.on("before"))?;
         Ok(MessageListing {
             first: page_size(first),
             before,
         })
-    }
-}
-
-/// Where a message stands in newest-first message lists.
-pub fn message_cursor(message: &Message) -> Cursor {
-    Cursor {
-        ordering: MESSAGES_NEWEST,
-        key: SortKey::Time(message.created_at),
-        id: message.id.to_string(),
     }
 }
 
@@ -318,7 +306,7 @@ impl Chat {
                 limit: listing.first + 1,
             })
             .await?;
-        let mut page = Page::from_rows(rows, listing.first, message_cursor);
+        let mut page = Page::from_rows(rows, listing.first, Message::cursor);
         page.items.reverse();
         Ok(page)
     }

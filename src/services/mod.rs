@@ -20,13 +20,13 @@ use std::sync::Arc;
 pub use accounts::{Accounts, Registration, Session, SignIn};
 pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
 pub use catalog::{Catalog, ProductListing};
-pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing, message_cursor};
+pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing};
 pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound, Wants};
 pub use dashboard::{Dashboard, DashboardStats};
 pub use event_log::{EventLog, EventPage, ResyncReason};
 pub use idempotency::{Created, Idempotency, KEY_RETENTION};
-pub use orders::{OrderListing, Orders, order_cursor};
-pub use presence::{Presence, RECENTLY_ACTIVE, UserListing, user_cursor};
+pub use orders::{OrderListing, Orders};
+pub use presence::{Presence, RECENTLY_ACTIVE, UserListing};
 pub use throttle::LoginThrottle;
 
 use crate::auth::{PasswordHasher, TokenIssuer};

@@ -8,12 +8,12 @@ use tracing::instrument;
 use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Cursor, IdempotencyKey, NewOrder, Order, OrderId, OrderStatus, Page, ProductId, Quantity,
-    SortKey, page_size,
+    Cursor, IdempotencyKey, KeyKind, NewOrder, ORDERS_NEWEST, Order, OrderId, OrderStatus, Page,
+    ProductId, Quantity, page_size,
 };
 use crate::error::{AppError, FieldErrors};
 use crate::hub::{Audience, Event, Hub, Subscription};
-use crate::store::{MoveOrder, ORDERS_NEWEST, OrderQuery, PlaceOrder, Store, now};
+use crate::store::{MoveOrder, OrderQuery, PlaceOrder, Store, now};
 
 /// A page request on an order list, valid.
 #[derive(Debug, Clone, Default)]
@@ -43,14 +43,10 @@ impl OrderListing {
             .map_err(|e| problems.insert("status".into(), e.0.into()))
             .ok()
             .flatten();
-        let after = match after.map(|raw| Cursor::decode(raw, ORDERS_NEWEST)) {
-            Some(Ok(cursor)) if matches!(cursor.key, SortKey::Time(_)) => Some(cursor),
-            Some(_) => {
-                problems.insert("after".into(), "is not a cursor of this list".into());
-                None
-            }
-            None => None,
-        };
+        let after = Cursor::continuing(after, ORDERS_NEWEST, KeyKind::Time)
+            .map_err(|e| problems.insert("after".into(), e.0.into()))
+            .ok()
+            .flatten();
         if !problems.is_empty() {
             return Err(AppError::invalid_fields(problems));
         }
@@ -59,15 +55,6 @@ impl OrderListing {
             first: page_size(first),
             after,
         })
-    }
-}
-
-/// Where an order stands in the newest-first order lists.
-pub fn order_cursor(order: &Order) -> Cursor {
-    Cursor {
-        ordering: ORDERS_NEWEST,
-        key: SortKey::Time(order.created_at),
-        id: order.id.to_string(),
     }
 }
 
@@ -246,6 +233,6 @@ impl Orders {
 
     async fn page(&self, query: OrderQuery, size: usize) -> Result<Page<Order>, AppError> {
         let rows = self.store.list_orders(&query).await?;
-        Ok(Page::from_rows(rows, size, order_cursor))
+        Ok(Page::from_rows(rows, size, Order::cursor))
     }
 }

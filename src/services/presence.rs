@@ -23,10 +23,10 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Principal;
 use crate::backplane::{HEARTBEAT_EVERY, SharedPresence};
-use crate::domain::{Cursor, Page, SortKey, User, UserId, page_size};
+use crate::domain::{Cursor, KeyKind, Page, USERS_OLDEST, User, UserId, page_size};
 use crate::error::AppError;
 use crate::hub::{Audience, Event, Hub};
-use crate::store::{Store, USERS_OLDEST, now};
+use crate::store::{Store, now};
 
 /// A page request on the presence list, valid.
 #[derive(Debug, Clone, Default)]
@@ -49,25 +49,13 @@ impl UserListing {
         first: Option<i64>,
         after: Option<&str>,
     ) -> Result<Self, AppError> {
-        let after = match after.map(|raw| Cursor::decode(raw, USERS_OLDEST)) {
-            Some(Ok(cursor)) if matches!(cursor.key, SortKey::Time(_)) => Some(cursor),
-            Some(_) => return Err(AppError::invalid("after", "is not a cursor of this list")),
-            None => None,
-        };
+        let after =
+            Cursor::continuing(after, USERS_OLDEST, KeyKind::Time).map_err(|e| e.on("after"))?;
         Ok(UserListing {
             online,
             first: page_size(first),
             after,
         })
-    }
-}
-
-/// Where a user stands in the registration-order user list.
-pub fn user_cursor(user: &User) -> Cursor {
-    Cursor {
-        ordering: USERS_OLDEST,
-        key: SortKey::Time(user.created_at),
-        id: user.id.to_string(),
     }
 }
 
@@ -370,16 +358,19 @@ impl Presence {
             users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
             if let Some(after) = &listing.after {
                 let after = (after.key.clone(), after.id.clone());
-                users.retain(|user| (SortKey::Time(user.created_at), user.id.to_string()) > after);
+                users.retain(|user| {
+                    let at = user.cursor();
+                    (at.key, at.id) > after
+                });
             }
-            return Ok(Page::from_rows(users, listing.first, user_cursor));
+            return Ok(Page::from_rows(users, listing.first, User::cursor));
         }
         let rows = self
             .inner
             .store
             .list_users(listing.after.as_ref(), listing.first + 1)
             .await?;
-        let mut page = Page::from_rows(rows, listing.first, user_cursor);
+        let mut page = Page::from_rows(rows, listing.first, User::cursor);
         if listing.online == Some(false) {
             page.items.retain(|user| !self.is_online(&user.id));
         }

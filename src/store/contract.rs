@@ -10,16 +10,15 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 
 use super::{
-    EventScope, IdempotencyClaim, LogBounds, LogEntry, LogQuery, LogReader, MESSAGES_NEWEST,
-    MessageQuery, MoveOrder, NewLogEntry, NewRefreshToken, ORDERS_NEWEST, OrderQuery, OrderStats,
-    PlaceOrder, ProductQuery, RefreshUse, Store, StoreError, USERS_OLDEST, now,
+    EventScope, IdempotencyClaim, LogBounds, LogEntry, LogQuery, LogReader, MessageQuery,
+    MoveOrder, NewLogEntry, NewRefreshToken, OrderQuery, OrderStats, PlaceOrder, ProductQuery,
+    RefreshUse, Store, StoreError, now,
 };
 use crate::auth::RefreshToken;
 use crate::domain::{
-    AccountStatus, Conversation, Cursor, Description, Email, Message, MessageId, MessageText,
-    NewOrder, NewUser, Order, OrderId, OrderStatus, Position, Price, Product, ProductId,
-    ProductName, ProductPatch, ProductSort, Quantity, Role, SearchTerms, SortKey, Stock, User,
-    UserId, UserName,
+    AccountStatus, Conversation, Description, Email, Message, MessageId, MessageText, NewOrder,
+    NewUser, Order, OrderId, OrderStatus, Position, Price, Product, ProductId, ProductName,
+    ProductPatch, ProductSort, Quantity, Role, SearchTerms, Stock, User, UserId, UserName,
 };
 
 /// Calls `$callback!` with the name of every contract test.
@@ -450,14 +449,6 @@ fn oldest_first(mut users: Vec<User>) -> Vec<User> {
     users
 }
 
-fn user_cursor(user: &User) -> Cursor {
-    Cursor {
-        ordering: USERS_OLDEST,
-        key: SortKey::Time(user.created_at),
-        id: user.id.to_string(),
-    }
-}
-
 /// Reads the directory in pages of `limit`, each starting after the last user
 /// of the one before, calling `between_pages` after each full page.
 async fn walk_users(
@@ -473,7 +464,7 @@ async fn walk_users(
         let Some(last) = page.last() else {
             return seen;
         };
-        after = Some(user_cursor(last));
+        after = Some(last.cursor());
         let full = page.len() == limit;
         seen.extend(page);
         if !full {
@@ -490,16 +481,13 @@ pub async fn users_are_listed_in_registration_order_with_the_id_breaking_ties(st
     assert_eq!(store.list_users(None, 100).await.unwrap(), users);
     assert_eq!(store.list_users(None, 3).await.unwrap(), users[..3]);
     assert_eq!(
-        store
-            .list_users(Some(&user_cursor(&users[2])), 2)
-            .await
-            .unwrap(),
+        store.list_users(Some(&users[2].cursor()), 2).await.unwrap(),
         users[3..5],
         "strictly after the cursor"
     );
     assert!(
         store
-            .list_users(Some(&user_cursor(&users[6])), 10)
+            .list_users(Some(&users[6].cursor()), 10)
             .await
             .unwrap()
             .is_empty()
@@ -1218,14 +1206,6 @@ fn newest_first(mut orders: Vec<Order>) -> Vec<Order> {
     orders
 }
 
-fn order_cursor(order: &Order) -> Cursor {
-    Cursor {
-        ordering: ORDERS_NEWEST,
-        key: SortKey::Time(order.created_at),
-        id: order.id.to_string(),
-    }
-}
-
 async fn walk_orders(store: &dyn Store, mut query: OrderQuery) -> Vec<Order> {
     let mut seen = Vec::new();
     for _ in 0..100 {
@@ -1234,7 +1214,7 @@ async fn walk_orders(store: &dyn Store, mut query: OrderQuery) -> Vec<Order> {
         let Some(last) = page.last() else {
             return seen;
         };
-        query.after = Some(order_cursor(last));
+        query.after = Some(last.cursor());
         let full = page.len() == query.limit;
         seen.extend(page);
         if !full {
@@ -1761,14 +1741,6 @@ fn involving(messages: &[Message], user: &UserId) -> Vec<Message> {
     )
 }
 
-fn message_cursor(message: &Message) -> Cursor {
-    Cursor {
-        ordering: MESSAGES_NEWEST,
-        key: SortKey::Time(message.created_at),
-        id: message.id.to_string(),
-    }
-}
-
 /// Reads `query` page by page, each page ending before the last message of
 /// the one before, calling `between_pages` after each full page.
 async fn walk_messages(
@@ -1783,7 +1755,7 @@ async fn walk_messages(
         let Some(last) = page.last() else {
             return seen;
         };
-        query.before = Some(message_cursor(last));
+        query.before = Some(last.cursor());
         let full = page.len() == query.limit;
         seen.extend(page);
         if !full {

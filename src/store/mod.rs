@@ -158,9 +158,6 @@ pub struct OrderQuery {
     pub limit: usize,
 }
 
-/// The ordering tag of order lists' cursors.
-pub const ORDERS_NEWEST: &str = "orders_newest";
-
 /// What placing an order did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlaceOrder {
@@ -206,12 +203,6 @@ pub struct MessageQuery {
     /// How many rows to return at most.
     pub limit: usize,
 }
-
-/// The ordering tag of message lists' cursors.
-pub const MESSAGES_NEWEST: &str = "messages_newest";
-
-/// The ordering tag of user lists' cursors.
-pub const USERS_OLDEST: &str = "users_oldest";
 
 /// Who may read a logged event: the hub's audience in a form a store can
 /// filter on, so a replay reads only what its reader may see.

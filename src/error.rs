@@ -88,6 +88,27 @@ impl AppError {
         AppError::Validation { message, details }
     }
 
+    /// The same error with a field renamed in its details. Services name
+    /// fields as their parameters are named (GraphQL's); a door whose
+    /// clients send another name reports that one instead, so an error
+    /// never names a field the client did not send.
+    #[must_use]
+    pub fn renamed(self, from: &str, to: &str) -> Self {
+        match self {
+            AppError::Validation { details, .. } if details.contains_key(from) => {
+                AppError::invalid_fields(
+                    details
+                        .into_iter()
+                        .map(|(field, problem)| {
+                            (if field == from { to.to_owned() } else { field }, problem)
+                        })
+                        .collect(),
+                )
+            }
+            other => other,
+        }
+    }
+
     /// The stable contract code (GraphQL `extensions.code`, REST `code`).
     pub fn code(&self) -> &'static str {
         match self {

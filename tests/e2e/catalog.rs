@@ -731,13 +731,20 @@ async fn search_price_filters_and_sorts_agree_on_rest_and_graphql(backend: Backe
     ];
     for (case, query) in bad_params {
         let response = app.get_with("/products", query, None).await;
-        assert_rest_error(
+        let body = assert_rest_error(
             response,
             400,
             "BAD_USER_INPUT",
             &format!("GET /products with {case}"),
         )
         .await;
+        // The error names the parameter the client sent (REST's `cursor`,
+        // not GraphQL's `after`).
+        let sent = query[0].0;
+        assert!(
+            body["details"].get(sent).is_some(),
+            "GET /products with {case}: details name {sent}: {body}"
+        );
     }
     let body = app
         .graphql(
@@ -750,6 +757,12 @@ async fn search_price_filters_and_sorts_agree_on_rest_and_graphql(backend: Backe
         graphql_code(&body),
         "BAD_USER_INPUT",
         "a bad cursor: {body}"
+    );
+    assert!(
+        body["errors"][0]["extensions"]["details"]
+            .get("after")
+            .is_some(),
+        "GraphQL names its own argument: {body}"
     );
     let body = app
         .graphql(
@@ -970,4 +983,42 @@ async fn walking_all_pages_while_inserting_sees_every_product_exactly_once_on_sq
 #[tokio::test]
 async fn walking_all_pages_while_inserting_sees_every_product_exactly_once_on_mongodb() {
     walking_all_pages_while_inserting_sees_every_product_exactly_once(Backend::Mongo).await;
+}
+
+#[tokio::test]
+async fn an_empty_product_update_is_refused_under_the_name_each_door_uses() {
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    let product = app.create_product(&admin.token, "Lamp", 12.5, 3).await;
+    let id = product["id"].as_str().unwrap();
+
+    let response = app
+        .put(&format!("/products/{id}"), json!({}), Some(&admin.token))
+        .await;
+    let body = assert_rest_error(
+        response,
+        400,
+        "BAD_USER_INPUT",
+        "PUT with nothing to change",
+    )
+    .await;
+    assert!(
+        body["details"].get("body").is_some(),
+        "REST names the body: {body}"
+    );
+
+    let body = app
+        .graphql(
+            "mutation($id: ID!) { updateProduct(id: $id, input: {}) { id } }",
+            json!({ "id": id }),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(graphql_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(
+        body["errors"][0]["extensions"]["details"]
+            .get("input")
+            .is_some(),
+        "GraphQL names its argument: {body}"
+    );
 }

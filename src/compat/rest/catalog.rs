@@ -93,7 +93,8 @@ pub async fn list_products(
         params.sort.as_deref(),
         limit.map(|n: f64| n as i64),
         params.cursor.as_deref(),
-    )?;
+    )
+    .map_err(|e| e.renamed("after", "cursor"))?;
     let page = state.services.catalog.list(listing).await?;
     Ok(Json(page_body(
         page.map(|product| ProductBody::from(&product)),
@@ -191,7 +192,9 @@ pub async fn update_product(
         body.price,
         body.stock,
         body.description.as_deref(),
-    )?;
+    )
+    // The patch is the whole body here, GraphQL's `input`.
+    .map_err(|e| e.renamed("input", "body"))?;
     let product = state
         .services
         .catalog

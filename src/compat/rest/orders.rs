@@ -56,6 +56,7 @@ fn listing(params: &OrdersParams) -> Result<OrderListing, AppError> {
         limit.map(|n: f64| n as i64),
         params.cursor.as_deref(),
     )
+    .map_err(|e| e.renamed("after", "cursor"))
 }
 
 /// Every order, newest first (admins).

@@ -14,7 +14,7 @@
 //! - [`services`]: the only place rules live.
 //! - [`graphql`]: the primary door (queries, mutations, subscriptions).
 //! - [`compat`]: the legacy doors, REST and Socket.IO, on the same services.
-//! - [`http`]: the axum router and its layers; [`dashboard`]: the embedded
+//! - [`http`]: the axum router and its layers; [`admin_page`]: the embedded
 //!   admin page.
 //! - [`demo`]: the `demo` command's shop and simulated customers, a client
 //!   of the services like any door (never run by `serve`).
@@ -22,12 +22,12 @@
 //!   configuration, logging, operations metrics, and the error classes of
 //!   the public contract.
 
+pub mod admin_page;
 pub mod app;
 pub mod auth;
 pub mod backplane;
 pub mod compat;
 pub mod config;
-pub mod dashboard;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -47,7 +47,7 @@ pub use throttle::SharedLimit;
 
 use crate::domain::{Position, UserId};
 use crate::error::AppError;
-use crate::hub::{Envelope, Event, codec};
+use crate::hub::{Event, Published, codec};
 use crate::store::EventScope;
 
 /// Longest wait for Redis to connect or answer one command.
@@ -147,7 +147,7 @@ impl Backplane {
     /// [`relay`](Self::relay) queues and receives what the other processes
     /// publish. Returns the task and the envelopes received (each once,
     /// never this process's own); `None` when started before.
-    pub fn start(&self) -> Option<(JoinHandle<()>, mpsc::Receiver<Envelope>)> {
+    pub fn start(&self) -> Option<(JoinHandle<()>, mpsc::Receiver<Published>)> {
         let outbox = lock(&self.inner.pending).take()?;
         let (inbox, received) = mpsc::channel(INBOX);
         let supervisor = Supervisor {
@@ -163,7 +163,7 @@ impl Backplane {
     /// envelope is dropped (logged events still reach the others through
     /// the store; live ones, such as typing, are gone), except session ends,
     /// which are held until Redis is back.
-    pub fn relay(&self, envelope: &Envelope) {
+    pub fn relay(&self, envelope: &Published) {
         let session_end = matches!(
             envelope.event,
             Event::SignedOut { .. } | Event::RoleChanged { .. } | Event::Deactivated { .. }
@@ -243,7 +243,7 @@ impl Backplane {
         format!("{}{name}", self.inner.prefix)
     }
 
-    fn encode(&self, envelope: &Envelope) -> Option<Vec<u8>> {
+    fn encode(&self, envelope: &Published) -> Option<Vec<u8>> {
         let payload =
             codec::encode(&envelope.event).or_else(|| codec::encode_live(&envelope.event))?;
         let EventScope {
@@ -266,7 +266,7 @@ impl Backplane {
 
     /// The envelope another process published; `None` for this process's
     /// own and for what cannot be read (logged: a newer server's kind).
-    fn decode(&self, bytes: &[u8]) -> Option<Envelope> {
+    fn decode(&self, bytes: &[u8]) -> Option<Published> {
         let wire: Wire = match serde_json::from_slice(bytes) {
             Ok(wire) => wire,
             Err(error) => {
@@ -295,7 +295,7 @@ impl Backplane {
             admins: wire.admins,
             users,
         });
-        Some(Envelope::new(
+        Some(Published::new(
             wire.position.map(Position::new),
             wire.at,
             audience,
@@ -308,7 +308,7 @@ impl Backplane {
 struct Supervisor {
     backplane: Backplane,
     outbox: mpsc::Receiver<Vec<u8>>,
-    inbox: mpsc::Sender<Envelope>,
+    inbox: mpsc::Sender<Published>,
 }
 
 impl Supervisor {
@@ -474,13 +474,13 @@ mod tests {
         let there = backplane();
         let user = UserId::generate();
         for envelope in [
-            Envelope::new(
+            Published::new(
                 Some(Position::new(7)),
                 crate::store::now(),
                 Audience::Everyone,
                 Event::ProductRemoved(ProductId::generate()),
             ),
-            Envelope::new(
+            Published::new(
                 None,
                 crate::store::now(),
                 Audience::UsersAndAdmins(vec![user.clone()]),

@@ -3,8 +3,8 @@
 //! parses into domain types, calls the service the GraphQL resolver calls, and
 //! reshapes the result into the documented envelope (`envelope.rs`).
 
+pub mod api_specs;
 pub mod asyncapi;
-pub mod contracts;
 pub mod envelope;
 pub mod openapi;
 pub mod rest;

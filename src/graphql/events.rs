@@ -12,7 +12,7 @@ use super::context::ContextExt as _;
 use super::orders::Order;
 use super::scalars::DateTime;
 use crate::error::AppError;
-use crate::hub::{ConnectionId, Envelope, Event};
+use crate::hub::{ConnectionId, Event, Published};
 use crate::services::Outbound;
 
 /// Everything up to `position` has been sent: a client that drops now
@@ -171,7 +171,7 @@ fn live_event(item: &Outbound) -> Option<async_graphql::Result<LiveEvent>> {
     }
 }
 
-fn logged(envelope: &Envelope) -> Option<LiveEvent> {
+fn logged(envelope: &Published) -> Option<LiveEvent> {
     let position = envelope.position?.to_string();
     let at = DateTime::from(envelope.at);
     Some(match &envelope.event {

@@ -53,7 +53,7 @@ pub fn router(state: AppState, config: &Config, socket_io: &SocketIo) -> Router 
         .route("/readyz", get(readyz))
         .merge(graphql::routes::router())
         .merge(rest::router())
-        .merge(crate::dashboard::router())
+        .merge(crate::admin_page::router())
         .route_layer(middleware::from_fn(crate::metrics::track_http))
         // After the route layer: a long poll is not an HTTP request to count.
         .merge(socket_io.routes())

@@ -145,9 +145,10 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConnectionId(pub String);
 
-/// An event with its audience, shared by every subscriber that receives it.
+/// An event as the hub publishes it: with its audience, its place in the
+/// event log, and its rendering, shared by every subscriber that receives it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Envelope {
+pub struct Published {
     /// The event as a door writes it to each of its connections, made by
     /// the first connection that renders it (one serialisation per event,
     /// however many connections hear it).
@@ -163,15 +164,15 @@ pub struct Envelope {
     pub event: Event,
 }
 
-impl Envelope {
-    /// An envelope not rendered yet.
+impl Published {
+    /// A published event not rendered yet.
     pub fn new(
         position: Option<Position>,
         at: DateTime<Utc>,
         audience: Audience,
         event: Event,
     ) -> Self {
-        Envelope {
+        Published {
             rendered: Rendered::default(),
             position,
             at,
@@ -231,7 +232,7 @@ impl std::fmt::Debug for Rendered {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HubItem {
     /// The next event.
-    Event(Arc<Envelope>),
+    Event(Arc<Published>),
     /// The subscriber fell this many events behind; they are gone.
     Lagged(u64),
 }
@@ -248,9 +249,9 @@ pub struct Hub {
 
 struct Inner {
     capacity: usize,
-    everyone: broadcast::Sender<Arc<Envelope>>,
-    admins: broadcast::Sender<Arc<Envelope>>,
-    users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Envelope>>>>,
+    everyone: broadcast::Sender<Arc<Published>>,
+    admins: broadcast::Sender<Arc<Published>>,
+    users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Published>>>>,
     /// The other processes of the cluster, when there are any.
     backplane: Option<Backplane>,
 }
@@ -287,7 +288,7 @@ impl Hub {
     /// ([`EventLog::record`](crate::services::EventLog::record)), which
     /// publishes them here with their position, in position order.
     pub fn publish(&self, audience: Audience, event: Event) {
-        let envelope = Envelope::new(None, crate::store::now(), audience, event);
+        let envelope = Published::new(None, crate::store::now(), audience, event);
         self.relay(&envelope);
         self.send(envelope);
     }
@@ -295,7 +296,7 @@ impl Hub {
     /// Sends an event this process published to the other processes of the
     /// cluster, if any (the event log relays its own logged events as soon
     /// as they have a position, and delivers them here in position order).
-    pub fn relay(&self, envelope: &Envelope) {
+    pub fn relay(&self, envelope: &Published) {
         if let Some(backplane) = &self.inner.backplane {
             backplane.relay(envelope);
         }
@@ -304,11 +305,11 @@ impl Hub {
     /// Delivers an event to this process's connections only: logged events
     /// in position order (the event log does), and what other processes
     /// published (relaying those again would echo them around the cluster).
-    pub fn deliver(&self, envelope: Envelope) {
+    pub fn deliver(&self, envelope: Published) {
         self.send(envelope);
     }
 
-    fn send(&self, envelope: Envelope) {
+    fn send(&self, envelope: Published) {
         crate::metrics::event_published(envelope.event.kind());
         let envelope = Arc::new(envelope);
         match &envelope.audience {
@@ -333,7 +334,7 @@ impl Hub {
         }
     }
 
-    fn send_to_user(&self, user_id: &UserId, envelope: &Arc<Envelope>) {
+    fn send_to_user(&self, user_id: &UserId, envelope: &Arc<Published>) {
         let sender = self.inner.users().get(user_id).cloned();
         if let Some(sender) = sender {
             let _ = sender.send(envelope.clone());
@@ -365,7 +366,7 @@ impl Hub {
     }
 
     /// A receiver on the user's channel, created on first use.
-    fn user_stream(&self, user_id: &UserId) -> BroadcastStream<Arc<Envelope>> {
+    fn user_stream(&self, user_id: &UserId) -> BroadcastStream<Arc<Published>> {
         let receiver = self
             .inner
             .users()
@@ -377,7 +378,7 @@ impl Hub {
 
     fn subscription(
         &self,
-        streams: Vec<BroadcastStream<Arc<Envelope>>>,
+        streams: Vec<BroadcastStream<Arc<Published>>>,
         user: Option<UserId>,
     ) -> Subscription {
         Subscription {
@@ -403,7 +404,7 @@ impl Default for Hub {
 }
 
 impl Inner {
-    fn users(&self) -> MutexGuard<'_, HashMap<UserId, broadcast::Sender<Arc<Envelope>>>> {
+    fn users(&self) -> MutexGuard<'_, HashMap<UserId, broadcast::Sender<Arc<Published>>>> {
         // The map is only touched by short, non-panicking sections; a poisoned
         // lock still holds a consistent map.
         self.users
@@ -415,14 +416,14 @@ impl Inner {
 /// A stream of [`HubItem`]s for one connection. Dropping it releases the
 /// user's channel when it was the last subscriber.
 pub struct Subscription {
-    streams: Vec<BroadcastStream<Arc<Envelope>>>,
+    streams: Vec<BroadcastStream<Arc<Published>>>,
     user: Option<UserId>,
     hub: Arc<Inner>,
     /// Round-robin start, so a busy channel cannot starve the others.
     next: usize,
     /// The last events delivered, to drop the second copy of an event that
     /// reached this subscriber on two channels (`UsersAndAdmins`).
-    recent: VecDeque<Arc<Envelope>>,
+    recent: VecDeque<Arc<Published>>,
 }
 
 /// How many delivered events a subscription remembers for de-duplication.
@@ -507,7 +508,7 @@ mod tests {
         }
     }
 
-    async fn next_event(subscription: &mut Subscription) -> Arc<Envelope> {
+    async fn next_event(subscription: &mut Subscription) -> Arc<Published> {
         match tokio::time::timeout(Duration::from_secs(1), subscription.next()).await {
             Ok(Some(HubItem::Event(envelope))) => envelope,
             other => panic!("expected an event, got {other:?}"),

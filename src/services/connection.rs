@@ -28,7 +28,7 @@ use futures::{Stream, StreamExt as _};
 use super::{Chat, EventLog, Presence, ResyncReason};
 use crate::auth::Principal;
 use crate::domain::{Message, MessageId, Position};
-use crate::hub::{Audience, ConnectionId, Envelope, Event, Hub, HubItem, Subscription};
+use crate::hub::{Audience, ConnectionId, Event, Hub, HubItem, Published, Subscription};
 
 /// Events read from the log per store call while replaying.
 const REPLAY_PAGE: usize = 256;
@@ -79,7 +79,7 @@ pub enum Outbound {
     /// refetch its state; events continue live.
     ResyncRequired(ResyncReason),
     /// An event the principal may see: replayed or live, once.
-    Event(Arc<Envelope>),
+    Event(Arc<Published>),
     /// The connection must end; nothing follows.
     Ended(EndReason),
 }
@@ -451,19 +451,19 @@ impl Feed {
         }
     }
 
-    fn handed_first(&self, envelope: &Envelope) -> bool {
+    fn handed_first(&self, envelope: &Published) -> bool {
         matches!(&envelope.event, Event::MessageSent { message, .. } if self.undelivered.contains(&message.id))
     }
 
-    fn echoes_own_message(&self, envelope: &Envelope) -> bool {
+    fn echoes_own_message(&self, envelope: &Published) -> bool {
         sent_from(&envelope.event, self.origin.as_ref())
     }
 }
 
 /// An undelivered message as the envelope a live one arrives in (it has no
 /// position: it was read from the messages, not the log).
-fn undelivered(principal: &Principal, message: Message) -> Envelope {
-    Envelope::new(
+fn undelivered(principal: &Principal, message: Message) -> Published {
+    Published::new(
         None,
         message.created_at,
         Audience::User(principal.user_id.clone()),

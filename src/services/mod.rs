@@ -32,7 +32,7 @@ pub use throttle::LoginThrottle;
 use crate::auth::{PasswordHasher, TokenIssuer};
 use crate::backplane::{Backplane, SharedPresence};
 use crate::config::Config;
-use crate::hub::{Envelope, Event, Hub};
+use crate::hub::{Event, Hub, Published};
 use crate::store::Store;
 
 /// Every service, built once at start-up and shared by all doors.
@@ -110,7 +110,7 @@ impl Services {
     /// event log (position order); live ones to this process's connections,
     /// after what they change here (a session end voids the cached account
     /// status; a presence change, the mirror of who is online).
-    fn arrived(&self, envelope: Envelope) {
+    fn arrived(&self, envelope: Published) {
         if envelope.position.is_some() {
             self.event_log.arrived(envelope);
             return;

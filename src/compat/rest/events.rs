@@ -15,7 +15,7 @@ use crate::compat::openapi::ErrorEnvelope;
 use crate::compat::wire::{MessageBody, OrderBody, ProductBody};
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::hub::{Envelope, Event};
+use crate::hub::{Event, Published};
 
 /// `GET /events` query parameters.
 #[derive(Deserialize, IntoParams)]
@@ -107,7 +107,7 @@ pub async fn list_events(
     Ok(Json(body))
 }
 
-fn event_body(envelope: &Envelope) -> Option<EventBody> {
+fn event_body(envelope: &Published) -> Option<EventBody> {
     let payload = match &envelope.event {
         Event::OrderPlaced(order) | Event::OrderStatusChanged(order) => {
             json!(OrderBody::from(order))

@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 
 pub use extract::{AppJson, parse_value};
 
-use crate::compat::{contracts, openapi as doc};
+use crate::compat::{api_specs, openapi as doc};
 use crate::http::AppState;
 
 /// The REST routes with their descriptions, each registered once.
@@ -56,7 +56,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(routes.clone())
         .nest("/api/v1", routes)
-        .merge(contracts::router(doc::complete(api)))
+        .merge(api_specs::router(doc::complete(api)))
 }
 
 /// The OpenAPI 3.1 document of these routes, as `GET /openapi.json` serves it.

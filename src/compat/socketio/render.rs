@@ -14,11 +14,11 @@ use super::events::{
 use super::session::frame;
 use crate::compat::envelope::timestamp;
 use crate::compat::wire::{MessageBody, OrderBody, ProductBody};
-use crate::hub::{Envelope, Event};
+use crate::hub::{Event, Published};
 
 /// The frame of one hub event, `None` for events that end sessions (each
 /// connection ends itself).
-pub fn frame(envelope: &Envelope) -> Option<Utf8Bytes> {
+pub fn frame(envelope: &Published) -> Option<Utf8Bytes> {
     envelope.rendered.get_or_render(|| {
         render(envelope).map(|outbound| frame::event(outbound.event, &outbound.payload))
     })
@@ -34,7 +34,7 @@ struct Outbound {
 
 /// What one hub event becomes on the Socket.IO wire, with its position in
 /// the payload of resumable events.
-fn render(envelope: &Envelope) -> Option<Outbound> {
+fn render(envelope: &Published) -> Option<Outbound> {
     let position = envelope.position.map(|position| position.to_string());
     let event = &envelope.event;
     let plain = |event: &SocketEvent, payload: serde_json::Value| {

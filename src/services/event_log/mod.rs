@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use crate::auth::Principal;
 use crate::domain::Position;
 use crate::error::AppError;
-use crate::hub::{Audience, Envelope, Event, Hub, codec};
+use crate::hub::{Audience, Event, Hub, Published, codec};
 use crate::store::{LogEntry, LogQuery, LogReader, NewLogEntry, Store, StoreResult, now};
 
 /// How often the log is read for events other processes wrote.
@@ -85,7 +85,7 @@ impl ResyncReason {
 #[derive(Debug)]
 pub struct EventPage {
     /// What the reader may see, oldest first.
-    pub events: Vec<Arc<Envelope>>,
+    pub events: Vec<Arc<Published>>,
     /// Where the next page starts, when this one is full.
     pub next_cursor: Option<Position>,
     /// The head when the page was read: where to continue from once the
@@ -106,9 +106,9 @@ struct Inner {
     published: AtomicU64,
     requests: mpsc::Sender<Record>,
     /// Logged events other processes wrote, as the backplane brings them.
-    arrivals: mpsc::Sender<Envelope>,
+    arrivals: mpsc::Sender<Published>,
     /// The appender's ends, taken by [`EventLog::start`].
-    pending: Mutex<Option<(mpsc::Receiver<Record>, mpsc::Receiver<Envelope>)>>,
+    pending: Mutex<Option<(mpsc::Receiver<Record>, mpsc::Receiver<Published>)>>,
 }
 
 /// One event to append, and who waits for its position.
@@ -196,7 +196,7 @@ impl EventLog {
     /// A logged event another process wrote, as the backplane brought it:
     /// published here in position order, once. Never waits; when the queue
     /// is full the event is left to the next read of the store.
-    pub fn arrived(&self, envelope: Envelope) {
+    pub fn arrived(&self, envelope: Published) {
         if let Some(position) = envelope.position {
             self.inner.store.position_taken(position);
         }
@@ -223,7 +223,7 @@ impl EventLog {
         after: Position,
         up_to: Position,
         limit: usize,
-    ) -> Result<Vec<Arc<Envelope>>, AppError> {
+    ) -> Result<Vec<Arc<Published>>, AppError> {
         if after >= up_to {
             return Ok(Vec::new());
         }
@@ -327,9 +327,9 @@ impl EventLog {
 
 /// A stored event as the hub carries it; `None` (logged) for a row this
 /// server cannot read.
-fn envelope(entry: LogEntry) -> Option<Envelope> {
+fn envelope(entry: LogEntry) -> Option<Published> {
     match codec::decode(&entry.entry.kind, &entry.entry.payload) {
-        Ok(event) => Some(Envelope::new(
+        Ok(event) => Some(Published::new(
             Some(entry.position),
             entry.entry.at,
             codec::audience(&entry.entry.scope),
@@ -369,7 +369,7 @@ struct Appender {
     /// Logged events waiting for their predecessor, by position: other
     /// processes' as the backplane brought them, and this one's own when
     /// another process wrote the position before.
-    ahead: BTreeMap<u64, Envelope>,
+    ahead: BTreeMap<u64, Published>,
     /// When to stop waiting for the predecessor of `ahead` and read the store.
     hole_deadline: Option<tokio::time::Instant>,
 }
@@ -378,7 +378,7 @@ impl Appender {
     async fn run(
         mut self,
         mut requests: mpsc::Receiver<Record>,
-        mut arrivals: mpsc::Receiver<Envelope>,
+        mut arrivals: mpsc::Receiver<Published>,
     ) {
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -431,7 +431,7 @@ impl Appender {
     }
 
     /// Holds a logged event until its turn comes.
-    fn hold(&mut self, envelope: Envelope) {
+    fn hold(&mut self, envelope: Published) {
         let Some(position) = envelope.position else {
             return;
         };
@@ -506,7 +506,7 @@ impl Appender {
                 let mut written = Vec::with_capacity(positions.len());
                 for (record, position) in waiting.into_iter().zip(positions) {
                     let envelope =
-                        Envelope::new(Some(position), record.at, record.audience, record.event);
+                        Published::new(Some(position), record.at, record.audience, record.event);
                     // The other processes hear of it at once, whatever this
                     // one still waits for: a writer that held its events
                     // back would hold up every process behind it.
@@ -595,7 +595,7 @@ impl Appender {
     /// Moves the head first, then publishes: a connection that subscribes
     /// and then reads the head may get this event both from its replay and
     /// live (and drops the second copy by its position), never from neither.
-    fn publish(&self, envelope: Envelope) {
+    fn publish(&self, envelope: Published) {
         let position = envelope.position.unwrap_or_default();
         self.inner
             .published
@@ -630,8 +630,8 @@ mod tests {
         (log, hub, dir)
     }
 
-    fn written_elsewhere(position: u64) -> Envelope {
-        Envelope::new(
+    fn written_elsewhere(position: u64) -> Published {
+        Published::new(
             Some(Position::new(position)),
             now(),
             Audience::Everyone,

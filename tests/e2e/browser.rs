@@ -12,11 +12,11 @@ use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-#[tokio::test]
-async fn an_admin_watches_the_business_live_in_the_dashboard() {
-    let browser_dir = Path::new(ROOT).join("tests/browser");
+/// The Chromium to drive, after checking that it and playwright-core are
+/// installed (failing with the command that installs what is missing).
+fn browser_prerequisites() -> String {
     assert!(
-        browser_dir.join("node_modules").exists(),
+        Path::new(ROOT).join("tests/browser/node_modules").exists(),
         "tests/browser/node_modules is missing: run `npm ci --prefix tests/browser` (tests/run.sh does)"
     );
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -24,6 +24,12 @@ async fn an_admin_watches_the_business_live_in_the_dashboard() {
         Path::new(&chromium).exists(),
         "{chromium} is missing: install Debian's chromium package (tests/run.sh does)"
     );
+    chromium
+}
+
+#[tokio::test]
+async fn an_admin_watches_the_business_live_in_the_dashboard() {
+    let chromium = browser_prerequisites();
     let app = TestApp::spawn().await;
     let screenshot = Path::new(ROOT).join("test-artifacts/dashboard.png");
 
@@ -62,16 +68,7 @@ async fn an_admin_watches_the_business_live_in_the_dashboard() {
 /// generated password the banner printed, then only watches.
 #[tokio::test]
 async fn the_demo_makes_the_dashboard_move_without_a_reload() {
-    let browser_dir = Path::new(ROOT).join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules").exists(),
-        "tests/browser/node_modules is missing: run `npm ci --prefix tests/browser` (tests/run.sh does)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: install Debian's chromium package (tests/run.sh does)"
-    );
+    let chromium = browser_prerequisites();
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

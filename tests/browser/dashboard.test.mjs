@@ -14,10 +14,9 @@
 // refresh that reconnects the subscriptions, and nothing loaded from another origin.
 // Exit code 0 on success; on failure a message naming the step, and exit code 1.
 
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { io } from 'socket.io-client';
+import { Failure, STEP_TIMEOUT_MS, assert, harness, log } from './harness.mjs';
 
 const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:4000').replace(/\/+$/, '');
 const ADMIN_EMAIL = process.env.ADMIN_EMAIL;
@@ -25,7 +24,6 @@ const ADMIN_PASSWORD = process.env.ADMIN_PASSWORD;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.SCREENSHOT || 'test-artifacts/dashboard.png';
 const HARD_TIMEOUT_MS = 120_000;
-const STEP_TIMEOUT_MS = 15_000;
 
 const origin = new URL(BASE_URL).origin;
 const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -33,53 +31,9 @@ const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 
 let browser = null;
 let page = null;
 let userSocket = null;
-let currentStep = 'start-up';
-let passed = 0;
-const pageErrors = [];
-const consoleErrors = [];
 const foreignRequests = [];
 const heldBackOrders = new Set();
 let graphqlSockets = 0;
-
-function log(line) {
-  process.stdout.write(`${line}\n`);
-}
-
-async function step(name, fn) {
-  currentStep = name;
-  const started = Date.now();
-  await fn();
-  passed += 1;
-  log(`  ok  ${name} (${Date.now() - started} ms)`);
-}
-
-class Failure extends Error {}
-function assert(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-async function saveScreenshot(file, options = {}) {
-  if (!page) return null;
-  try {
-    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-    await page.screenshot({ path: file, fullPage: true, ...options });
-    return file;
-  } catch {
-    return null;
-  }
-}
-
-async function fail(err) {
-  log(`FAIL  ${currentStep}`);
-  log(`      ${err instanceof Failure ? err.message : err?.stack || err}`);
-  if (pageErrors.length) log(`      page errors:\n        ${pageErrors.join('\n        ')}`);
-  if (consoleErrors.length) log(`      console errors:\n        ${consoleErrors.slice(-10).join('\n        ')}`);
-  const shot = await saveScreenshot(SCREENSHOT);
-  if (shot) log(`      screenshot of the failure: ${shot}`);
-  log(`browser: ${passed} passed, 1 failed`);
-  await cleanup();
-  process.exit(1);
-}
 
 async function cleanup() {
   try {
@@ -94,9 +48,12 @@ async function cleanup() {
   }
 }
 
-const hardTimeout = setTimeout(() => {
-  fail(new Failure(`hard timeout: the whole test took longer than ${HARD_TIMEOUT_MS / 1000} s`));
-}, HARD_TIMEOUT_MS);
+const { step, saveScreenshot, waitUntil, finish, setPage, pageErrors, consoleErrors } = harness({
+  screenshot: SCREENSHOT,
+  hardTimeoutMs: HARD_TIMEOUT_MS,
+  cleanup,
+  reportConsoleErrors: true,
+});
 
 // ---- REST (the legacy door a user's app takes) ----
 
@@ -202,14 +159,6 @@ async function waitVisible(selector, what, timeout = STEP_TIMEOUT_MS) {
   }
 }
 
-async function waitUntil(fn, arg, what, timeout = STEP_TIMEOUT_MS) {
-  try {
-    await page.waitForFunction(fn, arg, { timeout, polling: 100 });
-  } catch {
-    throw new Failure(`${what} (waited ${timeout / 1000} s)`);
-  }
-}
-
 async function textOf(selector) {
   return (await page.locator(selector).first().textContent())?.trim() ?? '';
 }
@@ -242,6 +191,7 @@ async function main() {
     });
     const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
     page = await context.newPage();
+    setPage(page); // also collects page errors and console errors
     // The GraphQL WebSocket goes through a pass-through proxy that can hold back
     // one order's live events (to provoke a conflict) and counts connections.
     await page.routeWebSocket(/\/graphql$/, (ws) => {
@@ -259,10 +209,6 @@ async function main() {
         }
         ws.send(message);
       });
-    });
-    page.on('pageerror', (err) => pageErrors.push(String(err?.stack || err)));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(msg.text());
     });
     page.on('request', (req) => {
       const url = req.url();
@@ -508,14 +454,4 @@ async function main() {
   });
 }
 
-try {
-  await main();
-  clearTimeout(hardTimeout);
-  if (consoleErrors.length) log(`note: console errors seen (not fatal):\n  ${consoleErrors.join('\n  ')}`);
-  log(`browser: ${passed} passed, 0 failed`);
-  await cleanup();
-  process.exit(0);
-} catch (err) {
-  clearTimeout(hardTimeout);
-  await fail(err);
-}
+await finish(main);

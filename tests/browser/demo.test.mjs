@@ -14,9 +14,8 @@
 // going offline.
 // Exit code 0 on success; on failure the step, what did not move, and exit code 1.
 
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { assert, harness, log } from './harness.mjs';
 
 const BASE_URL = (process.env.BASE_URL || 'http://127.0.0.1:4000').replace(/\/+$/, '');
 const ADMIN_EMAIL = process.env.ADMIN_EMAIL || 'admin@demo.local';
@@ -24,66 +23,17 @@ const ADMIN_PASSWORD = process.env.ADMIN_PASSWORD;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.SCREENSHOT || 'test-artifacts/demo.png';
 const MOVE_WITHIN_MS = Number(process.env.MOVE_WITHIN_MS || 30_000);
-const STEP_TIMEOUT_MS = 15_000;
 const HARD_TIMEOUT_MS = MOVE_WITHIN_MS + 60_000;
 
 let browser = null;
 let page = null;
-let currentStep = 'start-up';
-let passed = 0;
 let navigations = 0;
-const pageErrors = [];
 
-function log(line) {
-  process.stdout.write(`${line}\n`);
-}
-
-async function step(name, fn) {
-  currentStep = name;
-  const started = Date.now();
-  await fn();
-  passed += 1;
-  log(`  ok  ${name} (${Date.now() - started} ms)`);
-}
-
-class Failure extends Error {}
-function assert(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-async function saveScreenshot(file) {
-  if (!page) return null;
-  try {
-    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-    await page.screenshot({ path: file, fullPage: true });
-    return file;
-  } catch {
-    return null;
-  }
-}
-
-async function fail(err) {
-  log(`FAIL  ${currentStep}`);
-  log(`      ${err instanceof Failure ? err.message : err?.stack || err}`);
-  if (pageErrors.length) log(`      page errors:\n        ${pageErrors.join('\n        ')}`);
-  const shot = await saveScreenshot(SCREENSHOT);
-  if (shot) log(`      screenshot of the failure: ${shot}`);
-  log(`browser: ${passed} passed, 1 failed`);
-  await browser?.close().catch(() => {});
-  process.exit(1);
-}
-
-const hardTimeout = setTimeout(() => {
-  fail(new Failure(`hard timeout: the whole test took longer than ${HARD_TIMEOUT_MS / 1000} s`));
-}, HARD_TIMEOUT_MS);
-
-async function waitUntil(fn, arg, what, timeout = STEP_TIMEOUT_MS) {
-  try {
-    await page.waitForFunction(fn, arg, { timeout, polling: 100 });
-  } catch {
-    throw new Failure(`${what} (waited ${timeout / 1000} s)`);
-  }
-}
+const { step, saveScreenshot, waitUntil, finish, setPage, pageErrors } = harness({
+  screenshot: SCREENSHOT,
+  hardTimeoutMs: HARD_TIMEOUT_MS,
+  cleanup: () => browser?.close().catch(() => {}),
+});
 
 /** What the page shows now, in the terms the checks compare. */
 function snapshot() {
@@ -134,7 +84,7 @@ async function main() {
     });
     const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
     page = await context.newPage();
-    page.on('pageerror', (err) => pageErrors.push(String(err?.stack || err)));
+    setPage(page); // also collects page errors
     const response = await page.goto(`${BASE_URL}/dashboard/`, { waitUntil: 'load' });
     assert(response && response.ok(), `GET /dashboard/ answered ${response?.status()}`);
     await page.locator('[data-testid="login-email"]').fill(ADMIN_EMAIL);
@@ -196,13 +146,4 @@ async function main() {
   });
 }
 
-try {
-  await main();
-  clearTimeout(hardTimeout);
-  log(`browser: ${passed} passed, 0 failed`);
-  await browser?.close().catch(() => {});
-  process.exit(0);
-} catch (err) {
-  clearTimeout(hardTimeout);
-  await fail(err);
-}
+await finish(main);

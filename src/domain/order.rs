@@ -69,6 +69,8 @@ pub struct Quantity(u32);
 impl Quantity {
     /// The most units one order may take.
     pub const MAX: i64 = 1000;
+    /// Units ordered when the client names none (every door).
+    pub const DEFAULT: i64 = 1;
 
     /// # Errors
     /// A [`ValidationError`] outside `1..=1000`.

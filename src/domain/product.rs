@@ -145,6 +145,8 @@ pub struct Stock(u32);
 impl Stock {
     /// The largest accepted stock.
     pub const MAX: i64 = 1_000_000_000;
+    /// A new product's stock when the client gives none (every door).
+    pub const INITIAL: i64 = 0;
 
     /// # Errors
     /// A [`ValidationError`] for negative values or values above [`Stock::MAX`].
@@ -232,8 +234,8 @@ pub struct ProductPatch {
 
 impl NewProduct {
     /// Parses the raw fields of a new product (`name`, `price`, `stock`,
-    /// `description`), reporting every bad one at once. Stock defaults to 0
-    /// and the description to empty.
+    /// `description`), reporting every bad one at once. Stock defaults to
+    /// [`Stock::INITIAL`] and the description to empty.
     ///
     /// # Errors
     /// `BAD_USER_INPUT` with per-field details.
@@ -247,7 +249,7 @@ impl NewProduct {
         let name = ProductName::parse(name).map_err(|e| problems.insert("name".into(), e.0.into()));
         let price =
             Price::from_decimal(price).map_err(|e| problems.insert("price".into(), e.0.into()));
-        let stock = Stock::parse(stock.unwrap_or(0))
+        let stock = Stock::parse(stock.unwrap_or(Stock::INITIAL))
             .map_err(|e| problems.insert("stock".into(), e.0.into()));
         let description = Description::parse(description.unwrap_or(""))
             .map_err(|e| problems.insert("description".into(), e.0.into()));

@@ -82,7 +82,7 @@ pub struct CreateProductInput {
     /// A non-negative amount with at most two decimals.
     pub price: f64,
     /// Units in stock.
-    #[graphql(default = 0)]
+    #[graphql(default_with = "crate::domain::Stock::INITIAL")]
     pub stock: i64,
     /// Up to 5,000 characters.
     #[graphql(default)]

@@ -254,7 +254,7 @@ impl OrderMutation {
         &self,
         ctx: &Context<'_>,
         product_id: ID,
-        #[graphql(default = 1)] quantity: i32,
+        #[graphql(default_with = "crate::domain::Quantity::DEFAULT as i32")] quantity: i32,
         #[graphql(
             desc = "Makes a retry safe: the same key from the same user within 24 hours returns the first result instead of creating again; the same key with different arguments is CONFLICT."
         )]

@@ -161,7 +161,8 @@ pub async fn place_order(
     AppJson(body): AppJson<PlaceOrderBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let product_id = ProductId::parse(&body.product_id).map_err(|e| e.on("productId"))?;
-    let quantity = Quantity::parse(body.quantity.unwrap_or(1)).map_err(|e| e.on("quantity"))?;
+    let quantity = Quantity::parse(body.quantity.unwrap_or(Quantity::DEFAULT))
+        .map_err(|e| e.on("quantity"))?;
     let order = state
         .services
         .orders

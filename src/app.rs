@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -18,7 +19,7 @@ use crate::backplane::Backplane;
 use crate::compat::socketio;
 use crate::config::Config;
 use crate::graphql;
-use crate::http::{self, AppState};
+use crate::http;
 use crate::hub::Hub;
 use crate::services::Services;
 use crate::store;
@@ -64,8 +65,11 @@ impl App {
             (Some(_), None) => anyhow::bail!("REDIS_URL needs MONGODB_URI naming a database"),
             (None, _) => None,
         };
-        let hub = Hub::with_backplane(crate::hub::DEFAULT_CAPACITY, backplane);
-        let services = Services::new(&config, store, hub, hasher);
+        let relay = backplane
+            .clone()
+            .map(|backplane| Arc::new(backplane) as Arc<dyn crate::hub::Relay>);
+        let hub = Hub::with_relay(crate::hub::DEFAULT_CAPACITY, relay);
+        let services = Services::with_backplane(&config, store, hub, hasher, backplane);
         let event_log = services
             .event_log
             .start()
@@ -81,15 +85,15 @@ impl App {
 
         let schema = graphql::schema(services.clone());
         let io = socketio::SocketIo::new(&services);
-        let state = AppState {
+        let graphql_door = graphql::routes::GraphqlDoor {
             services: services.clone(),
             schema,
-            graphql_ws: graphql::routes::WebSocketLimits {
+            websocket: graphql::routes::WebSocketLimits {
                 max_message_bytes: config.body_limit,
                 init_timeout: config.connection_init_timeout,
             },
         };
-        let router = http::router(state, &config, &io);
+        let router = http::router(services.clone(), graphql_door, &config, &io);
 
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)

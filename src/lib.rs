@@ -14,8 +14,9 @@
 //! - [`services`]: the only place rules live.
 //! - [`graphql`]: the primary door (queries, mutations, subscriptions).
 //! - [`compat`]: the legacy doors, REST and Socket.IO, on the same services.
-//! - [`http`]: the axum router and its layers; [`admin_page`]: the embedded
-//!   admin page.
+//! - [`http`]: the axum router and its layers, composing the doors (which
+//!   never import it back); [`client_addr`]: who a request is from;
+//!   [`admin_page`]: the embedded admin page.
 //! - [`demo`]: the `demo` command's shop and simulated customers, a client
 //!   of the services like any door (never run by `serve`).
 //! - [`app`], [`config`], [`telemetry`], [`metrics`], [`error`]: start-up,
@@ -26,6 +27,7 @@ pub mod admin_page;
 pub mod app;
 pub mod auth;
 pub mod backplane;
+pub mod client_addr;
 pub mod compat;
 pub mod config;
 pub mod demo;

@@ -47,7 +47,7 @@ pub use throttle::SharedLimit;
 
 use crate::domain::{Position, UserId};
 use crate::error::AppError;
-use crate::hub::{Event, Published, codec};
+use crate::hub::{Event, Published, Relay, codec};
 use crate::store::EventScope;
 
 /// Longest wait for Redis to connect or answer one command.
@@ -102,6 +102,13 @@ struct Inner {
     held: Mutex<Vec<Vec<u8>>>,
     /// The supervisor's ends, taken by [`Backplane::start`].
     pending: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
+}
+
+/// The hub relays what this process publishes through the backplane.
+impl Relay for Backplane {
+    fn relay(&self, published: &Published) {
+        Backplane::relay(self, published);
+    }
 }
 
 /// An envelope as it crosses the backplane.

@@ -13,10 +13,9 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::asyncapi;
-use crate::http::AppState;
 
 /// `GET /openapi.json` with the given document and `GET /asyncapi.json`.
-pub fn router(openapi: utoipa::openapi::OpenApi) -> Router<AppState> {
+pub fn router<S: Clone + Send + Sync + 'static>(openapi: utoipa::openapi::OpenApi) -> Router<S> {
     let openapi = rendered(&openapi);
     let asyncapi = rendered(&asyncapi::document());
     Router::new()

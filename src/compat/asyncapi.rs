@@ -12,12 +12,10 @@
 //! No Rust crate builds AsyncAPI documents, so this one is plain
 //! `serde_json`.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
-use utoipa::ToSchema;
 
 use super::openapi::ErrorEnvelope;
+use super::schemas::Schemas;
 use super::socketio::events::{self, Direction, SocketEvent};
 
 /// The AsyncAPI version of the document.
@@ -27,25 +25,6 @@ pub const ASYNCAPI_VERSION: &str = "3.0.0";
 const EVENTS_CHANNEL: &str = "events";
 /// The channel of the acks, which travel back on the emitting socket.
 const ACKS_CHANNEL: &str = "acks";
-
-/// Named JSON schemas that payloads refer to, gathered while the payloads
-/// are rendered; they become `components.schemas`.
-#[derive(Default)]
-pub struct Schemas(BTreeMap<String, Value>);
-
-impl Schemas {
-    /// A `$ref` to `T`'s schema, with `T` and every schema it refers to
-    /// added to the components.
-    pub fn reference<T: ToSchema>(&mut self) -> Value {
-        let mut referenced = Vec::new();
-        T::schemas(&mut referenced);
-        referenced.push((T::name().into_owned(), T::schema()));
-        for (name, schema) in referenced {
-            self.0.entry(name).or_insert_with(|| json!(schema));
-        }
-        json!({ "$ref": format!("#/components/schemas/{}", T::name()) })
-    }
-}
 
 /// The whole document.
 pub fn document() -> Value {
@@ -121,7 +100,7 @@ pub fn document() -> Value {
         "operations": operations,
         "components": {
             "messages": messages,
-            "schemas": schemas.0,
+            "schemas": schemas.into_components(),
             "securitySchemes": {
                 "accessToken": {
                     "type": "http",
@@ -249,6 +228,7 @@ mod tests {
             ("session.rs", include_str!("socketio/session.rs")),
             ("handlers.rs", include_str!("socketio/handlers.rs")),
             ("handshake.rs", include_str!("socketio/handshake.rs")),
+            ("caller.rs", include_str!("socketio/caller.rs")),
         ];
         for (file, source) in sources {
             // `frame::event` writes an event; the handler table names those

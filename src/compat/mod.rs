@@ -6,7 +6,9 @@
 pub mod api_specs;
 pub mod asyncapi;
 pub mod envelope;
+pub mod json_input;
 pub mod openapi;
 pub mod rest;
+pub mod schemas;
 pub mod socketio;
 pub mod wire;

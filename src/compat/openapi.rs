@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::Object;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::openapi::tag::TagBuilder;
@@ -27,7 +27,7 @@ use utoipa::openapi::{
 };
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::OrderStatus;
+use super::schemas::string_enum;
 
 /// The name of the bearer-token security scheme; handlers that need a
 /// signed-in caller list it in `security(...)`.
@@ -50,9 +50,6 @@ pub const PRODUCT_SORTS: [&str; 9] = [
     "createdAt",
     "-createdAt",
 ];
-
-/// The roles an account can have, as the wire spells them.
-pub const ROLES: [&str; 2] = ["user", "admin"];
 
 /// Every `code` of the error envelope, one per error class of the contract.
 pub const ERROR_CODES: [&str; 9] = [
@@ -120,8 +117,9 @@ Success: `{\"status\":\"success\",\"data\":…}`; lists add `meta.nextCursor` (n
 last page; pass it back as `cursor`, or `before` for chat history). Lists are 20 items a page \
 by default and at most 100. Error: `{\"status\":\"error\",\"message\",\"code\",\"details\"?}` \
 with the HTTP status of the class; validation errors name each field in `details`.\n\n\
-Request bodies are JSON objects (the content type is not checked) of at most 64 KiB. \
-Requests time out after 30 s (503). The Socket.IO events are described by `/asyncapi.json`.";
+Request bodies are JSON objects of at most 64 KiB, sent as `application/json` (a body \
+without a content type is read as JSON unless the request has an `Origin`; anything else is \
+415). Requests time out after 30 s (503). The Socket.IO events are described by `/asyncapi.json`.";
 
 /// Completes the document built by the router: security scheme, shared
 /// responses, and those responses on every operation (413 where there is a
@@ -201,28 +199,6 @@ fn error_response(description: &str) -> Response {
                 .build(),
         )
         .build()
-}
-
-/// A string schema with a fixed set of values.
-fn string_enum<const N: usize>(values: [&str; N], description: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .description(Some(description))
-        .build()
-}
-
-/// `status` of an order: the four statuses, in flow order.
-pub fn order_status_schema() -> Object {
-    string_enum(
-        OrderStatus::ALL.map(OrderStatus::as_str),
-        "pending → processing → shipped → delivered; only forward, skipping allowed",
-    )
-}
-
-/// `role` of an account.
-pub fn role_schema() -> Object {
-    string_enum(ROLES, "What the account may do")
 }
 
 /// `sort` of `GET /products`.
@@ -394,7 +370,7 @@ pub struct Deleted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ProductSort, Role};
+    use crate::domain::ProductSort;
     use crate::error::AppError;
 
     #[test]
@@ -443,16 +419,6 @@ mod tests {
     fn every_documented_sort_is_accepted() {
         for sort in PRODUCT_SORTS {
             assert!(ProductSort::parse(sort).is_ok(), "{sort}");
-        }
-    }
-
-    #[test]
-    fn the_documented_roles_are_the_roles() {
-        for role in ROLES {
-            assert_eq!(Role::parse(role).map(Role::as_str), Ok(role));
-        }
-        for role in [Role::User, Role::Admin] {
-            assert!(ROLES.contains(&role.as_str()), "{role:?}");
         }
     }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::envelope::timestamp;
-use super::openapi::{order_status_schema, role_schema};
+use super::schemas::{order_status_schema, role_schema};
 use crate::domain::{Message, Order, Product, User};
 use crate::services::Session;
 

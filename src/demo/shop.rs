@@ -8,9 +8,9 @@
 //! consequence: every seeded order is dated at seeding time, since only the
 //! store could back-date one; the simulation spreads later ones out.
 
-use crate::domain::{NewProduct, OrderStatus, Product, Quantity};
+use crate::domain::{NewProduct, OrderStatus, Outgoing, Product, ProductListing, Quantity};
 use crate::error::AppError;
-use crate::services::{Outgoing, ProductListing, Services};
+use crate::services::Services;
 
 use super::Cast;
 

@@ -33,12 +33,12 @@ use tokio::task::JoinHandle;
 
 use super::cast::Actor;
 use super::{Cast, shop};
-use crate::domain::{OrderStatus, Product, ProductPatch, Quantity, Stock, UserId};
+use crate::domain::{
+    OrderListing, OrderStatus, Outgoing, Product, ProductPatch, Quantity, Stock, UserId,
+};
 use crate::error::AppError;
 use crate::hub::{ConnectionId, Event};
-use crate::services::{
-    Authenticated, DashboardStats, Opening, OrderListing, Outbound, Outgoing, Services, Wants,
-};
+use crate::services::{Authenticated, DashboardStats, Opening, Outbound, Services, Wants};
 use crate::store::now;
 
 /// Orders waiting to be delivered, at most: past this, customers wait for

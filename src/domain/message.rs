@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Cursor, MESSAGES_NEWEST, MessageId, SortKey, UserId, ValidationError};
+use crate::error::{AppError, FieldErrors};
 
 /// A message text: 1 to 4,000 characters, not only whitespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,31 @@ pub struct Conversation {
     pub last_message: Message,
     /// Messages from the peer not yet seen.
     pub unread: u64,
+}
+
+/// A message about to be sent, valid.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The recipient.
+    pub to: UserId,
+    /// What to say.
+    pub text: MessageText,
+}
+
+impl Outgoing {
+    /// Parses the raw `to` and `text` of a send, reporting both at once.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` with per-field details.
+    pub fn parse(to: &str, text: &str) -> Result<Self, AppError> {
+        let mut problems = FieldErrors::new();
+        let to = UserId::parse(to).map_err(|e| problems.insert("to".into(), e.0.into()));
+        let text = MessageText::parse(text).map_err(|e| problems.insert("text".into(), e.0.into()));
+        match (to, text) {
+            (Ok(to), Ok(text)) => Ok(Outgoing { to, text }),
+            _ => Err(AppError::invalid_fields(problems)),
+        }
+    }
 }
 
 #[cfg(test)]

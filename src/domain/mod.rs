@@ -7,6 +7,7 @@
 mod email;
 mod id;
 mod idempotency;
+mod listing;
 mod message;
 mod order;
 mod page;
@@ -18,7 +19,8 @@ mod user;
 pub use email::Email;
 pub use id::{Id, MessageId, OrderId, ProductId, UserId, UserKind};
 pub use idempotency::IdempotencyKey;
-pub use message::{Conversation, Message, MessageText};
+pub use listing::{MessageListing, OrderListing, ProductListing, UserListing};
+pub use message::{Conversation, Message, MessageText, Outgoing};
 pub use order::{NewOrder, Order, OrderStatus, Quantity};
 pub use page::{
     Cursor, DEFAULT_PAGE_SIZE, KeyKind, MAX_PAGE_SIZE, MESSAGES_NEWEST, ORDERS_NEWEST, Page,

@@ -448,4 +448,17 @@ mod tests {
         assert_eq!(search.prefixes(), ["red", "sh"]);
         assert_eq!(SearchTerms::parse(" -- ").unwrap(), None);
     }
+
+    #[test]
+    fn an_empty_patch_is_refused() {
+        assert!(ProductPatch::parse(None, None, None, None).is_err());
+        assert!(ProductPatch::parse(None, Some(2.5), None, None).is_ok());
+    }
+
+    #[test]
+    fn new_products_default_their_stock_and_description() {
+        let product = NewProduct::parse("Lamp", 12.5, None, None).unwrap();
+        assert_eq!(product.stock.units(), 0);
+        assert_eq!(product.description.as_str(), "");
+    }
 }

@@ -7,8 +7,8 @@ use super::context::ContextExt as _;
 use super::error::IntoGraphql as _;
 use super::scalars::DateTime;
 use crate::auth::RefreshToken;
-use crate::domain::{self, UserId};
-use crate::services::{Registration, Session, SignIn, UserListing};
+use crate::domain::{self, UserId, UserListing};
+use crate::services::{Registration, Session, SignIn};
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

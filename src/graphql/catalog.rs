@@ -9,9 +9,8 @@ use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
 use super::live::events;
 use super::scalars::DateTime;
-use crate::domain::{self, NewProduct, ProductPatch};
+use crate::domain::{self, NewProduct, ProductListing, ProductPatch};
 use crate::hub::Event;
-use crate::services::ProductListing;
 
 /// A product in the catalogue.
 #[derive(Debug, Clone, SimpleObject)]

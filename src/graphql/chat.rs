@@ -13,9 +13,9 @@ use super::error::IntoGraphql as _;
 use super::live::events;
 use super::loaders::UserLoader;
 use super::scalars::DateTime;
-use crate::domain::{self, MessageId, UserId};
+use crate::domain::{self, MessageId, MessageListing, Outgoing, UserId};
 use crate::hub::{ConnectionId, Event};
-use crate::services::{MessageListing, Outbound, Outgoing};
+use crate::services::Outbound;
 
 /// A chat message. `from` and `to` are batch-loaded.
 #[derive(Debug, Clone, SimpleObject)]

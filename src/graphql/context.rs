@@ -6,8 +6,8 @@ use async_graphql::Context;
 
 use super::error::IntoGraphql as _;
 use crate::auth::{INVALID_TOKEN, Principal};
+use crate::client_addr::ClientIp;
 use crate::error::AppError;
-use crate::http::client_addr::ClientIp;
 use crate::services::Services;
 
 /// The caller of one GraphQL request or WebSocket connection.

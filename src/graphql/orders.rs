@@ -14,9 +14,9 @@ use super::error::IntoGraphql as _;
 use super::live::events;
 use super::loaders::{ProductLoader, UserLoader};
 use super::scalars::DateTime;
-use crate::domain::{self, Page, Quantity};
+use crate::domain::{self, OrderListing, Page, Quantity};
 use crate::hub::Event;
-use crate::services::{DashboardStats as Stats, OrderListing};
+use crate::services::DashboardStats as Stats;
 
 /// Where an order is. Only moves forward; skipping is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -20,12 +20,11 @@ use axum::{Json, Router};
 use futures::{SinkExt as _, StreamExt as _};
 
 use super::Caller;
-use super::loaders;
+use super::{AppSchema, loaders};
 use crate::auth::{Principal, bearer_token};
+use crate::client_addr::ClientIp;
 use crate::domain::UserId;
 use crate::error::AppError;
-use crate::http::AppState;
-use crate::http::client_addr::ClientIp;
 use crate::hub::ConnectionId;
 use crate::metrics::{self, Door};
 use crate::services::{Authenticator, Opening, Outbound, Services, Wants};
@@ -36,13 +35,27 @@ const GRAPHIQL_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline
      style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://graphql.org; \
      font-src 'self' data: https://unpkg.com; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
+/// What the `/graphql` routes run on: the schema, the services it calls
+/// (for the caller's token and the loaders), and the WebSocket limits.
+#[derive(Clone)]
+pub struct GraphqlDoor {
+    /// The schema, with the services in its data.
+    pub schema: AppSchema,
+    /// The services every door calls.
+    pub services: Services,
+    /// Limits of a GraphQL WebSocket.
+    pub websocket: WebSocketLimits,
+}
+
 /// The `/graphql` routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/graphql", get(graphql_get).post(graphql_post))
+pub fn router(door: GraphqlDoor) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .with_state(door)
 }
 
 async fn graphql_post(
-    State(state): State<AppState>,
+    State(state): State<GraphqlDoor>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     request: Result<GraphQLRequest, GraphQLRejection>,
@@ -56,7 +69,7 @@ async fn graphql_post(
 
 /// Runs one operation for its HTTP caller: POST, or GET for queries.
 async fn execute(
-    state: &AppState,
+    state: &GraphqlDoor,
     client: std::net::IpAddr,
     headers: &HeaderMap,
     request: async_graphql::Request,
@@ -86,7 +99,7 @@ struct GetParameters {
 /// specification has it (cacheable, linkable). A mutation is refused with
 /// 405 and `Allow: POST`, so a link or a prefetch can never change anything.
 async fn graphql_get_operation(
-    state: &AppState,
+    state: &GraphqlDoor,
     client: std::net::IpAddr,
     headers: &HeaderMap,
     parameters: GetParameters,
@@ -161,7 +174,7 @@ fn refused(status: StatusCode, message: &str) -> Response {
 /// `GET /graphql`: a WebSocket upgrade (subscriptions), a query in the
 /// query string, or, for a browser asking for HTML, the GraphiQL page.
 async fn graphql_get(
-    State(state): State<AppState>,
+    State(state): State<GraphqlDoor>,
     ClientIp(client): ClientIp,
     request: Request,
 ) -> Response {
@@ -200,7 +213,7 @@ async fn graphql_get(
     };
     let schema = state.schema.clone();
     let services = state.services.clone();
-    let limits = state.graphql_ws;
+    let limits = state.websocket;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // tungstenite refuses frames past this bound itself (memory stays

@@ -25,40 +25,35 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub mod client_addr;
 mod guards;
 
+use crate::client_addr;
 use crate::compat::{envelope, rest};
 use crate::config::Config;
-use crate::graphql::{self, AppSchema};
+use crate::graphql::{self, routes::GraphqlDoor};
 use crate::services::Services;
-
-/// Shared state of every HTTP handler.
-#[derive(Clone)]
-pub struct AppState {
-    /// The services every door calls.
-    pub services: Services,
-    /// The GraphQL schema (with the services in its data).
-    pub schema: AppSchema,
-    /// Limits of a GraphQL WebSocket.
-    pub graphql_ws: graphql::routes::WebSocketLimits,
-}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP surface.
-pub fn router(state: AppState, config: &Config, socket_io: &SocketIo) -> Router {
+/// The whole HTTP surface: each door's routes on its own state, composed
+/// here (no door knows this module), with the layers around them.
+pub fn router(
+    services: Services,
+    graphql: GraphqlDoor,
+    config: &Config,
+    socket_io: &SocketIo,
+) -> Router {
     let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(graphql::routes::router())
-        .merge(rest::router())
+        .with_state(services.clone())
+        .merge(graphql::routes::router(graphql))
+        .merge(rest::router(services))
         .merge(crate::admin_page::router())
         .route_layer(middleware::from_fn(crate::metrics::track_http))
         // After the route layer: a long poll is not an HTTP request to count.
         .merge(socket_io.routes())
         .fallback(not_found)
-        .with_state(state)
         .layer(middleware::map_request(detach_request_head));
 
     // Innermost: limits whose refusals come out bare and are enveloped next.
@@ -234,9 +229,9 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// The store answers.
-async fn readyz(State(state): State<AppState>) -> Response {
-    match state.services.ready().await {
-        Ok(()) if state.services.clustered() => {
+async fn readyz(State(services): State<Services>) -> Response {
+    match services.ready().await {
+        Ok(()) if services.clustered() => {
             Json(serde_json::json!({ "status": "ok", "store": "ok", "redis": "ok" }))
                 .into_response()
         }

@@ -9,10 +9,12 @@
 //! ([`HubItem::Lagged`]), and never blocks the publisher.
 //!
 //! Every live connection subscribes to the channels of its audience (the
-//! connection service does). With a [`Backplane`] (several processes), what
-//! this process's services publish is also relayed to the other processes,
-//! and what they publish arrives through [`Hub::deliver`]; services do not
-//! know the difference.
+//! connection service does). With a [`Relay`] (the backplane, when there
+//! are several processes), what this process's services publish is also
+//! relayed to the other processes, and what they publish arrives through
+//! [`Hub::deliver`]; services do not know the difference. The hub defines
+//! [`Relay`] and never names the backplane, which depends on the hub (its
+//! events and their codec), not the other way round.
 
 pub mod codec;
 
@@ -28,7 +30,6 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::auth::Principal;
-use crate::backplane::Backplane;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Message, MessageId, Order, Position, Product, ProductId, Role, UserId};
@@ -253,18 +254,26 @@ struct Inner {
     admins: broadcast::Sender<Arc<Published>>,
     users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Published>>>>,
     /// The other processes of the cluster, when there are any.
-    backplane: Option<Backplane>,
+    relay: Option<Arc<dyn Relay>>,
+}
+
+/// Carries what this process publishes to the other processes of a
+/// cluster (the backplane does). Called on the publishing path, so it must
+/// not wait: a relay queues, and drops what it cannot queue.
+pub trait Relay: Send + Sync {
+    /// Sends one event this process published to the other processes.
+    fn relay(&self, published: &Published);
 }
 
 impl Hub {
     /// A hub whose channels hold `capacity` events each.
     pub fn new(capacity: usize) -> Self {
-        Self::with_backplane(capacity, None)
+        Self::with_relay(capacity, None)
     }
 
     /// A hub that also relays what this process publishes to the other
     /// processes of the cluster (`None`: one process, as [`new`](Self::new)).
-    pub fn with_backplane(capacity: usize, backplane: Option<Backplane>) -> Self {
+    pub fn with_relay(capacity: usize, relay: Option<Arc<dyn Relay>>) -> Self {
         let capacity = capacity.max(1);
         Hub {
             inner: Arc::new(Inner {
@@ -272,14 +281,15 @@ impl Hub {
                 everyone: broadcast::channel(capacity).0,
                 admins: broadcast::channel(capacity).0,
                 users: Mutex::new(HashMap::new()),
-                backplane,
+                relay,
             }),
         }
     }
 
-    /// The backplane this hub relays to, when there are several processes.
-    pub fn backplane(&self) -> Option<&Backplane> {
-        self.inner.backplane.as_ref()
+    /// Whether this hub relays to other processes (a cluster), which then
+    /// bring what they publish.
+    pub fn is_relayed(&self) -> bool {
+        self.inner.relay.is_some()
     }
 
     /// Publishes one live-only event to its audience. Never waits: with no
@@ -297,8 +307,8 @@ impl Hub {
     /// cluster, if any (the event log relays its own logged events as soon
     /// as they have a position, and delivers them here in position order).
     pub fn relay(&self, envelope: &Published) {
-        if let Some(backplane) = &self.inner.backplane {
-            backplane.relay(envelope);
+        if let Some(relay) = &self.inner.relay {
+            relay.relay(envelope);
         }
     }
 

@@ -8,94 +8,11 @@ use tracing::instrument;
 use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Cursor, IdempotencyKey, NewProduct, Page, Price, Product, ProductId, ProductPatch, ProductSort,
-    SearchTerms, page_size,
+    IdempotencyKey, NewProduct, Page, Product, ProductId, ProductListing, ProductPatch,
 };
-use crate::error::{AppError, FieldErrors};
+use crate::error::AppError;
 use crate::hub::{Audience, Event};
 use crate::store::{ProductQuery, Store, now};
-
-/// A catalogue list request, valid.
-#[derive(Debug, Clone, Default)]
-pub struct ProductListing {
-    /// Word prefixes the name must match.
-    pub search: Option<SearchTerms>,
-    /// Lowest price, inclusive.
-    pub min_price: Option<Price>,
-    /// Highest price, inclusive.
-    pub max_price: Option<Price>,
-    /// The ordering.
-    pub sort: ProductSort,
-    /// Page size (clamped).
-    pub first: usize,
-    /// Continue after this cursor.
-    pub after: Option<Cursor>,
-}
-
-impl ProductListing {
-    /// Parses the raw list arguments every door receives, reporting every bad
-    /// one at once (`search`, `minPrice`, `maxPrice`, `sort`, `after`).
-    ///
-    /// # Errors
-    /// `BAD_USER_INPUT` with per-field details.
-    pub fn parse(
-        search: Option<&str>,
-        min_price: Option<f64>,
-        max_price: Option<f64>,
-        sort: Option<&str>,
-        first: Option<i64>,
-        after: Option<&str>,
-    ) -> Result<Self, AppError> {
-        let mut problems = FieldErrors::new();
-        let mut note = |field: &str, problem: &str| {
-            problems.insert(field.to_owned(), problem.to_owned());
-        };
-        let search = match search.map(SearchTerms::parse).transpose() {
-            Ok(terms) => terms.flatten(),
-            Err(e) => {
-                note("search", e.0);
-                None
-            }
-        };
-        let mut price =
-            |field: &str, raw: Option<f64>| match raw.map(Price::from_decimal).transpose() {
-                Ok(price) => price,
-                Err(e) => {
-                    note(field, e.0);
-                    None
-                }
-            };
-        let min_price = price("minPrice", min_price);
-        let max_price = price("maxPrice", max_price);
-        let sort = match sort.map(ProductSort::parse).transpose() {
-            Ok(sort) => sort.unwrap_or_default(),
-            Err(e) => {
-                problems.insert("sort".into(), e.0.into());
-                ProductSort::default()
-            }
-        };
-        if let (Some(min), Some(max)) = (min_price, max_price)
-            && min > max
-        {
-            problems.insert("minPrice".into(), "must not be above maxPrice".into());
-        }
-        let after = Cursor::continuing(after, sort.as_str(), sort.key_kind())
-            .map_err(|e| problems.insert("after".into(), e.0.into()))
-            .ok()
-            .flatten();
-        if !problems.is_empty() {
-            return Err(AppError::invalid_fields(problems));
-        }
-        Ok(ProductListing {
-            search,
-            min_price,
-            max_price,
-            sort,
-            first: page_size(first),
-            after,
-        })
-    }
-}
 
 /// The catalogue service. Cheap to clone.
 #[derive(Clone)]
@@ -253,50 +170,5 @@ impl Catalog {
         Ok(Page::from_rows(rows, listing.first, |product| {
             sort.cursor_after(product)
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_arguments_report_every_problem() {
-        let error = ProductListing::parse(
-            Some(&"x".repeat(201)),
-            Some(-1.0),
-            Some(f64::NAN),
-            Some("random"),
-            None,
-            Some("nope"),
-        )
-        .unwrap_err();
-        let details = error.details().unwrap();
-        for field in ["search", "minPrice", "maxPrice", "sort", "after"] {
-            assert!(
-                details.contains_key(field),
-                "{field} missing from {details:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_min_price_above_the_max_is_refused() {
-        let error =
-            ProductListing::parse(None, Some(10.0), Some(5.0), None, None, None).unwrap_err();
-        assert!(error.details().unwrap().contains_key("minPrice"));
-    }
-
-    #[test]
-    fn an_empty_patch_is_refused() {
-        assert!(ProductPatch::parse(None, None, None, None).is_err());
-        assert!(ProductPatch::parse(None, Some(2.5), None, None).is_ok());
-    }
-
-    #[test]
-    fn new_products_default_their_stock_and_description() {
-        let product = NewProduct::parse("Lamp", 12.5, None, None).unwrap();
-        assert_eq!(product.stock.units(), 0);
-        assert_eq!(product.description.as_str(), "");
     }
 }

@@ -16,10 +16,9 @@ use super::Presence;
 use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Conversation, Cursor, IdempotencyKey, KeyKind, MESSAGES_NEWEST, Message, MessageId,
-    MessageText, Page, UserId, page_size,
+    Conversation, IdempotencyKey, Message, MessageId, MessageListing, Outgoing, Page, UserId,
 };
-use crate::error::{AppError, FieldErrors};
+use crate::error::AppError;
 use crate::hub::{Audience, ConnectionId, Event, Hub};
 use crate::store::{MessageQuery, Store, now};
 
@@ -58,55 +57,6 @@ fn spawn_delivery_marks(store: Arc<dyn Store>) -> mpsc::UnboundedSender<MessageI
         }
     });
     marks
-}
-
-/// A page request on a message list, valid.
-#[derive(Debug, Clone, Default)]
-pub struct MessageListing {
-    /// Page size (clamped).
-    pub first: usize,
-    /// Messages strictly older than this cursor.
-    pub before: Option<Cursor>,
-}
-
-impl MessageListing {
-    /// Parses raw page arguments (`before`).
-    ///
-    /// # Errors
-    /// `BAD_USER_INPUT` naming `before`.
-    pub fn parse(first: Option<i64>, before: Option<&str>) -> Result<Self, AppError> {
-        let before = Cursor::continuing(before, MESSAGES_NEWEST, KeyKind::Time)
-            .map_err(|e| e.on("before"))?;
-        Ok(MessageListing {
-            first: page_size(first),
-            before,
-        })
-    }
-}
-
-/// A message about to be sent, valid.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// The recipient.
-    pub to: UserId,
-    /// What to say.
-    pub text: MessageText,
-}
-
-impl Outgoing {
-    /// Parses the raw `to` and `text` of a send, reporting both at once.
-    ///
-    /// # Errors
-    /// `BAD_USER_INPUT` with per-field details.
-    pub fn parse(to: &str, text: &str) -> Result<Self, AppError> {
-        let mut problems = FieldErrors::new();
-        let to = UserId::parse(to).map_err(|e| problems.insert("to".into(), e.0.into()));
-        let text = MessageText::parse(text).map_err(|e| problems.insert("text".into(), e.0.into()));
-        match (to, text) {
-            (Ok(to), Ok(text)) => Ok(Outgoing { to, text }),
-            _ => Err(AppError::invalid_fields(problems)),
-        }
-    }
 }
 
 /// The chat service. Cheap to clone.

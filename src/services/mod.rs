@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 pub use accounts::{Accounts, Registration, Session, SignIn};
 pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
-pub use catalog::{Catalog, ProductListing};
-pub use chat::{CONVERSATIONS_LIMIT, Chat, MessageListing, Outgoing};
+pub use catalog::Catalog;
+pub use chat::{CONVERSATIONS_LIMIT, Chat};
 pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound, Wants};
 pub use dashboard::{Dashboard, DashboardStats};
 pub use event_log::{EventLog, EventPage, ResyncReason};
 pub use idempotency::{Created, Idempotency, KEY_RETENTION};
-pub use orders::{OrderListing, Orders};
-pub use presence::{Presence, RECENTLY_ACTIVE, UserListing};
+pub use orders::Orders;
+pub use presence::{Presence, RECENTLY_ACTIVE};
 pub use throttle::LoginThrottle;
 
 use crate::auth::{PasswordHasher, TokenIssuer};
@@ -127,11 +127,27 @@ impl Services {
         self.hub.deliver(envelope);
     }
 
-    /// Wires the services to one store and one hub (and, through the hub,
-    /// to the cluster's backplane when it has one).
+    /// Wires the services of one process to one store and one hub.
     pub fn new(config: &Config, store: Arc<dyn Store>, hub: Hub, hasher: PasswordHasher) -> Self {
+        Self::with_backplane(config, store, hub, hasher, None)
+    }
+
+    /// Wires the services to one store, one hub and, in a cluster, the
+    /// backplane, which the hub must relay to as well (see
+    /// [`Hub::with_relay`]).
+    pub fn with_backplane(
+        config: &Config,
+        store: Arc<dyn Store>,
+        hub: Hub,
+        hasher: PasswordHasher,
+        backplane: Option<Backplane>,
+    ) -> Self {
+        assert_eq!(
+            hub.is_relayed(),
+            backplane.is_some(),
+            "BUG: a clustered hub relays to the backplane the services use"
+        );
         let tokens = TokenIssuer::new(config.jwt_secret_bytes(), config.access_token_ttl);
-        let backplane = hub.backplane().cloned();
         let throttle = LoginThrottle::new(
             config.login_attempts_per_address,
             config.login_attempts_per_account,

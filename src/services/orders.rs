@@ -8,55 +8,11 @@ use tracing::instrument;
 use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Cursor, IdempotencyKey, KeyKind, NewOrder, ORDERS_NEWEST, Order, OrderId, OrderStatus, Page,
-    ProductId, Quantity, page_size,
+    IdempotencyKey, NewOrder, Order, OrderId, OrderListing, OrderStatus, Page, ProductId, Quantity,
 };
-use crate::error::{AppError, FieldErrors};
+use crate::error::AppError;
 use crate::hub::{Audience, Event, Hub, Subscription};
 use crate::store::{MoveOrder, OrderQuery, PlaceOrder, Store, now};
-
-/// A page request on an order list, valid.
-#[derive(Debug, Clone, Default)]
-pub struct OrderListing {
-    /// Only orders in this status.
-    pub status: Option<OrderStatus>,
-    /// Page size (clamped).
-    pub first: usize,
-    /// Continue after this cursor.
-    pub after: Option<Cursor>,
-}
-
-impl OrderListing {
-    /// Parses raw list arguments (`status`, `after`).
-    ///
-    /// # Errors
-    /// `BAD_USER_INPUT` with per-field details.
-    pub fn parse(
-        status: Option<&str>,
-        first: Option<i64>,
-        after: Option<&str>,
-    ) -> Result<Self, AppError> {
-        let mut problems = FieldErrors::new();
-        let status = status
-            .map(OrderStatus::parse)
-            .transpose()
-            .map_err(|e| problems.insert("status".into(), e.0.into()))
-            .ok()
-            .flatten();
-        let after = Cursor::continuing(after, ORDERS_NEWEST, KeyKind::Time)
-            .map_err(|e| problems.insert("after".into(), e.0.into()))
-            .ok()
-            .flatten();
-        if !problems.is_empty() {
-            return Err(AppError::invalid_fields(problems));
-        }
-        Ok(OrderListing {
-            status,
-            first: page_size(first),
-            after,
-        })
-    }
-}
 
 /// The orders service. Cheap to clone.
 #[derive(Clone)]

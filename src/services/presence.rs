@@ -23,41 +23,10 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Principal;
 use crate::backplane::{HEARTBEAT_EVERY, SharedPresence};
-use crate::domain::{Cursor, KeyKind, Page, USERS_OLDEST, User, UserId, page_size};
+use crate::domain::{Page, User, UserId, UserListing};
 use crate::error::AppError;
 use crate::hub::{Audience, Event, Hub};
 use crate::store::{Store, now};
-
-/// A page request on the presence list, valid.
-#[derive(Debug, Clone, Default)]
-pub struct UserListing {
-    /// Only online (`Some(true)`) or only not online (`Some(false)`) users.
-    pub online: Option<bool>,
-    /// Page size (clamped).
-    pub first: usize,
-    /// Continue after this cursor.
-    pub after: Option<Cursor>,
-}
-
-impl UserListing {
-    /// Parses raw page arguments (`after`).
-    ///
-    /// # Errors
-    /// `BAD_USER_INPUT` naming `after`.
-    pub fn parse(
-        online: Option<bool>,
-        first: Option<i64>,
-        after: Option<&str>,
-    ) -> Result<Self, AppError> {
-        let after =
-            Cursor::continuing(after, USERS_OLDEST, KeyKind::Time).map_err(|e| e.on("after"))?;
-        Ok(UserListing {
-            online,
-            first: page_size(first),
-            after,
-        })
-    }
-}
 
 /// `lastActive` is written at most this often per user while active.
 const LAST_ACTIVE_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);

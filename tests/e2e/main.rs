@@ -17,6 +17,7 @@ mod graphql_ws;
 mod hardening;
 mod http_edges;
 mod idempotency;
+mod layout;
 mod live;
 mod loadgen;
 mod operations;

@@ -10,15 +10,14 @@ use utoipa::ToSchema;
 
 use super::AppJson;
 use crate::auth::RefreshToken;
+use crate::client_addr::ClientIp;
 use crate::compat::envelope;
 use crate::compat::openapi::{
     ErrorEnvelope, LoggedOutEnvelope, MirroredSessionEnvelope, SessionEnvelope,
 };
 use crate::compat::wire::SessionBody;
 use crate::error::AppError;
-use crate::http::AppState;
-use crate::http::client_addr::ClientIp;
-use crate::services::{Registration, Session, SignIn};
+use crate::services::{Registration, Services, Session, SignIn};
 
 /// `POST /auth/register` body. A `role` is accepted and ignored: accounts
 /// start as users whatever the payload says, and clients written for the
@@ -87,7 +86,7 @@ fn mirrored_session_body(session: &Session) -> serde_json::Value {
     )
 )]
 pub async fn register(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ClientIp(client): ClientIp,
     AppJson(body): AppJson<RegisterBody>,
 ) -> Result<impl IntoResponse, AppError> {
@@ -95,11 +94,7 @@ pub async fn register(
         tracing::info!(%role, "registration asked for a role; the account starts as a user");
     }
     let registration = Registration::parse(&body.name, &body.email, &body.password)?;
-    let session = state
-        .services
-        .accounts
-        .register(registration, client)
-        .await?;
+    let session = services.accounts.register(registration, client).await?;
     Ok((StatusCode::CREATED, Json(mirrored_session_body(&session))))
 }
 
@@ -118,12 +113,12 @@ pub async fn register(
     )
 )]
 pub async fn login(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ClientIp(client): ClientIp,
     AppJson(body): AppJson<LoginBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let sign_in = SignIn::parse(&body.email, &body.password)?;
-    let session = state.services.accounts.login(sign_in, client).await?;
+    let session = services.accounts.login(sign_in, client).await?;
     Ok(Json(mirrored_session_body(&session)))
 }
 
@@ -144,11 +139,11 @@ pub async fn login(
     )
 )]
 pub async fn refresh(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     AppJson(body): AppJson<RefreshBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let presented = RefreshToken::from_client(&body.refresh_token);
-    let session = state.services.accounts.refresh(&presented).await?;
+    let session = services.accounts.refresh(&presented).await?;
     Ok(Json(envelope::success(session_data(&session))))
 }
 
@@ -166,10 +161,10 @@ pub async fn refresh(
     )
 )]
 pub async fn logout(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     AppJson(body): AppJson<RefreshBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let presented = RefreshToken::from_client(&body.refresh_token);
-    state.services.accounts.logout(&presented).await?;
+    services.accounts.logout(&presented).await?;
     Ok(Json(envelope::success(json!({ "loggedOut": true }))))
 }

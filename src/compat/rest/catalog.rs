@@ -16,10 +16,9 @@ use crate::compat::openapi::{
     DeletedEnvelope, ErrorEnvelope, ProductEnvelope, ProductPage, product_sort_schema,
 };
 use crate::compat::wire::ProductBody;
-use crate::domain::{NewProduct, ProductId, ProductPatch};
+use crate::domain::{NewProduct, ProductId, ProductListing, ProductPatch};
 use crate::error::AppError;
-use crate::http::AppState;
-use crate::services::ProductListing;
+use crate::services::Services;
 
 /// `GET /products` query parameters, read as text so that a bad number is a
 /// validation error naming the parameter (documented as the numbers they are).
@@ -80,7 +79,7 @@ fn product_id(raw: &str) -> Result<ProductId, AppError> {
     )
 )]
 pub async fn list_products(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     Query(params): Query<ProductsParams>,
 ) -> Result<impl IntoResponse, AppError> {
     let min_price = number_param("minPrice", params.min_price.as_deref())?;
@@ -95,7 +94,7 @@ pub async fn list_products(
         params.cursor.as_deref(),
     )
     .map_err(|e| e.renamed("after", "cursor"))?;
-    let page = state.services.catalog.list(listing).await?;
+    let page = services.catalog.list(listing).await?;
     Ok(Json(page_body(
         page.map(|product| ProductBody::from(&product)),
     )))
@@ -114,10 +113,10 @@ pub async fn list_products(
     )
 )]
 pub async fn get_product(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let product = state.services.catalog.product(&product_id(&id)?).await?;
+    let product = services.catalog.product(&product_id(&id)?).await?;
     Ok(Json(envelope::success(ProductBody::from(&product))))
 }
 
@@ -140,7 +139,7 @@ pub async fn get_product(
     )
 )]
 pub async fn create_product(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     AppJson(body): AppJson<CreateProductBody>,
@@ -151,8 +150,7 @@ pub async fn create_product(
         body.stock,
         body.description.as_deref(),
     )?;
-    let product = state
-        .services
+    let product = services
         .catalog
         .create(&principal, new, key.as_ref())
         .await?;
@@ -181,7 +179,7 @@ pub async fn create_product(
     )
 )]
 pub async fn update_product(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Path(id): Path<String>,
     AppJson(body): AppJson<UpdateProductBody>,
@@ -195,11 +193,7 @@ pub async fn update_product(
     )
     // The patch is the whole body here, GraphQL's `input`.
     .map_err(|e| e.renamed("input", "body"))?;
-    let product = state
-        .services
-        .catalog
-        .update(&principal, &id, patch)
-        .await?;
+    let product = services.catalog.update(&principal, &id, patch).await?;
     Ok(Json(envelope::success(ProductBody::from(&product))))
 }
 
@@ -221,12 +215,11 @@ pub async fn update_product(
     )
 )]
 pub async fn delete_product(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let id = state
-        .services
+    let id = services
         .catalog
         .delete(&principal, &product_id(&id)?)
         .await?;

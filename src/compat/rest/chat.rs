@@ -13,10 +13,9 @@ use crate::auth::Principal;
 use crate::compat::envelope;
 use crate::compat::openapi::{ErrorEnvelope, MessageEnvelope, MessagePage};
 use crate::compat::wire::MessageBody;
-use crate::domain::UserId;
+use crate::domain::{MessageListing, Outgoing, UserId};
 use crate::error::AppError;
-use crate::http::AppState;
-use crate::services::{MessageListing, Outgoing};
+use crate::services::Services;
 
 /// History query parameters: `before` (a cursor from `meta.nextCursor`) and `limit`.
 #[derive(Deserialize, IntoParams)]
@@ -58,12 +57,11 @@ fn listing(params: &HistoryParams) -> Result<MessageListing, AppError> {
     )
 )]
 pub async fn list_messages(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Query(params): Query<HistoryParams>,
 ) -> Result<impl IntoResponse, AppError> {
-    let page = state
-        .services
+    let page = services
         .chat
         .all_messages(&principal, listing(&params)?)
         .await?;
@@ -91,14 +89,13 @@ pub async fn list_messages(
     )
 )]
 pub async fn thread(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Path(peer): Path<String>,
     Query(params): Query<HistoryParams>,
 ) -> Result<impl IntoResponse, AppError> {
     let peer = UserId::parse(&peer).map_err(|e| e.on("id"))?;
-    let page = state
-        .services
+    let page = services
         .chat
         .thread(&principal, &peer, listing(&params)?)
         .await?;
@@ -129,14 +126,13 @@ pub async fn thread(
     )
 )]
 pub async fn send_message(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     AppJson(body): AppJson<SendMessageBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let outgoing = Outgoing::parse(&body.to, &body.text)?;
-    let message = state
-        .services
+    let message = services
         .chat
         .send(&principal, outgoing, key.as_ref(), None)
         .await?;

@@ -14,8 +14,8 @@ use crate::compat::envelope::{self, timestamp};
 use crate::compat::openapi::ErrorEnvelope;
 use crate::compat::wire::{MessageBody, OrderBody, ProductBody};
 use crate::error::AppError;
-use crate::http::AppState;
 use crate::hub::{Event, Published};
+use crate::services::Services;
 
 /// `GET /events` query parameters.
 #[derive(Deserialize, IntoParams)]
@@ -88,13 +88,12 @@ pub struct EventsPage {
     )
 )]
 pub async fn list_events(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Query(params): Query<EventsParams>,
 ) -> Result<impl IntoResponse, AppError> {
     let limit = number_param("limit", params.limit.as_deref())?.map(|n| n as i64);
-    let page = state
-        .services
+    let page = services
         .event_log
         .page(&principal, params.after.as_deref(), limit)
         .await?;

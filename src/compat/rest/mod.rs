@@ -22,13 +22,13 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use extract::{AppJson, parse_value};
+pub use extract::AppJson;
 
 use crate::compat::{api_specs, openapi as doc};
-use crate::http::AppState;
+use crate::services::Services;
 
 /// The REST routes with their descriptions, each registered once.
-fn documented_routes() -> OpenApiRouter<AppState> {
+fn documented_routes() -> OpenApiRouter<Services> {
     OpenApiRouter::with_openapi(doc::base())
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
@@ -49,14 +49,15 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_events))
 }
 
-/// The REST routes, mounted at `/` and `/api/v1`, plus `GET /openapi.json`
-/// and `GET /asyncapi.json` (at `/` only).
-pub fn router() -> Router<AppState> {
+/// The REST routes on the services, mounted at `/` and `/api/v1`, plus
+/// `GET /openapi.json` and `GET /asyncapi.json` (at `/` only).
+pub fn router(services: Services) -> Router {
     let (routes, api) = documented_routes().split_for_parts();
     Router::new()
         .merge(routes.clone())
         .nest("/api/v1", routes)
         .merge(api_specs::router(doc::complete(api)))
+        .with_state(services)
 }
 
 /// The OpenAPI 3.1 document of these routes, as `GET /openapi.json` serves it.

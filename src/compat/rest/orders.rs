@@ -11,12 +11,12 @@ use super::extract::IdempotencyKeyHeader;
 use super::{AppJson, number_param, page_body};
 use crate::auth::Principal;
 use crate::compat::envelope;
-use crate::compat::openapi::{ErrorEnvelope, OrderEnvelope, OrderPage, order_status_schema};
+use crate::compat::openapi::{ErrorEnvelope, OrderEnvelope, OrderPage};
+use crate::compat::schemas::order_status_schema;
 use crate::compat::wire::OrderBody;
-use crate::domain::{OrderId, OrderStatus, ProductId, Quantity};
+use crate::domain::{OrderId, OrderListing, OrderStatus, ProductId, Quantity};
 use crate::error::AppError;
-use crate::http::AppState;
-use crate::services::OrderListing;
+use crate::services::Services;
 
 /// `GET /orders` and `/orders/my` query parameters.
 #[derive(Deserialize, IntoParams)]
@@ -74,15 +74,11 @@ fn listing(params: &OrdersParams) -> Result<OrderListing, AppError> {
     )
 )]
 pub async fn list_orders(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Query(params): Query<OrdersParams>,
 ) -> Result<impl IntoResponse, AppError> {
-    let page = state
-        .services
-        .orders
-        .list(&principal, listing(&params)?)
-        .await?;
+    let page = services.orders.list(&principal, listing(&params)?).await?;
     Ok(Json(page_body(page.map(|order| OrderBody::from(&order)))))
 }
 
@@ -100,15 +96,11 @@ pub async fn list_orders(
     )
 )]
 pub async fn my_orders(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Query(params): Query<OrdersParams>,
 ) -> Result<impl IntoResponse, AppError> {
-    let page = state
-        .services
-        .orders
-        .mine(&principal, listing(&params)?)
-        .await?;
+    let page = services.orders.mine(&principal, listing(&params)?).await?;
     Ok(Json(page_body(page.map(|order| OrderBody::from(&order)))))
 }
 
@@ -127,12 +119,12 @@ pub async fn my_orders(
     )
 )]
 pub async fn get_order(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     let id = OrderId::parse(&id).map_err(|e| e.on("id"))?;
-    let order = state.services.orders.order(&principal, &id).await?;
+    let order = services.orders.order(&principal, &id).await?;
     Ok(Json(envelope::success(OrderBody::from(&order))))
 }
 
@@ -155,7 +147,7 @@ pub async fn get_order(
     )
 )]
 pub async fn place_order(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     AppJson(body): AppJson<PlaceOrderBody>,
@@ -163,8 +155,7 @@ pub async fn place_order(
     let product_id = ProductId::parse(&body.product_id).map_err(|e| e.on("productId"))?;
     let quantity = Quantity::parse(body.quantity.unwrap_or(Quantity::DEFAULT))
         .map_err(|e| e.on("quantity"))?;
-    let order = state
-        .services
+    let order = services
         .orders
         .place(&principal, &product_id, quantity, key.as_ref())
         .await?;
@@ -195,15 +186,14 @@ pub async fn place_order(
     )
 )]
 pub async fn update_order_status(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Path(id): Path<String>,
     AppJson(body): AppJson<UpdateStatusBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let id = OrderId::parse(&id).map_err(|e| e.on("id"))?;
     let status = OrderStatus::parse(&body.status).map_err(|e| e.on("status"))?;
-    let order = state
-        .services
+    let order = services
         .orders
         .update_status(&principal, &id, status)
         .await?;

@@ -13,7 +13,7 @@ use crate::compat::openapi::{ErrorEnvelope, UserEnvelope};
 use crate::compat::wire::UserBody;
 use crate::domain::UserId;
 use crate::error::AppError;
-use crate::http::AppState;
+use crate::services::Services;
 
 /// `PATCH /users/:id` body.
 #[derive(Deserialize, ToSchema)]
@@ -43,14 +43,13 @@ pub struct UpdateUserBody {
     )
 )]
 pub async fn update_user(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     principal: Principal,
     Path(id): Path<String>,
     AppJson(body): AppJson<UpdateUserBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let id = UserId::parse(&id).map_err(|e| e.on("id"))?;
-    let user = state
-        .services
+    let user = services
         .accounts
         .set_active(&principal, &id, body.active)
         .await?;

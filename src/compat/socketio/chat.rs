@@ -3,53 +3,16 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
-use super::handlers::Caller;
+use super::caller::Caller;
+use super::events::{MarkSeenPayload, SeenAck, SendMessagePayload, TypingAck};
 use crate::compat::envelope;
-use crate::compat::rest::parse_value;
+use crate::compat::json_input::parse_value;
 use crate::compat::wire::MessageBody;
-use crate::domain::IdempotencyKey;
 use crate::domain::UserId;
+use crate::domain::{IdempotencyKey, Outgoing};
 use crate::error::AppError;
-use crate::services::Outgoing;
-
-/// `send_message {to, text}` payload. A `from` field, if any, is ignored: the
-/// sender is the socket's authenticated user.
-#[derive(Deserialize, ToSchema)]
-pub struct SendMessagePayload {
-    /// The recipient's user id.
-    to: String,
-    text: String,
-    /// The client's id for this message: a resend with the same `clientId`
-    /// (after a lost ack) returns the stored message instead of a second one.
-    #[serde(default, rename = "clientId")]
-    client_id: Option<String>,
-}
-
-/// `mark_seen {with}` payload.
-#[derive(Deserialize, ToSchema)]
-pub struct MarkSeenPayload {
-    /// The other participant of the thread.
-    with: String,
-}
-
-/// The `data` of a `typing` / `start_typing` / `stop_typing` ack.
-#[derive(Serialize, ToSchema)]
-pub struct TypingAck {
-    typing: bool,
-}
-
-/// The `data` of a `mark_seen` ack: the messages just marked seen.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SeenAck {
-    ids: Vec<String>,
-    #[schema(format = DateTime)]
-    seen_at: String,
-}
 
 /// `send_message`: stored, then acknowledged with the stored message.
 pub async fn send_message(caller: Arc<Caller>, payload: Option<Value>) -> Result<Value, AppError> {

@@ -7,14 +7,11 @@
 //! the server builds are the types below (and the wire bodies of
 //! `compat::wire`); their JSON schemas come from the same types.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::chat::{MarkSeenPayload, SeenAck, SendMessagePayload, TypingAck};
-use super::orders::UpdateOrderStatusPayload;
-use crate::compat::asyncapi::Schemas;
-use crate::compat::openapi::order_status_schema;
+use crate::compat::schemas::{Schemas, order_status_schema};
 use crate::compat::wire::{MessageBody, OrderBody, ProductBody};
 
 /// Which way an event travels.
@@ -413,4 +410,56 @@ impl From<crate::services::EndReason> for EndReason {
             crate::services::EndReason::Deactivated => EndReason::Deactivated,
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Payloads and acks the handlers read and write
+// ---------------------------------------------------------------------------
+
+/// `send_message {to, text}` payload. A `from` field, if any, is ignored: the
+/// sender is the socket's authenticated user.
+#[derive(Deserialize, ToSchema)]
+pub struct SendMessagePayload {
+    /// The recipient's user id.
+    pub(super) to: String,
+    pub(super) text: String,
+    /// The client's id for this message: a resend with the same `clientId`
+    /// (after a lost ack) returns the stored message instead of a second one.
+    #[serde(default, rename = "clientId")]
+    pub(super) client_id: Option<String>,
+}
+
+/// `mark_seen {with}` payload.
+#[derive(Deserialize, ToSchema)]
+pub struct MarkSeenPayload {
+    /// The other participant of the thread.
+    pub(super) with: String,
+}
+
+/// The `data` of a `typing` / `start_typing` / `stop_typing` ack.
+#[derive(Serialize, ToSchema)]
+pub struct TypingAck {
+    pub(super) typing: bool,
+}
+
+/// The `data` of a `mark_seen` ack: the messages just marked seen.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeenAck {
+    pub(super) ids: Vec<String>,
+    #[schema(format = DateTime)]
+    pub(super) seen_at: String,
+}
+
+/// `update_order_status` payload. `id` is accepted for `orderId`, as the
+/// original server did.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateOrderStatusPayload {
+    /// The order to move (`id` is accepted instead, as the original server did).
+    #[serde(alias = "id")]
+    pub(super) order_id: String,
+    /// The next status: only forward, skipping allowed.
+    #[schema(schema_with = order_status_schema)]
+    pub(super) status: String,
 }

@@ -12,30 +12,11 @@ use serde_json::Value;
 use socketioxide_core::parser::Parse as _;
 use socketioxide_parser_common::CommonParser;
 
+use super::caller::Caller;
 use super::events::{self, SocketEvent};
-use super::{SocketIo, chat, orders};
-use crate::auth::Principal;
+use super::{chat, orders};
 use crate::compat::envelope;
 use crate::error::AppError;
-use crate::hub::ConnectionId;
-
-/// Who sent an event, and what handles it.
-pub struct Caller {
-    /// The socket's verified principal.
-    pub principal: Principal,
-    /// The door, whose services handle the event.
-    pub door: SocketIo,
-    /// The socket's connection id (chat messages it sends are not echoed
-    /// back to it).
-    pub origin: ConnectionId,
-}
-
-impl Caller {
-    /// The services.
-    pub fn services(&self) -> &crate::services::Services {
-        self.door.services()
-    }
-}
 
 /// A handler at work: the ack id it answers and the body of the answer.
 pub type Reply = BoxFuture<'static, (Option<i64>, Value)>;

@@ -7,8 +7,9 @@
 //! (`handshake.rs`), renders the socket's connection from the connection
 //! service (events of its audience, chat messages, `resume_position`, the
 //! replay of a resuming socket, the end of the session; `render.rs` makes
-//! each event's frame once), and runs the client's events through the
-//! handlers (`handlers.rs`, `chat.rs`, `orders.rs`). Every event name and
+//! each event's frame once, as text of `frame.rs`), and runs the client's
+//! events through the handlers (`handlers.rs`, `chat.rs`, `orders.rs`, each
+//! given the `Caller` of `caller.rs`). Every event name and
 //! payload is an entry of the table in `events.rs`, which `/asyncapi.json`
 //! describes.
 //!
@@ -19,9 +20,11 @@
 //! its crates (`engineioxide-core`, `socketioxide-core` and its common
 //! parser); the door writes only the transport and the session.
 
+mod caller;
 mod chat;
 mod engine;
 pub mod events;
+mod frame;
 mod handlers;
 mod handshake;
 mod orders;

@@ -2,28 +2,14 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
-use super::handlers::Caller;
-use crate::compat::rest::parse_value;
+use super::caller::Caller;
+use super::events::UpdateOrderStatusPayload;
+use crate::compat::json_input::parse_value;
 use crate::compat::wire::OrderBody;
 use crate::domain::{OrderId, OrderStatus};
 use crate::error::AppError;
-
-/// `update_order_status` payload. `id` is accepted for `orderId`, as the
-/// original server did.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateOrderStatusPayload {
-    /// The order to move (`id` is accepted instead, as the original server did).
-    #[serde(alias = "id")]
-    order_id: String,
-    /// The next status: only forward, skipping allowed.
-    #[schema(schema_with = crate::compat::openapi::order_status_schema)]
-    status: String,
-}
 
 /// `update_order_status {orderId, status}` (admins): the service the
 /// `updateOrderStatus` mutation calls; the ack carries the moved order.

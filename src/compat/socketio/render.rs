@@ -11,7 +11,7 @@ use super::events::{
     self, MessagesSeenPayload, OrderEvent, OrderStatusPayload, PresencePayload,
     ProductDeletedPayload, ProductEvent, ReceivedMessage, SocketEvent, UserTypingPayload,
 };
-use super::session::frame;
+use super::frame;
 use crate::compat::envelope::timestamp;
 use crate::compat::wire::{MessageBody, OrderBody, ProductBody};
 use crate::hub::{Event, Published};

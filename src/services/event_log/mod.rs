@@ -515,7 +515,7 @@ impl Appender {
                     written.push((record.done, position));
                 }
                 self.publish_held();
-                if !self.ahead.is_empty() && self.inner.hub.backplane().is_none() {
+                if !self.ahead.is_empty() && !self.inner.hub.is_relayed() {
                     // Written before ours by another process, and no
                     // backplane to bring it: it is in the store.
                     let last = self

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
-use crate::support::{Account, Backend, TestApp, unique_email};
+use crate::support::{Account, Backend, TestApp, on_both_stores, unique_email};
 
 /// How long to wait for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
@@ -289,15 +289,7 @@ async fn socketio_events_reach_exactly_their_audience(backend: Backend) {
     assert_eq!(alice_heard, 2, "Alice heard each of her moves once");
 }
 
-#[tokio::test]
-async fn socketio_events_reach_exactly_their_audience_on_sqlite() {
-    socketio_events_reach_exactly_their_audience(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn socketio_events_reach_exactly_their_audience_on_mongodb() {
-    socketio_events_reach_exactly_their_audience(Backend::Mongo).await;
-}
+on_both_stores!(socketio_events_reach_exactly_their_audience);
 
 // ---------------------------------------------------------------------------
 // GraphQL subscriptions
@@ -546,12 +538,4 @@ async fn graphql_subscriptions_reach_exactly_their_audience(backend: Backend) {
     assert!(line["payload"]["errors"].is_null(), "{line}");
 }
 
-#[tokio::test]
-async fn graphql_subscriptions_reach_exactly_their_audience_on_sqlite() {
-    graphql_subscriptions_reach_exactly_their_audience(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn graphql_subscriptions_reach_exactly_their_audience_on_mongodb() {
-    graphql_subscriptions_reach_exactly_their_audience(Backend::Mongo).await;
-}
+on_both_stores!(graphql_subscriptions_reach_exactly_their_audience);

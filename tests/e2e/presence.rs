@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::support::node::NodeClient;
-use crate::support::{Account, Backend, TestApp, unique_email};
+use crate::support::{Account, Backend, TestApp, on_both_stores, unique_email};
 
 /// How long to wait for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
@@ -469,15 +469,7 @@ async fn two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it(backen
     }
 }
 
-#[tokio::test]
-async fn two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it_on_sqlite() {
-    two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it_on_mongodb() {
-    two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it(Backend::Mongo).await;
-}
+on_both_stores!(two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it);
 
 #[tokio::test]
 async fn a_reload_within_the_grace_period_announces_neither_offline_nor_online_again() {
@@ -732,15 +724,7 @@ async fn a_graphql_websocket_counts_as_presence_and_last_active_is_stored(backen
     }
 }
 
-#[tokio::test]
-async fn a_graphql_websocket_counts_as_presence_and_last_active_is_stored_on_sqlite() {
-    a_graphql_websocket_counts_as_presence_and_last_active_is_stored(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_graphql_websocket_counts_as_presence_and_last_active_is_stored_on_mongodb() {
-    a_graphql_websocket_counts_as_presence_and_last_active_is_stored(Backend::Mongo).await;
-}
+on_both_stores!(a_graphql_websocket_counts_as_presence_and_last_active_is_stored);
 
 // ---------------------------------------------------------------------------
 // Connections never outlive their authority
@@ -883,15 +867,7 @@ async fn logout_and_a_role_change_end_live_connections_within_a_second(backend: 
     assert_eq!(me, json!({ "id": alice.id, "role": "USER" }));
 }
 
-#[tokio::test]
-async fn logout_and_a_role_change_end_live_connections_within_a_second_on_sqlite() {
-    logout_and_a_role_change_end_live_connections_within_a_second(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn logout_and_a_role_change_end_live_connections_within_a_second_on_mongodb() {
-    logout_and_a_role_change_end_live_connections_within_a_second(Backend::Mongo).await;
-}
+on_both_stores!(logout_and_a_role_change_end_live_connections_within_a_second);
 
 async fn a_demoted_admin_is_disconnected_and_hears_no_further_new_order(backend: Backend) {
     // Arrange: a second admin, with a socket and a newOrder subscription
@@ -995,15 +971,7 @@ async fn a_demoted_admin_is_disconnected_and_hears_no_further_new_order(backend:
     );
 }
 
-#[tokio::test]
-async fn a_demoted_admin_is_disconnected_and_hears_no_further_new_order_on_sqlite() {
-    a_demoted_admin_is_disconnected_and_hears_no_further_new_order(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_demoted_admin_is_disconnected_and_hears_no_further_new_order_on_mongodb() {
-    a_demoted_admin_is_disconnected_and_hears_no_further_new_order(Backend::Mongo).await;
-}
+on_both_stores!(a_demoted_admin_is_disconnected_and_hears_no_further_new_order);
 
 #[tokio::test]
 async fn tokens_held_before_a_demotion_or_a_sign_out_no_longer_open_anything() {

@@ -17,7 +17,9 @@ use realtime_dashboard::services::STATUS_FRESHNESS;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
-use crate::support::{Account, Backend, TestApp, assert_rest_error, graphql_code, unique_email};
+use crate::support::{
+    Account, Backend, TestApp, assert_rest_error, graphql_code, on_both_stores, unique_email,
+};
 
 /// How long to wait for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
@@ -137,15 +139,9 @@ async fn sign_out_holds_across_a_restart(backend: Backend) {
     every_door_accepts(&app, &again.token, &alice.id, "USER", "signed in again").await;
 }
 
-#[tokio::test]
-async fn a_signed_out_token_stays_refused_after_a_restart_on_sqlite() {
-    sign_out_holds_across_a_restart(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_signed_out_token_stays_refused_after_a_restart_on_mongodb() {
-    sign_out_holds_across_a_restart(Backend::Mongo).await;
-}
+on_both_stores!(
+    a_signed_out_token_stays_refused_after_a_restart => sign_out_holds_across_a_restart
+);
 
 async fn demotion_holds_across_a_restart(backend: Backend) {
     // Arrange: Bob is made an admin and signs in as one; then demoted.
@@ -217,15 +213,9 @@ async fn demotion_holds_across_a_restart(backend: Backend) {
     assert_eq!(graphql_code(&body), "FORBIDDEN", "{body}");
 }
 
-#[tokio::test]
-async fn a_demoted_admins_token_stays_refused_after_a_restart_on_sqlite() {
-    demotion_holds_across_a_restart(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_demoted_admins_token_stays_refused_after_a_restart_on_mongodb() {
-    demotion_holds_across_a_restart(Backend::Mongo).await;
-}
+on_both_stores!(
+    a_demoted_admins_token_stays_refused_after_a_restart => demotion_holds_across_a_restart
+);
 
 async fn deactivation_holds_across_a_restart(backend: Backend) {
     // Arrange: Dora is deactivated over GraphQL.
@@ -281,15 +271,9 @@ async fn deactivation_holds_across_a_restart(backend: Backend) {
     every_door_refuses(&app, &dora.token, "the token from before the deactivation").await;
 }
 
-#[tokio::test]
-async fn a_deactivated_accounts_token_stays_refused_after_a_restart_on_sqlite() {
-    deactivation_holds_across_a_restart(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_deactivated_accounts_token_stays_refused_after_a_restart_on_mongodb() {
-    deactivation_holds_across_a_restart(Backend::Mongo).await;
-}
+on_both_stores!(
+    a_deactivated_accounts_token_stays_refused_after_a_restart => deactivation_holds_across_a_restart
+);
 
 #[tokio::test]
 async fn deactivation_over_rest_ends_open_connections_and_keeps_the_data() {

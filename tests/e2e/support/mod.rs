@@ -29,6 +29,39 @@ pub enum Backend {
     Mongo,
 }
 
+/// Runs scenarios on both stores, written once: each `name` (an
+/// `async fn name(backend: Backend)`) becomes the tests `name_on_sqlite` and
+/// `name_on_mongodb`. `name => scenario` names the tests after `name` and
+/// runs `scenario`, any `Fn(Backend) -> impl Future` (a function, or a
+/// closure that passes more arguments).
+///
+/// ```ignore
+/// on_both_stores!(status_only_moves_forward);
+/// on_both_stores!(a_socket_resumes_across_a_restart => |backend| replayed(backend, true));
+/// ```
+macro_rules! on_both_stores {
+    (@pair $name:ident) => {
+        $crate::support::on_both_stores!(@pair $name => $name);
+    };
+    (@pair $name:ident => $scenario:expr) => {
+        ::pastey::paste! {
+            #[tokio::test]
+            async fn [<$name _on_sqlite>]() {
+                ($scenario)($crate::support::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn [<$name _on_mongodb>]() {
+                ($scenario)($crate::support::Backend::Mongo).await;
+            }
+        }
+    };
+    ($($name:ident $(=> $scenario:expr)?),+ $(,)?) => {$(
+        $crate::support::on_both_stores!(@pair $name $(=> $scenario)?);
+    )+};
+}
+pub(crate) use on_both_stores;
+
 /// A signed-in account, as a test sees it.
 #[derive(Debug, Clone)]
 pub struct Account {

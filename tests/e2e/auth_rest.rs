@@ -64,13 +64,7 @@ async fn register_login_refresh_logout_round_trip(backend: Backend) {
     assert_eq!(me["data"]["me"]["id"], registered.id.as_str());
 
     // Logout revokes the family: the rotated refresh token stops working.
-    let response = app
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": rotated.refresh_token }),
-            None,
-        )
-        .await;
+    let response = app.logout(&rotated.refresh_token).await;
     assert_eq!(response.status(), 200);
     let response = app
         .post(
@@ -428,9 +422,7 @@ async fn logout_is_idempotent_and_reveals_nothing() {
         account.refresh_token.as_str(),
         "never-issued",
     ] {
-        let response = app
-            .post("/auth/logout", json!({ "refreshToken": token }), None)
-            .await;
+        let response = app.logout(token).await;
         assert_eq!(response.status(), 200);
     }
 }

@@ -16,6 +16,7 @@ use realtime_dashboard::domain::UserId;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
+use crate::support::steps::{id_of, is_event, is_next};
 use crate::support::{
     Account, Backend, TestApp, assert_rest_error, graphql_code, on_both_stores, unique_email,
 };
@@ -41,13 +42,6 @@ const CONVERSATIONS: &str = "{ conversations { peer { id } lastMessage { id text
 // Helpers
 // ---------------------------------------------------------------------------
 
-fn id_of(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id in {value}"))
-        .to_owned()
-}
-
 fn ids_of(messages: &[Value]) -> Vec<String> {
     messages.iter().map(id_of).collect()
 }
@@ -61,10 +55,6 @@ fn sorted(ids: &Value) -> Vec<String> {
         .collect();
     ids.sort();
     ids
-}
-
-fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "event" && line["event"] == event
 }
 
 /// A `receive_message` carrying the message `id`.
@@ -96,11 +86,6 @@ fn is_next_with_id(
             && line["id"] == sub
             && line["payload"]["data"][field]["id"] == id.as_str()
     }
-}
-
-/// Any graphql-ws `next` of subscription `sub`.
-fn is_next(sub: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "next" && line["id"] == sub
 }
 
 /// A graphql-ws `next` of `messageReceived` subscription `sub` carrying any of `ids`.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
+use crate::support::steps::id_of;
 use crate::support::{Account, Backend, TestApp, on_both_stores, unique_email};
 
 /// How long to wait for something that must happen.
@@ -20,13 +21,6 @@ const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for something that must not happen (after its positive
 /// counterpart has been seen).
 const QUIET: Duration = Duration::from_millis(500);
-
-fn id_of(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id in {value}"))
-        .to_owned()
-}
 
 /// `POST /orders` that must succeed; returns the order JSON.
 async fn place(app: &TestApp, account: &Account, product_id: &str) -> Value {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
+use crate::support::steps::id_of;
 use crate::support::{
     Account, Backend, TestApp, assert_rest_error, graphql_code, on_both_stores, unique_email,
 };
@@ -47,13 +48,6 @@ const MALFORMED_ID: &str = "definitely-not-an-id";
 
 /// How long to wait for an ack.
 const WAIT: Duration = Duration::from_secs(10);
-
-fn id_of(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id in {value}"))
-        .to_owned()
-}
 
 /// `POST /orders` that must succeed (201); returns the order JSON.
 async fn place(app: &TestApp, account: &Account, product_id: &str, quantity: i64) -> Value {

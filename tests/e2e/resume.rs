@@ -9,13 +9,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
+use crate::support::steps::is_event;
 use crate::support::{Backend, TestApp, assert_rest_error, on_both_stores, unique_email};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "event" && line["event"] == event
-}
 
 /// The payload of the next `event` the socket receives.
 async fn next(socket: &mut NodeClient, event: &'static str) -> Value {

@@ -246,7 +246,7 @@ mod tests {
     use crate::domain::{Email, NewProduct, NewUser, Price, Product, Role, UserId, UserName};
     use crate::hub::{HubItem, Published};
     use crate::services::Catalog;
-    use crate::store::SqliteStore;
+    use crate::services::testing::fresh_store;
 
     /// The orders service on a fresh SQLite store, its event log started so
     /// that what it records reaches the hub, and an admin to act as.
@@ -261,12 +261,7 @@ mod tests {
 
     impl Fixture {
         async fn new() -> Fixture {
-            let dir = tempfile::tempdir().unwrap();
-            let store: Arc<dyn Store> = Arc::new(
-                SqliteStore::open(&dir.path().join("db.sqlite3"))
-                    .await
-                    .unwrap(),
-            );
+            let (store, dir) = fresh_store().await;
             let hub = Hub::default();
             let events = EventLog::new(store.clone(), hub.clone());
             let _appender = events.start().await.unwrap();

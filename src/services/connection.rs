@@ -563,7 +563,6 @@ impl MessageFeed {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use futures::StreamExt as _;
@@ -574,17 +573,12 @@ mod tests {
     use crate::domain::{ProductId, Role, UserId};
     use crate::hub::Audience;
     use crate::services::Services;
-    use crate::store::{SqliteStore, Store};
+    use crate::services::testing::fresh_store;
 
     /// Services on a fresh SQLite store whose hub holds only `capacity`
     /// events per channel, with the event log started.
     async fn services(capacity: usize) -> (Services, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("db.sqlite3"))
-                .await
-                .unwrap(),
-        );
+        let (store, dir) = fresh_store().await;
         let services = Services::new(
             &Config::for_tests(),
             store,

@@ -202,3 +202,21 @@ impl Services {
         }
     }
 }
+
+/// What the services' unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use crate::store::{SqliteStore, Store};
+
+    /// A fresh, empty SQLite store in a temporary directory (kept while the
+    /// directory is).
+    pub async fn fresh_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        (Arc::new(store), dir)
+    }
+}

@@ -192,3 +192,350 @@ impl Orders {
         Ok(Page::from_rows(rows, size, Order::cursor))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::{FutureExt as _, StreamExt as _};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::domain::{Email, NewProduct, NewUser, Price, Product, Role, UserId, UserName};
+    use crate::hub::{HubItem, Published};
+    use crate::services::Catalog;
+    use crate::services::testing::fresh_store;
+
+    /// The orders service on a fresh SQLite store, its event log started so
+    /// that what it records reaches the hub, and an admin to act as.
+    struct Fixture {
+        orders: Orders,
+        catalog: Catalog,
+        store: Arc<dyn Store>,
+        hub: Hub,
+        admin: Principal,
+        _dir: TempDir,
+    }
+
+    impl Fixture {
+        async fn new() -> Fixture {
+            let (store, dir) = fresh_store().await;
+            let hub = Hub::default();
+            let events = EventLog::new(store.clone(), hub.clone());
+            let _appender = events.start().await.unwrap();
+            Fixture {
+                orders: Orders::new(store.clone(), hub.clone(), events.clone()),
+                catalog: Catalog::new(store.clone(), events),
+                admin: Principal {
+                    user_id: UserId::generate(),
+                    role: Role::Admin,
+                },
+                store,
+                hub,
+                _dir: dir,
+            }
+        }
+
+        /// A registered user (orders name their owner, who must exist).
+        async fn customer(&self) -> Principal {
+            let id = UserId::generate();
+            let user = NewUser {
+                name: UserName::parse("Order Tester").unwrap(),
+                email: Email::parse(&format!("{id}@example.test")).unwrap(),
+                id,
+                role: Role::User,
+                password_hash: "not checked here".into(),
+                created_at: now(),
+            };
+            self.store.insert_user(&user).await.unwrap();
+            Principal {
+                user_id: user.id,
+                role: Role::User,
+            }
+        }
+
+        /// A product at 12.50 with `stock` units, added by the admin.
+        async fn product(&self, stock: i64) -> Product {
+            let new = NewProduct::parse("Desk lamp", 12.5, Some(stock), None).unwrap();
+            self.catalog.create(&self.admin, new, None).await.unwrap()
+        }
+
+        async fn stock_of(&self, product: &Product) -> i64 {
+            let product = self.store.product_by_id(&product.id).await.unwrap();
+            product.expect("the product is still there").stock.units()
+        }
+
+        /// `buyer` orders `units` of `product`, which must go through.
+        async fn placed(&self, buyer: &Principal, product: &Product, units: i64) -> Order {
+            let quantity = Quantity::parse(units).unwrap();
+            self.orders
+                .place(buyer, &product.id, quantity, None)
+                .await
+                .expect("the order is placed")
+        }
+
+        /// Every order, as the admin lists them.
+        async fn all_orders(&self) -> Vec<Order> {
+            let page = self.orders.list(&self.admin, listing()).await.unwrap();
+            page.items
+        }
+    }
+
+    /// The default first page.
+    fn listing() -> OrderListing {
+        OrderListing::parse(None, None, None).unwrap()
+    }
+
+    /// Everything a subscription has been handed so far (published events
+    /// reach it before `record` returns, so nothing is still on its way).
+    fn heard(subscription: &mut Subscription) -> Vec<Arc<Published>> {
+        let mut heard = Vec::new();
+        while let Some(Some(item)) = subscription.next().now_or_never() {
+            match item {
+                HubItem::Event(envelope) => heard.push(envelope),
+                HubItem::Lagged(missed) => panic!("the subscriber lagged by {missed}"),
+            }
+        }
+        heard
+    }
+
+    fn ids(orders: &[Order]) -> Vec<String> {
+        orders.iter().map(|order| order.id.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn placing_an_order_takes_the_stock_prices_it_and_tells_only_admins() {
+        // Arrange
+        let app = Fixture::new().await;
+        let buyer = app.customer().await;
+        let product = app.product(5).await;
+        let mut admins = app.hub.subscribe(&app.admin);
+        let mut buyers = app.hub.subscribe(&buyer);
+
+        // Act
+        let order = app.placed(&buyer, &product, 2).await;
+
+        // Assert
+        assert_eq!(order.user_id, buyer.user_id);
+        assert_eq!(order.product_id, product.id);
+        assert_eq!(order.quantity.units(), 2);
+        assert_eq!(order.unit_price, Price::from_cents(1250).unwrap());
+        assert_eq!(order.total, Price::from_cents(2500).unwrap());
+        assert_eq!(order.status, OrderStatus::Pending);
+        assert_eq!(app.stock_of(&product).await, 3);
+        assert_eq!(ids(&app.all_orders().await), [order.id.to_string()]);
+        let told = heard(&mut admins);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].audience, Audience::Admins);
+        assert_eq!(told[0].event, Event::OrderPlaced(order));
+        assert!(told[0].position.is_some(), "a missable event is logged");
+        assert!(heard(&mut buyers).is_empty(), "the buyer is not an admin");
+    }
+
+    #[tokio::test]
+    async fn a_retry_with_the_same_key_returns_the_first_order_and_takes_stock_once() {
+        // Arrange
+        let app = Fixture::new().await;
+        let buyer = app.customer().await;
+        let product = app.product(5).await;
+        let key = IdempotencyKey::parse("order-retry-1").unwrap();
+        let quantity = Quantity::parse(2).unwrap();
+        let mut admins = app.hub.subscribe(&app.admin);
+
+        // Act
+        let first = app.orders.place(&buyer, &product.id, quantity, Some(&key));
+        let first = first.await.unwrap();
+        let retry = app.orders.place(&buyer, &product.id, quantity, Some(&key));
+        let retry = retry.await.unwrap();
+
+        // Assert
+        assert_eq!(retry.id, first.id);
+        assert_eq!(retry.quantity, first.quantity);
+        assert_eq!(app.stock_of(&product).await, 3);
+        assert_eq!(ids(&app.all_orders().await), [first.id.to_string()]);
+        assert_eq!(heard(&mut admins).len(), 1, "admins are told once");
+    }
+
+    #[tokio::test]
+    async fn an_order_beyond_the_stock_is_a_conflict_and_writes_nothing() {
+        // Arrange
+        let app = Fixture::new().await;
+        let buyer = app.customer().await;
+        let product = app.product(1).await;
+        let mut admins = app.hub.subscribe(&app.admin);
+
+        // Act
+        let quantity = Quantity::parse(2).unwrap();
+        let refused = app.orders.place(&buyer, &product.id, quantity, None).await;
+
+        // Assert
+        assert!(
+            matches!(&refused, Err(AppError::Conflict(message)) if message.contains("stock")),
+            "{refused:?}"
+        );
+        assert_eq!(app.stock_of(&product).await, 1);
+        assert!(app.all_orders().await.is_empty());
+        assert!(heard(&mut admins).is_empty(), "nothing to tell");
+    }
+
+    #[tokio::test]
+    async fn an_order_for_an_unknown_product_is_not_found() {
+        let app = Fixture::new().await;
+        let buyer = app.customer().await;
+
+        let quantity = Quantity::parse(1).unwrap();
+        let refused = app
+            .orders
+            .place(&buyer, &ProductId::generate(), quantity, None)
+            .await;
+
+        assert!(
+            matches!(refused, Err(AppError::NotFound("product"))),
+            "{refused:?}"
+        );
+        assert!(app.all_orders().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_admins_move_orders_not_even_their_owner() {
+        // Arrange
+        let app = Fixture::new().await;
+        let buyer = app.customer().await;
+        let order = app.placed(&buyer, &app.product(5).await, 1).await;
+        let mut buyers = app.hub.subscribe(&buyer);
+
+        // Act
+        let refused = app
+            .orders
+            .update_status(&buyer, &order.id, OrderStatus::Shipped)
+            .await;
+
+        // Assert
+        assert!(
+            matches!(refused, Err(AppError::Forbidden(_))),
+            "{refused:?}"
+        );
+        let unchanged = app.orders.order(&buyer, &order.id).await.unwrap();
+        assert_eq!(unchanged.status, OrderStatus::Pending);
+        assert!(heard(&mut buyers).is_empty(), "nothing moved, nothing told");
+    }
+
+    #[tokio::test]
+    async fn an_admin_moves_an_order_forward_and_its_owner_and_admins_are_told() {
+        // Arrange
+        let app = Fixture::new().await;
+        let buyer = app.customer().await;
+        let bystander = app.customer().await;
+        let order = app.placed(&buyer, &app.product(5).await, 1).await;
+        let mut admins = app.hub.subscribe(&app.admin);
+        let mut buyers = app.hub.subscribe(&buyer);
+        let mut bystanders = app.hub.subscribe(&bystander);
+
+        // Act: pending to shipped, skipping processing, is forward.
+        let moved = app
+            .orders
+            .update_status(&app.admin, &order.id, OrderStatus::Shipped)
+            .await
+            .unwrap();
+
+        // Assert
+        assert_eq!(moved.id, order.id);
+        assert_eq!(moved.status, OrderStatus::Shipped);
+        let stored = app.orders.order(&app.admin, &order.id).await.unwrap();
+        assert_eq!(stored.status, OrderStatus::Shipped);
+        let audience = Audience::UsersAndAdmins(vec![buyer.user_id.clone()]);
+        for (who, subscription) in [("the owner", &mut buyers), ("an admin", &mut admins)] {
+            let told = heard(subscription);
+            assert_eq!(told.len(), 1, "{who}: {told:?}");
+            assert_eq!(told[0].audience, audience, "{who}");
+            assert_eq!(
+                told[0].event,
+                Event::OrderStatusChanged(moved.clone()),
+                "{who}"
+            );
+        }
+        assert!(
+            heard(&mut bystanders).is_empty(),
+            "another user hears nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_move_that_is_not_forward_is_a_conflict_naming_both_statuses() {
+        // Arrange
+        let app = Fixture::new().await;
+        let buyer = app.customer().await;
+        let order = app.placed(&buyer, &app.product(5).await, 1).await;
+        app.orders
+            .update_status(&app.admin, &order.id, OrderStatus::Shipped)
+            .await
+            .unwrap();
+        let mut admins = app.hub.subscribe(&app.admin);
+
+        for to in [OrderStatus::Processing, OrderStatus::Shipped] {
+            // Act
+            let refused = app.orders.update_status(&app.admin, &order.id, to).await;
+
+            // Assert
+            let Err(AppError::Conflict(message)) = &refused else {
+                panic!("shipped to {}: {refused:?}", to.as_str());
+            };
+            let expected = format!("an order that is shipped cannot move to {}", to.as_str());
+            assert!(message.contains(&expected), "{message:?}");
+        }
+        let stored = app.orders.order(&app.admin, &order.id).await.unwrap();
+        assert_eq!(stored.status, OrderStatus::Shipped);
+        assert!(heard(&mut admins).is_empty(), "refused moves tell nobody");
+    }
+
+    #[tokio::test]
+    async fn a_user_sees_only_their_own_orders() {
+        // Arrange
+        let app = Fixture::new().await;
+        let (alice, bob) = (app.customer().await, app.customer().await);
+        let product = app.product(10).await;
+        let alices = app.placed(&alice, &product, 1).await;
+        let bobs = app.placed(&bob, &product, 2).await;
+
+        // Act
+        let alice_sees = app.orders.mine(&alice, listing()).await.unwrap();
+        let bob_sees = app.orders.mine(&bob, listing()).await.unwrap();
+
+        // Assert
+        assert_eq!(ids(&alice_sees.items), [alices.id.to_string()]);
+        assert_eq!(ids(&bob_sees.items), [bobs.id.to_string()]);
+        let own = app.orders.order(&alice, &alices.id).await.unwrap();
+        assert_eq!(own.id, alices.id);
+        let foreign = app.orders.order(&alice, &bobs.id).await;
+        assert!(
+            matches!(foreign, Err(AppError::NotFound("order"))),
+            "another user's order does not exist for alice: {foreign:?}"
+        );
+        let everyone = app.orders.list(&alice, listing()).await;
+        assert!(
+            matches!(everyone, Err(AppError::Forbidden(_))),
+            "{everyone:?}"
+        );
+        let mut all = ids(&app.all_orders().await);
+        all.sort();
+        let mut both = vec![alices.id.to_string(), bobs.id.to_string()];
+        both.sort();
+        assert_eq!(all, both, "the admin sees every order");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_order_is_not_found() {
+        let app = Fixture::new().await;
+        let unknown = OrderId::generate();
+
+        let read = app.orders.order(&app.admin, &unknown).await;
+        let moved = app
+            .orders
+            .update_status(&app.admin, &unknown, OrderStatus::Shipped)
+            .await;
+
+        assert!(matches!(read, Err(AppError::NotFound("order"))), "{read:?}");
+        assert!(
+            matches!(moved, Err(AppError::NotFound("order"))),
+            "{moved:?}"
+        );
+    }
+}

@@ -4,7 +4,9 @@
 use realtime_dashboard::domain::Role;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, graphql_code, unique_email};
+use crate::support::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, graphql_code, on_both_stores, unique_email,
+};
 
 const REGISTER: &str = "mutation($input: RegisterInput!) { register(input: $input) { token refreshToken expiresIn user { id name email role } } }";
 const LOGIN: &str = "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token refreshToken user { id role } } }";
@@ -70,15 +72,7 @@ async fn the_session_lifecycle_works_over_graphql(backend: Backend) {
     assert_eq!(logout["data"]["logout"], true);
 }
 
-#[tokio::test]
-async fn the_session_lifecycle_works_over_graphql_on_sqlite() {
-    the_session_lifecycle_works_over_graphql(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn the_session_lifecycle_works_over_graphql_on_mongodb() {
-    the_session_lifecycle_works_over_graphql(Backend::Mongo).await;
-}
+on_both_stores!(the_session_lifecycle_works_over_graphql);
 
 #[tokio::test]
 async fn me_needs_a_valid_unexpired_token() {

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::support::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, account_from, assert_rest_error, unique_email,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, account_from, assert_rest_error, on_both_stores,
+    unique_email,
 };
 
 async fn register_login_refresh_logout_round_trip(backend: Backend) {
@@ -63,13 +64,7 @@ async fn register_login_refresh_logout_round_trip(backend: Backend) {
     assert_eq!(me["data"]["me"]["id"], registered.id.as_str());
 
     // Logout revokes the family: the rotated refresh token stops working.
-    let response = app
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": rotated.refresh_token }),
-            None,
-        )
-        .await;
+    let response = app.logout(&rotated.refresh_token).await;
     assert_eq!(response.status(), 200);
     let response = app
         .post(
@@ -83,15 +78,7 @@ async fn register_login_refresh_logout_round_trip(backend: Backend) {
     assert_eq!(body["code"], "UNAUTHENTICATED");
 }
 
-#[tokio::test]
-async fn register_login_refresh_logout_round_trip_on_sqlite() {
-    register_login_refresh_logout_round_trip(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn register_login_refresh_logout_round_trip_on_mongodb() {
-    register_login_refresh_logout_round_trip(Backend::Mongo).await;
-}
+on_both_stores!(register_login_refresh_logout_round_trip);
 
 async fn reusing_a_rotated_refresh_token_revokes_the_family(backend: Backend) {
     let app = TestApp::spawn_with(backend, |_| {}).await;
@@ -128,15 +115,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_family(backend: Backend) {
     assert_eq!(response.status(), 401);
 }
 
-#[tokio::test]
-async fn reusing_a_rotated_refresh_token_revokes_the_family_on_sqlite() {
-    reusing_a_rotated_refresh_token_revokes_the_family(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn reusing_a_rotated_refresh_token_revokes_the_family_on_mongodb() {
-    reusing_a_rotated_refresh_token_revokes_the_family(Backend::Mongo).await;
-}
+on_both_stores!(reusing_a_rotated_refresh_token_revokes_the_family);
 
 #[tokio::test]
 async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
@@ -443,9 +422,7 @@ async fn logout_is_idempotent_and_reveals_nothing() {
         account.refresh_token.as_str(),
         "never-issued",
     ] {
-        let response = app
-            .post("/auth/logout", json!({ "refreshToken": token }), None)
-            .await;
+        let response = app.logout(token).await;
         assert_eq!(response.status(), 200);
     }
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TestApp, assert_rest_error, graphql_code, unique_email};
+use crate::support::{
+    Backend, TestApp, assert_rest_error, graphql_code, on_both_stores, unique_email,
+};
 
 const PRODUCT_FIELDS: &str = "id name price stock description createdAt updatedAt";
 
@@ -203,15 +205,7 @@ async fn admin_crud_over_rest_and_graphql_agree(backend: Backend) {
     assert_eq!(app.product_count(&admin.token).await, 0);
 }
 
-#[tokio::test]
-async fn admin_crud_over_rest_and_graphql_agree_on_sqlite() {
-    admin_crud_over_rest_and_graphql_agree(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn admin_crud_over_rest_and_graphql_agree_on_mongodb() {
-    admin_crud_over_rest_and_graphql_agree(Backend::Mongo).await;
-}
+on_both_stores!(admin_crud_over_rest_and_graphql_agree);
 
 // ---------------------------------------------------------------------------
 // Only admins write
@@ -304,15 +298,7 @@ async fn a_plain_user_cannot_create_update_or_delete_products(backend: Backend) 
     );
 }
 
-#[tokio::test]
-async fn a_plain_user_cannot_create_update_or_delete_products_on_sqlite() {
-    a_plain_user_cannot_create_update_or_delete_products(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_plain_user_cannot_create_update_or_delete_products_on_mongodb() {
-    a_plain_user_cannot_create_update_or_delete_products(Backend::Mongo).await;
-}
+on_both_stores!(a_plain_user_cannot_create_update_or_delete_products);
 
 // ---------------------------------------------------------------------------
 // Bad input writes nothing
@@ -485,15 +471,7 @@ async fn bad_product_inputs_get_the_documented_error_class_and_write_nothing(bac
     );
 }
 
-#[tokio::test]
-async fn bad_product_inputs_get_the_documented_error_class_and_write_nothing_on_sqlite() {
-    bad_product_inputs_get_the_documented_error_class_and_write_nothing(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn bad_product_inputs_get_the_documented_error_class_and_write_nothing_on_mongodb() {
-    bad_product_inputs_get_the_documented_error_class_and_write_nothing(Backend::Mongo).await;
-}
+on_both_stores!(bad_product_inputs_get_the_documented_error_class_and_write_nothing);
 
 // ---------------------------------------------------------------------------
 // Search, price filters and sorts
@@ -778,15 +756,7 @@ async fn search_price_filters_and_sorts_agree_on_rest_and_graphql(backend: Backe
     );
 }
 
-#[tokio::test]
-async fn search_price_filters_and_sorts_agree_on_rest_and_graphql_on_sqlite() {
-    search_price_filters_and_sorts_agree_on_rest_and_graphql(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn search_price_filters_and_sorts_agree_on_rest_and_graphql_on_mongodb() {
-    search_price_filters_and_sorts_agree_on_rest_and_graphql(Backend::Mongo).await;
-}
+on_both_stores!(search_price_filters_and_sorts_agree_on_rest_and_graphql);
 
 // ---------------------------------------------------------------------------
 // Pagination while inserting
@@ -975,15 +945,7 @@ async fn walking_all_pages_while_inserting_sees_every_product_exactly_once(backe
     assert!(inserted >= 16, "products were inserted during the walks");
 }
 
-#[tokio::test]
-async fn walking_all_pages_while_inserting_sees_every_product_exactly_once_on_sqlite() {
-    walking_all_pages_while_inserting_sees_every_product_exactly_once(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn walking_all_pages_while_inserting_sees_every_product_exactly_once_on_mongodb() {
-    walking_all_pages_while_inserting_sees_every_product_exactly_once(Backend::Mongo).await;
-}
+on_both_stores!(walking_all_pages_while_inserting_sees_every_product_exactly_once);
 
 #[tokio::test]
 async fn an_empty_product_update_is_refused_under_the_name_each_door_uses() {

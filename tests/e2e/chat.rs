@@ -16,7 +16,10 @@ use realtime_dashboard::domain::UserId;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
-use crate::support::{Account, Backend, TestApp, assert_rest_error, graphql_code, unique_email};
+use crate::support::steps::{id_of, is_event, is_next};
+use crate::support::{
+    Account, Backend, TestApp, assert_rest_error, graphql_code, on_both_stores, unique_email,
+};
 
 /// How long to wait for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
@@ -39,13 +42,6 @@ const CONVERSATIONS: &str = "{ conversations { peer { id } lastMessage { id text
 // Helpers
 // ---------------------------------------------------------------------------
 
-fn id_of(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id in {value}"))
-        .to_owned()
-}
-
 fn ids_of(messages: &[Value]) -> Vec<String> {
     messages.iter().map(id_of).collect()
 }
@@ -59,10 +55,6 @@ fn sorted(ids: &Value) -> Vec<String> {
         .collect();
     ids.sort();
     ids
-}
-
-fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "event" && line["event"] == event
 }
 
 /// A `receive_message` carrying the message `id`.
@@ -94,11 +86,6 @@ fn is_next_with_id(
             && line["id"] == sub
             && line["payload"]["data"][field]["id"] == id.as_str()
     }
-}
-
-/// Any graphql-ws `next` of subscription `sub`.
-fn is_next(sub: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "next" && line["id"] == sub
 }
 
 /// A graphql-ws `next` of `messageReceived` subscription `sub` carrying any of `ids`.
@@ -461,23 +448,9 @@ async fn a_socketio_message_is_stored_from_the_token_user_and_reaches_every_othe
     assert_eq!(thread, vec![message, sentinel], "Bob's thread with Alice");
 }
 
-#[tokio::test]
-async fn a_socketio_message_is_stored_from_the_token_user_and_reaches_every_other_connection_once_on_sqlite()
- {
-    a_socketio_message_is_stored_from_the_token_user_and_reaches_every_other_connection_once(
-        Backend::Sqlite,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_socketio_message_is_stored_from_the_token_user_and_reaches_every_other_connection_once_on_mongodb()
- {
-    a_socketio_message_is_stored_from_the_token_user_and_reaches_every_other_connection_once(
-        Backend::Mongo,
-    )
-    .await;
-}
+on_both_stores!(
+    a_socketio_message_is_stored_from_the_token_user_and_reaches_every_other_connection_once
+);
 
 // ---------------------------------------------------------------------------
 // 2. Interchangeable doors
@@ -627,15 +600,7 @@ async fn a_socketio_user_and_a_graphql_user_chat_both_ways_with_one_history(back
     );
 }
 
-#[tokio::test]
-async fn a_socketio_user_and_a_graphql_user_chat_both_ways_with_one_history_on_sqlite() {
-    a_socketio_user_and_a_graphql_user_chat_both_ways_with_one_history(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_socketio_user_and_a_graphql_user_chat_both_ways_with_one_history_on_mongodb() {
-    a_socketio_user_and_a_graphql_user_chat_both_ways_with_one_history(Backend::Mongo).await;
-}
+on_both_stores!(a_socketio_user_and_a_graphql_user_chat_both_ways_with_one_history);
 
 // ---------------------------------------------------------------------------
 // 3. Privacy
@@ -777,15 +742,7 @@ async fn a_third_user_gets_nothing_of_someone_elses_thread_on_any_door(backend: 
     );
 }
 
-#[tokio::test]
-async fn a_third_user_gets_nothing_of_someone_elses_thread_on_any_door_on_sqlite() {
-    a_third_user_gets_nothing_of_someone_elses_thread_on_any_door(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_third_user_gets_nothing_of_someone_elses_thread_on_any_door_on_mongodb() {
-    a_third_user_gets_nothing_of_someone_elses_thread_on_any_door(Backend::Mongo).await;
-}
+on_both_stores!(a_third_user_gets_nothing_of_someone_elses_thread_on_any_door);
 
 // ---------------------------------------------------------------------------
 // 4. Bad input
@@ -993,15 +950,7 @@ async fn bad_messages_are_refused_on_every_door_and_nothing_is_stored(backend: B
     }
 }
 
-#[tokio::test]
-async fn bad_messages_are_refused_on_every_door_and_nothing_is_stored_on_sqlite() {
-    bad_messages_are_refused_on_every_door_and_nothing_is_stored(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn bad_messages_are_refused_on_every_door_and_nothing_is_stored_on_mongodb() {
-    bad_messages_are_refused_on_every_door_and_nothing_is_stored(Backend::Mongo).await;
-}
+on_both_stores!(bad_messages_are_refused_on_every_door_and_nothing_is_stored);
 
 // ---------------------------------------------------------------------------
 // 5. Offline delivery
@@ -1055,15 +1004,7 @@ async fn messages_sent_while_offline_arrive_on_reconnect_in_order_exactly_once(b
     );
 }
 
-#[tokio::test]
-async fn messages_sent_while_offline_arrive_on_reconnect_in_order_exactly_once_on_sqlite() {
-    messages_sent_while_offline_arrive_on_reconnect_in_order_exactly_once(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn messages_sent_while_offline_arrive_on_reconnect_in_order_exactly_once_on_mongodb() {
-    messages_sent_while_offline_arrive_on_reconnect_in_order_exactly_once(Backend::Mongo).await;
-}
+on_both_stores!(messages_sent_while_offline_arrive_on_reconnect_in_order_exactly_once);
 
 async fn a_graphql_subscription_started_after_messages_were_sent_begins_with_them_once(
     backend: Backend,
@@ -1141,18 +1082,7 @@ async fn a_graphql_subscription_started_after_messages_were_sent_begins_with_the
     );
 }
 
-#[tokio::test]
-async fn a_graphql_subscription_started_after_messages_were_sent_begins_with_them_once_on_sqlite() {
-    a_graphql_subscription_started_after_messages_were_sent_begins_with_them_once(Backend::Sqlite)
-        .await;
-}
-
-#[tokio::test]
-async fn a_graphql_subscription_started_after_messages_were_sent_begins_with_them_once_on_mongodb()
-{
-    a_graphql_subscription_started_after_messages_were_sent_begins_with_them_once(Backend::Mongo)
-        .await;
-}
+on_both_stores!(a_graphql_subscription_started_after_messages_were_sent_begins_with_them_once);
 
 // ---------------------------------------------------------------------------
 // 6. Receipts
@@ -1291,15 +1221,7 @@ async fn marking_a_thread_seen_tells_the_sender_exactly_the_unseen_ids_once(back
     );
 }
 
-#[tokio::test]
-async fn marking_a_thread_seen_tells_the_sender_exactly_the_unseen_ids_once_on_sqlite() {
-    marking_a_thread_seen_tells_the_sender_exactly_the_unseen_ids_once(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn marking_a_thread_seen_tells_the_sender_exactly_the_unseen_ids_once_on_mongodb() {
-    marking_a_thread_seen_tells_the_sender_exactly_the_unseen_ids_once(Backend::Mongo).await;
-}
+on_both_stores!(marking_a_thread_seen_tells_the_sender_exactly_the_unseen_ids_once);
 
 // ---------------------------------------------------------------------------
 // 7. Typing
@@ -1521,15 +1443,7 @@ async fn a_one_megabyte_text_gets_an_error_ack_and_the_socket_keeps_working(back
     assert_eq!(health.status(), 200, "GET /healthz");
 }
 
-#[tokio::test]
-async fn a_one_megabyte_text_gets_an_error_ack_and_the_socket_keeps_working_on_sqlite() {
-    a_one_megabyte_text_gets_an_error_ack_and_the_socket_keeps_working(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_one_megabyte_text_gets_an_error_ack_and_the_socket_keeps_working_on_mongodb() {
-    a_one_megabyte_text_gets_an_error_ack_and_the_socket_keeps_working(Backend::Mongo).await;
-}
+on_both_stores!(a_one_megabyte_text_gets_an_error_ack_and_the_socket_keeps_working);
 
 async fn a_flood_of_messages_is_rate_limited_and_every_ack_arrives(backend: Backend) {
     // Arrange: the default limit, 10 a second with bursts of 20.
@@ -1646,12 +1560,4 @@ async fn a_flood_of_messages_is_rate_limited_and_every_ack_arrives(backend: Back
     assert_eq!(health.status(), 200, "GET /healthz after the flood");
 }
 
-#[tokio::test]
-async fn a_flood_of_messages_is_rate_limited_and_every_ack_arrives_on_sqlite() {
-    a_flood_of_messages_is_rate_limited_and_every_ack_arrives(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_flood_of_messages_is_rate_limited_and_every_ack_arrives_on_mongodb() {
-    a_flood_of_messages_is_rate_limited_and_every_ack_arrives(Backend::Mongo).await;
-}
+on_both_stores!(a_flood_of_messages_is_rate_limited_and_every_ack_arrives);

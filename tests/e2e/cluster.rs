@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::support::cluster::{Cluster, JWT_SECRET, PRESENCE_GRACE, Process, Redis, free_port};
 use crate::support::node::NodeClient;
+use crate::support::steps::{FORBIDDEN, SERVER_DISCONNECT, id_of, is_event, is_kind, is_next};
 use crate::support::{Account, Endpoint, assert_rest_error, graphql_code, unique_email};
 
 /// How long to wait for something that must happen (a loaded 2-core machine).
@@ -31,10 +32,6 @@ const WITHIN_A_SECOND: Duration = Duration::from_secs(1);
 /// How long after its process died a user is shown offline, at most, on
 /// top of the grace period (API.md: a bounded expiry of at most 30 s).
 const DEAD_PROCESS_EXPIRY: Duration = Duration::from_secs(30);
-/// The close code of a GraphQL WebSocket whose authority ended.
-const FORBIDDEN: u16 = 4403;
-/// The disconnect reason socket.io-client reports when the server ends a socket.
-const SERVER_DISCONNECT: &str = "io server disconnect";
 /// Limits out of the way of tests about something else (every test signs
 /// in from 127.0.0.1; chat tests send faster than 10 messages a second).
 const RELAXED: &[(&str, &str)] = &[
@@ -55,14 +52,6 @@ const SEND_MESSAGE: &str =
 // Helpers
 // ---------------------------------------------------------------------------
 
-fn is_kind(kind: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == kind
-}
-
-fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "event" && line["event"] == event
-}
-
 /// A Socket.IO `event` whose first argument has `field == value`.
 fn event_with(event: &'static str, field: &'static str, value: &str) -> impl Fn(&Value) -> bool {
     let value = value.to_owned();
@@ -71,11 +60,6 @@ fn event_with(event: &'static str, field: &'static str, value: &str) -> impl Fn(
             && line["event"] == event
             && line["args"][0][field] == value.as_str()
     }
-}
-
-/// A graphql-ws `next` of subscription `sub`.
-fn is_next(sub: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "next" && line["id"] == sub
 }
 
 /// A graphql-ws `next` of `sub` whose `data.<field>.id` is `id`.
@@ -92,13 +76,6 @@ fn seen_matching(client: &NodeClient, predicate: impl Fn(&Value) -> bool) -> Vec
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|value| predicate(value))
         .collect()
-}
-
-fn id_of(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id in {value}"))
-        .to_owned()
 }
 
 /// A socket on `process`, once connected and told its `resume_position`
@@ -995,13 +972,7 @@ async fn a_logout_through_one_process_ends_the_users_connections_on_the_others()
 
     // Act: Alice signs out through process 2.
     let started = Instant::now();
-    let response = p2
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": alice.refresh_token }),
-            None,
-        )
-        .await;
+    let response = p2.logout(&alice.refresh_token).await;
     assert_eq!(response.status(), 200, "POST /auth/logout on process 2");
 
     // Assert: within a second, session_ended then a server disconnect on 3,

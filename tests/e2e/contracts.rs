@@ -659,12 +659,7 @@ async fn socket_events_have_their_documented_shapes() {
     app.delete(&format!("/products/{product_id}"), Some(&admin.token))
         .await;
     hear(&mut user_socket, "product_deleted").await;
-    app.post(
-        "/auth/logout",
-        json!({ "refreshToken": user.refresh_token }),
-        None,
-    )
-    .await;
+    app.logout(&user.refresh_token).await;
     hear(&mut user_socket, "session_ended").await;
     hear(&mut admin_socket, "user_offline").await;
 

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::support::node::NodeClient;
+use crate::support::steps::{FORBIDDEN, is_kind};
 use crate::support::tokens::{
     signed_with_another_key, unsigned, with_forged_admin_role, with_tampered_signature,
 };
@@ -24,14 +25,7 @@ use crate::support::{TestApp, unique_email};
 /// How long to wait for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The close code graphql-transport-ws servers use to refuse a connection_init.
-const FORBIDDEN: u16 = 4403;
-
 const ME: &str = "{ me { id role } }";
-
-fn is_kind(kind: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == kind
-}
 
 fn is_for(kind: &'static str, id: &'static str) -> impl Fn(&Value) -> bool {
     move |line| line["kind"] == kind && line["id"] == id

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Account, Backend, TestApp, assert_rest_error, graphql_code, unique_email};
+use crate::support::{
+    Account, Backend, TestApp, assert_rest_error, graphql_code, on_both_stores, unique_email,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -123,15 +125,7 @@ async fn rest_retries_return_the_first_result(backend: Backend) {
     assert!(body["details"]["Idempotency-Key"].is_string(), "{body}");
 }
 
-#[tokio::test]
-async fn rest_retries_return_the_first_result_on_sqlite() {
-    rest_retries_return_the_first_result(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn rest_retries_return_the_first_result_on_mongodb() {
-    rest_retries_return_the_first_result(Backend::Mongo).await;
-}
+on_both_stores!(rest_retries_return_the_first_result);
 
 async fn graphql_retries_return_the_first_result(backend: Backend) {
     // Arrange
@@ -182,15 +176,7 @@ async fn graphql_retries_return_the_first_result(backend: Backend) {
     assert_eq!(graphql_code(&bad), "BAD_USER_INPUT", "{bad}");
 }
 
-#[tokio::test]
-async fn graphql_retries_return_the_first_result_on_sqlite() {
-    graphql_retries_return_the_first_result(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn graphql_retries_return_the_first_result_on_mongodb() {
-    graphql_retries_return_the_first_result(Backend::Mongo).await;
-}
+on_both_stores!(graphql_retries_return_the_first_result);
 
 #[tokio::test]
 async fn a_socketio_resend_after_a_dropped_connection_delivers_one_message() {

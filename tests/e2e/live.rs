@@ -13,20 +13,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
-use crate::support::{Account, Backend, TestApp, unique_email};
+use crate::support::steps::id_of;
+use crate::support::{Account, Backend, TestApp, on_both_stores, unique_email};
 
 /// How long to wait for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for something that must not happen (after its positive
 /// counterpart has been seen).
 const QUIET: Duration = Duration::from_millis(500);
-
-fn id_of(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id in {value}"))
-        .to_owned()
-}
 
 /// `POST /orders` that must succeed; returns the order JSON.
 async fn place(app: &TestApp, account: &Account, product_id: &str) -> Value {
@@ -289,15 +283,7 @@ async fn socketio_events_reach_exactly_their_audience(backend: Backend) {
     assert_eq!(alice_heard, 2, "Alice heard each of her moves once");
 }
 
-#[tokio::test]
-async fn socketio_events_reach_exactly_their_audience_on_sqlite() {
-    socketio_events_reach_exactly_their_audience(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn socketio_events_reach_exactly_their_audience_on_mongodb() {
-    socketio_events_reach_exactly_their_audience(Backend::Mongo).await;
-}
+on_both_stores!(socketio_events_reach_exactly_their_audience);
 
 // ---------------------------------------------------------------------------
 // GraphQL subscriptions
@@ -546,12 +532,4 @@ async fn graphql_subscriptions_reach_exactly_their_audience(backend: Backend) {
     assert!(line["payload"]["errors"].is_null(), "{line}");
 }
 
-#[tokio::test]
-async fn graphql_subscriptions_reach_exactly_their_audience_on_sqlite() {
-    graphql_subscriptions_reach_exactly_their_audience(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn graphql_subscriptions_reach_exactly_their_audience_on_mongodb() {
-    graphql_subscriptions_reach_exactly_their_audience(Backend::Mongo).await;
-}
+on_both_stores!(graphql_subscriptions_reach_exactly_their_audience);

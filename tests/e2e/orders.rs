@@ -8,7 +8,10 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::support::{Account, Backend, TestApp, assert_rest_error, graphql_code, unique_email};
+use crate::support::steps::id_of;
+use crate::support::{
+    Account, Backend, TestApp, assert_rest_error, graphql_code, on_both_stores, unique_email,
+};
 
 const ORDER_FIELDS: &str =
     "id quantity unitPrice total status createdAt updatedAt user { id } product { id }";
@@ -45,13 +48,6 @@ const MALFORMED_ID: &str = "definitely-not-an-id";
 
 /// How long to wait for an ack.
 const WAIT: Duration = Duration::from_secs(10);
-
-fn id_of(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an id in {value}"))
-        .to_owned()
-}
 
 /// `POST /orders` that must succeed (201); returns the order JSON.
 async fn place(app: &TestApp, account: &Account, product_id: &str, quantity: i64) -> Value {
@@ -265,15 +261,7 @@ async fn placing_and_reading_orders_works_with_totals_computed_by_the_server(bac
     assert_eq!(data["placeOrder"]["user"]["id"], bob.id.as_str());
 }
 
-#[tokio::test]
-async fn placing_and_reading_orders_works_with_totals_computed_by_the_server_on_sqlite() {
-    placing_and_reading_orders_works_with_totals_computed_by_the_server(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn placing_and_reading_orders_works_with_totals_computed_by_the_server_on_mongodb() {
-    placing_and_reading_orders_works_with_totals_computed_by_the_server(Backend::Mongo).await;
-}
+on_both_stores!(placing_and_reading_orders_works_with_totals_computed_by_the_server);
 
 // ---------------------------------------------------------------------------
 // Ownership and roles on every door
@@ -367,15 +355,7 @@ async fn another_users_order_is_not_found_on_rest_and_graphql(backend: Backend) 
     get_data(&app, &format!("/orders/{order_id}"), &admin.token).await;
 }
 
-#[tokio::test]
-async fn another_users_order_is_not_found_on_rest_and_graphql_on_sqlite() {
-    another_users_order_is_not_found_on_rest_and_graphql(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn another_users_order_is_not_found_on_rest_and_graphql_on_mongodb() {
-    another_users_order_is_not_found_on_rest_and_graphql(Backend::Mongo).await;
-}
+on_both_stores!(another_users_order_is_not_found_on_rest_and_graphql);
 
 async fn a_user_cannot_list_all_orders_or_move_one_on_any_door(backend: Backend) {
     // Arrange: Alice owns the order, and still may not move it.
@@ -472,15 +452,7 @@ async fn a_user_cannot_list_all_orders_or_move_one_on_any_door(backend: Backend)
     assert_eq!(read, order, "the order is untouched");
 }
 
-#[tokio::test]
-async fn a_user_cannot_list_all_orders_or_move_one_on_any_door_on_sqlite() {
-    a_user_cannot_list_all_orders_or_move_one_on_any_door(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_user_cannot_list_all_orders_or_move_one_on_any_door_on_mongodb() {
-    a_user_cannot_list_all_orders_or_move_one_on_any_door(Backend::Mongo).await;
-}
+on_both_stores!(a_user_cannot_list_all_orders_or_move_one_on_any_door);
 
 // ---------------------------------------------------------------------------
 // Status flow
@@ -653,15 +625,7 @@ async fn status_only_moves_forward(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn status_only_moves_forward_on_sqlite() {
-    status_only_moves_forward(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn status_only_moves_forward_on_mongodb() {
-    status_only_moves_forward(Backend::Mongo).await;
-}
+on_both_stores!(status_only_moves_forward);
 
 // ---------------------------------------------------------------------------
 // Stock
@@ -746,15 +710,7 @@ async fn fifty_concurrent_orders_against_stock_ten_sell_exactly_ten(backend: Bac
     );
 }
 
-#[tokio::test]
-async fn fifty_concurrent_orders_against_stock_ten_sell_exactly_ten_on_sqlite() {
-    fifty_concurrent_orders_against_stock_ten_sell_exactly_ten(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn fifty_concurrent_orders_against_stock_ten_sell_exactly_ten_on_mongodb() {
-    fifty_concurrent_orders_against_stock_ten_sell_exactly_ten(Backend::Mongo).await;
-}
+on_both_stores!(fifty_concurrent_orders_against_stock_ten_sell_exactly_ten);
 
 async fn an_order_that_cannot_be_served_leaves_the_stock_unchanged(backend: Backend) {
     // Arrange
@@ -891,12 +847,4 @@ async fn an_order_that_cannot_be_served_leaves_the_stock_unchanged(backend: Back
     assert_eq!(all_orders(&app, &admin).await.len(), 1, "one order in all");
 }
 
-#[tokio::test]
-async fn an_order_that_cannot_be_served_leaves_the_stock_unchanged_on_sqlite() {
-    an_order_that_cannot_be_served_leaves_the_stock_unchanged(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn an_order_that_cannot_be_served_leaves_the_stock_unchanged_on_mongodb() {
-    an_order_that_cannot_be_served_leaves_the_stock_unchanged(Backend::Mongo).await;
-}
+on_both_stores!(an_order_that_cannot_be_served_leaves_the_stock_unchanged);

@@ -23,7 +23,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::support::node::NodeClient;
-use crate::support::{Account, Backend, TestApp, unique_email};
+use crate::support::steps::{
+    FORBIDDEN, assert_session_ended, close_tab, is_event, is_kind, set_role,
+};
+use crate::support::{Account, Backend, PASSWORD, TestApp, on_both_stores, unique_email};
 
 /// How long to wait for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
@@ -37,19 +40,11 @@ const GRACE: Duration = Duration::from_millis(500);
 const RELOAD_GRACE: Duration = Duration::from_secs(2);
 /// Logout and role changes reach open connections within this.
 const WITHIN_A_SECOND: Duration = Duration::from_secs(1);
-/// The close code of a GraphQL WebSocket whose authority ended.
-const FORBIDDEN: u16 = 4403;
-/// The disconnect reason socket.io-client reports when the server ends the socket.
-const SERVER_DISCONNECT: &str = "io server disconnect";
-/// The password `TestApp::register` gives every account.
-const PASSWORD: &str = "password-123";
 
 const PRESENCE_CHANGED: &str = "subscription { presenceChanged { user { id } online lastActive } }";
 const NEW_PRODUCT: &str = "subscription { newProduct { id } }";
 const NEW_ORDER: &str = "subscription { newOrder { id } }";
 const USERS: &str = "query($online: Boolean) { users(online: $online, first: 100) { nodes { id online presence lastActive } } }";
-const SET_ROLE: &str =
-    "mutation($id: ID!, $role: Role!) { setUserRole(id: $id, role: $role) { id role } }";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -57,14 +52,6 @@ const SET_ROLE: &str =
 
 async fn spawn(backend: Backend, grace: Duration) -> TestApp {
     TestApp::spawn_with(backend, |config| config.presence_grace = grace).await
-}
-
-fn is_kind(kind: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == kind
-}
-
-fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "event" && line["event"] == event
 }
 
 /// A Socket.IO `user_online` / `user_offline` about `user_id`.
@@ -117,15 +104,6 @@ fn count_seen(client: &NodeClient, predicate: impl Fn(&Value) -> bool) -> usize 
         .count()
 }
 
-/// Index of the first line the driver printed that satisfies `predicate`.
-fn position_seen(client: &NodeClient, predicate: impl Fn(&Value) -> bool) -> Option<usize> {
-    client.seen().iter().position(|line| {
-        serde_json::from_str::<Value>(line)
-            .map(|value| predicate(&value))
-            .unwrap_or(false)
-    })
-}
-
 /// Asserts a Socket.IO presence payload about `user_id` and returns its
 /// `lastActive`.
 fn assert_presence_payload(line: &Value, user_id: &str, online: bool, who: &str) -> String {
@@ -171,12 +149,6 @@ async fn make_peers(app: &TestApp, from: &Account, to: &Account) {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert_eq!(status, 201, "POST /chat/messages: {body}");
-}
-
-/// Closes a socket like a closing tab, and waits until it is closed.
-async fn close_tab(socket: &mut NodeClient) {
-    socket.send(json!({ "cmd": "disconnect" })).await;
-    socket.expect("closed", WAIT, is_kind("closed")).await;
 }
 
 /// Disposes a graphql-ws client and waits until it is gone.
@@ -260,33 +232,6 @@ fn short_lived_token(app: &TestApp, user_id: &str, role: Role, ttl_secs: i64) ->
     (token, now + ttl_secs)
 }
 
-/// Asserts the socket was told `session_ended {reason}` and was then
-/// disconnected by the server, in that order.
-async fn assert_session_ended(socket: &mut NodeClient, reason: &str) {
-    let ended = socket
-        .expect("session_ended", WAIT, is_event("session_ended"))
-        .await;
-    assert_eq!(
-        ended["args"],
-        json!([{ "reason": reason }]),
-        "session_ended payload"
-    );
-    let disconnect = socket
-        .expect("disconnect", WAIT, is_kind("disconnect"))
-        .await;
-    assert_eq!(
-        disconnect["reason"], SERVER_DISCONNECT,
-        "the server ends the socket"
-    );
-    let told = position_seen(socket, is_event("session_ended"));
-    let dropped = position_seen(socket, is_kind("disconnect"));
-    assert!(
-        told < dropped,
-        "session_ended must arrive before the disconnect; lines: {:#?}",
-        socket.seen()
-    );
-}
-
 /// Asserts the GraphQL WebSocket was closed with 4403 and `reason`.
 async fn assert_closed_with(client: &mut NodeClient, reason: &str) {
     let closed = client.expect("closed", WAIT, is_kind("closed")).await;
@@ -308,17 +253,6 @@ async fn place(app: &TestApp, buyer: &Account, product_id: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("an order id in {body}"))
         .to_owned()
-}
-
-async fn set_role(app: &TestApp, admin: &Account, user: &Account, role: &str) {
-    let data = app
-        .graphql_ok(
-            SET_ROLE,
-            json!({ "id": user.id, "role": role }),
-            Some(&admin.token),
-        )
-        .await;
-    assert_eq!(data["setUserRole"]["role"], role, "{data}");
 }
 
 // ---------------------------------------------------------------------------
@@ -469,15 +403,7 @@ async fn two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it(backen
     }
 }
 
-#[tokio::test]
-async fn two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it_on_sqlite() {
-    two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it_on_mongodb() {
-    two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it(Backend::Mongo).await;
-}
+on_both_stores!(two_tabs_keep_a_user_online_and_only_admins_and_peers_hear_of_it);
 
 #[tokio::test]
 async fn a_reload_within_the_grace_period_announces_neither_offline_nor_online_again() {
@@ -732,15 +658,7 @@ async fn a_graphql_websocket_counts_as_presence_and_last_active_is_stored(backen
     }
 }
 
-#[tokio::test]
-async fn a_graphql_websocket_counts_as_presence_and_last_active_is_stored_on_sqlite() {
-    a_graphql_websocket_counts_as_presence_and_last_active_is_stored(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_graphql_websocket_counts_as_presence_and_last_active_is_stored_on_mongodb() {
-    a_graphql_websocket_counts_as_presence_and_last_active_is_stored(Backend::Mongo).await;
-}
+on_both_stores!(a_graphql_websocket_counts_as_presence_and_last_active_is_stored);
 
 // ---------------------------------------------------------------------------
 // Connections never outlive their authority
@@ -815,13 +733,7 @@ async fn logout_and_a_role_change_end_live_connections_within_a_second(backend: 
 
     // Act: Alice signs out.
     let started = Instant::now();
-    let response = app
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": alice.refresh_token }),
-            None,
-        )
-        .await;
+    let response = app.logout(&alice.refresh_token).await;
     assert_eq!(response.status(), 200, "POST /auth/logout");
 
     // Assert
@@ -883,15 +795,7 @@ async fn logout_and_a_role_change_end_live_connections_within_a_second(backend: 
     assert_eq!(me, json!({ "id": alice.id, "role": "USER" }));
 }
 
-#[tokio::test]
-async fn logout_and_a_role_change_end_live_connections_within_a_second_on_sqlite() {
-    logout_and_a_role_change_end_live_connections_within_a_second(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn logout_and_a_role_change_end_live_connections_within_a_second_on_mongodb() {
-    logout_and_a_role_change_end_live_connections_within_a_second(Backend::Mongo).await;
-}
+on_both_stores!(logout_and_a_role_change_end_live_connections_within_a_second);
 
 async fn a_demoted_admin_is_disconnected_and_hears_no_further_new_order(backend: Backend) {
     // Arrange: a second admin, with a socket and a newOrder subscription
@@ -995,15 +899,7 @@ async fn a_demoted_admin_is_disconnected_and_hears_no_further_new_order(backend:
     );
 }
 
-#[tokio::test]
-async fn a_demoted_admin_is_disconnected_and_hears_no_further_new_order_on_sqlite() {
-    a_demoted_admin_is_disconnected_and_hears_no_further_new_order(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_demoted_admin_is_disconnected_and_hears_no_further_new_order_on_mongodb() {
-    a_demoted_admin_is_disconnected_and_hears_no_further_new_order(Backend::Mongo).await;
-}
+on_both_stores!(a_demoted_admin_is_disconnected_and_hears_no_further_new_order);
 
 #[tokio::test]
 async fn tokens_held_before_a_demotion_or_a_sign_out_no_longer_open_anything() {
@@ -1017,13 +913,7 @@ async fn tokens_held_before_a_demotion_or_a_sign_out_no_longer_open_anything() {
 
     // Act: demote one, sign the other out.
     set_role(&app, &admin, &deputy, "USER").await;
-    let response = app
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": leaver.refresh_token }),
-            None,
-        )
-        .await;
+    let response = app.logout(&leaver.refresh_token).await;
     assert_eq!(response.status(), 200);
 
     // Assert: the old access tokens open nothing, on any door.

@@ -9,13 +9,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
-use crate::support::{Backend, TestApp, assert_rest_error, unique_email};
+use crate::support::steps::is_event;
+use crate::support::{Backend, TestApp, assert_rest_error, on_both_stores, unique_email};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "event" && line["event"] == event
-}
 
 /// The payload of the next `event` the socket receives.
 async fn next(socket: &mut NodeClient, event: &'static str) -> Value {
@@ -161,25 +158,12 @@ async fn missed_events_are_replayed_in_order_then_live(backend: Backend, restart
     assert_eq!(replayed[0].1["orderId"], first_order_id.as_str());
 }
 
-#[tokio::test]
-async fn a_socket_resumes_with_exactly_what_it_missed_on_sqlite() {
-    missed_events_are_replayed_in_order_then_live(Backend::Sqlite, false).await;
-}
-
-#[tokio::test]
-async fn a_socket_resumes_with_exactly_what_it_missed_on_mongodb() {
-    missed_events_are_replayed_in_order_then_live(Backend::Mongo, false).await;
-}
-
-#[tokio::test]
-async fn a_socket_resumes_across_a_restart_on_sqlite() {
-    missed_events_are_replayed_in_order_then_live(Backend::Sqlite, true).await;
-}
-
-#[tokio::test]
-async fn a_socket_resumes_across_a_restart_on_mongodb() {
-    missed_events_are_replayed_in_order_then_live(Backend::Mongo, true).await;
-}
+on_both_stores!(
+    a_socket_resumes_with_exactly_what_it_missed =>
+        |backend| missed_events_are_replayed_in_order_then_live(backend, false),
+    a_socket_resumes_across_a_restart =>
+        |backend| missed_events_are_replayed_in_order_then_live(backend, true),
+);
 
 #[tokio::test]
 async fn a_forged_or_unknown_offset_gets_resync_required_and_then_live_events() {
@@ -445,12 +429,4 @@ async fn graphql_events_resume(backend: Backend) {
     assert_eq!(live["data"]["events"]["product"]["name"], "Cup", "{live}");
 }
 
-#[tokio::test]
-async fn graphql_events_resume_after_a_restart_on_sqlite() {
-    graphql_events_resume(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn graphql_events_resume_after_a_restart_on_mongodb() {
-    graphql_events_resume(Backend::Mongo).await;
-}
+on_both_stores!(graphql_events_resume_after_a_restart => graphql_events_resume);

@@ -17,29 +17,19 @@ use realtime_dashboard::services::STATUS_FRESHNESS;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
-use crate::support::{Account, Backend, TestApp, assert_rest_error, graphql_code, unique_email};
+use crate::support::steps::{FORBIDDEN, SET_ROLE, is_event, is_kind, set_role};
+use crate::support::{
+    Account, Backend, PASSWORD, TestApp, assert_rest_error, graphql_code, on_both_stores,
+    unique_email,
+};
 
 /// How long to wait for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
-/// The password `TestApp::register` gives every account.
-const PASSWORD: &str = "password-123";
-/// The close code of a refused GraphQL WebSocket.
-const FORBIDDEN: u16 = 4403;
 
-const SET_ROLE: &str =
-    "mutation($id: ID!, $role: Role!) { setUserRole(id: $id, role: $role) { id role } }";
 const SET_ACTIVE: &str = "mutation($id: ID!, $active: Boolean!) { setUserActive(id: $id, active: $active) { id active } }";
 const CREATE_PRODUCT: &str =
     "mutation { createProduct(input: { name: \"Forbidden fruit\", price: 1.5, stock: 1 }) { id } }";
 const USERS_WITH_EMAILS: &str = "{ users(first: 100) { nodes { id email } } }";
-
-fn is_kind(kind: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == kind
-}
-
-fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "event" && line["event"] == event
-}
 
 /// Asserts every door refuses `token` as unauthenticated.
 async fn every_door_refuses(app: &TestApp, token: &str, what: &str) {
@@ -102,29 +92,12 @@ async fn every_door_accepts(app: &TestApp, token: &str, id: &str, role: &str, wh
     let _client = app.graphql_ws_client(token).await;
 }
 
-async fn set_role(app: &TestApp, admin: &Account, user: &Account, role: &str) {
-    let data = app
-        .graphql_ok(
-            SET_ROLE,
-            json!({ "id": user.id, "role": role }),
-            Some(&admin.token),
-        )
-        .await;
-    assert_eq!(data["setUserRole"]["role"], role);
-}
-
 async fn sign_out_holds_across_a_restart(backend: Backend) {
     // Arrange: Alice signs in and out; her access token is void.
     let app = TestApp::spawn_with(backend, |_| {}).await;
     let alice = app.register(&unique_email("revoked-logout")).await;
     every_door_accepts(&app, &alice.token, &alice.id, "USER", "before sign-out").await;
-    let response = app
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": alice.refresh_token }),
-            None,
-        )
-        .await;
+    let response = app.logout(&alice.refresh_token).await;
     assert_eq!(response.status(), 200);
     every_door_refuses(&app, &alice.token, "signed out, same process").await;
 
@@ -137,15 +110,9 @@ async fn sign_out_holds_across_a_restart(backend: Backend) {
     every_door_accepts(&app, &again.token, &alice.id, "USER", "signed in again").await;
 }
 
-#[tokio::test]
-async fn a_signed_out_token_stays_refused_after_a_restart_on_sqlite() {
-    sign_out_holds_across_a_restart(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_signed_out_token_stays_refused_after_a_restart_on_mongodb() {
-    sign_out_holds_across_a_restart(Backend::Mongo).await;
-}
+on_both_stores!(
+    a_signed_out_token_stays_refused_after_a_restart => sign_out_holds_across_a_restart
+);
 
 async fn demotion_holds_across_a_restart(backend: Backend) {
     // Arrange: Bob is made an admin and signs in as one; then demoted.
@@ -217,15 +184,9 @@ async fn demotion_holds_across_a_restart(backend: Backend) {
     assert_eq!(graphql_code(&body), "FORBIDDEN", "{body}");
 }
 
-#[tokio::test]
-async fn a_demoted_admins_token_stays_refused_after_a_restart_on_sqlite() {
-    demotion_holds_across_a_restart(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_demoted_admins_token_stays_refused_after_a_restart_on_mongodb() {
-    demotion_holds_across_a_restart(Backend::Mongo).await;
-}
+on_both_stores!(
+    a_demoted_admins_token_stays_refused_after_a_restart => demotion_holds_across_a_restart
+);
 
 async fn deactivation_holds_across_a_restart(backend: Backend) {
     // Arrange: Dora is deactivated over GraphQL.
@@ -281,15 +242,9 @@ async fn deactivation_holds_across_a_restart(backend: Backend) {
     every_door_refuses(&app, &dora.token, "the token from before the deactivation").await;
 }
 
-#[tokio::test]
-async fn a_deactivated_accounts_token_stays_refused_after_a_restart_on_sqlite() {
-    deactivation_holds_across_a_restart(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_deactivated_accounts_token_stays_refused_after_a_restart_on_mongodb() {
-    deactivation_holds_across_a_restart(Backend::Mongo).await;
-}
+on_both_stores!(
+    a_deactivated_accounts_token_stays_refused_after_a_restart => deactivation_holds_across_a_restart
+);
 
 #[tokio::test]
 async fn deactivation_over_rest_ends_open_connections_and_keeps_the_data() {
@@ -448,13 +403,7 @@ async fn another_process_on_the_same_store_refuses_a_signed_out_token_within_the
     every_door_accepts(&second, &alice.token, &alice.id, "USER", "on the second").await;
 
     // Act: she signs out through the first.
-    let response = first
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": alice.refresh_token }),
-            None,
-        )
-        .await;
+    let response = first.logout(&alice.refresh_token).await;
     assert_eq!(response.status(), 200);
 
     // Assert: the second refuses her token once its cached status expires.

@@ -8,6 +8,7 @@ use realtime_dashboard::domain::Role;
 use serde_json::{Value, json};
 
 use crate::support::node::NodeClient;
+use crate::support::steps::{assert_session_ended, is_event, is_kind, position_seen};
 use crate::support::tokens::{
     signed_with_another_key, unsigned, with_forged_admin_role, with_tampered_signature,
 };
@@ -18,58 +19,11 @@ const WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for something that must not happen.
 const QUIET: Duration = Duration::from_millis(750);
 
-/// The disconnect reason socket.io-client reports when the server ends the socket.
-const SERVER_DISCONNECT: &str = "io server disconnect";
-
-fn is_kind(kind: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == kind
-}
-
-fn is_event(event: &'static str) -> impl Fn(&Value) -> bool {
-    move |line| line["kind"] == "event" && line["event"] == event
-}
-
 /// A socket.io-client connected with `auth.token`; returns once `connect` is seen.
 async fn connected_socket(app: &TestApp, token: &str) -> NodeClient {
     let mut socket = NodeClient::socketio(&app.address, json!({ "token": token })).await;
     socket.expect("connect", WAIT, is_kind("connect")).await;
     socket
-}
-
-/// Index of the first line the driver printed that satisfies `predicate`.
-fn position_seen(socket: &NodeClient, predicate: impl Fn(&Value) -> bool) -> Option<usize> {
-    socket.seen().iter().position(|line| {
-        serde_json::from_str::<Value>(line)
-            .map(|value| predicate(&value))
-            .unwrap_or(false)
-    })
-}
-
-/// Asserts the socket was told `session_ended {reason}` and was then
-/// disconnected by the server, in that order.
-async fn assert_session_ended(socket: &mut NodeClient, reason: &str) {
-    let ended = socket
-        .expect("session_ended", WAIT, is_event("session_ended"))
-        .await;
-    assert_eq!(
-        ended["args"],
-        json!([{ "reason": reason }]),
-        "session_ended payload"
-    );
-    let disconnect = socket
-        .expect("disconnect", WAIT, is_kind("disconnect"))
-        .await;
-    assert_eq!(
-        disconnect["reason"], SERVER_DISCONNECT,
-        "the server ends the socket"
-    );
-    let told = position_seen(socket, is_event("session_ended"));
-    let dropped = position_seen(socket, is_kind("disconnect"));
-    assert!(
-        told < dropped,
-        "session_ended must arrive before the disconnect; lines: {:#?}",
-        socket.seen()
-    );
 }
 
 /// Asserts the socket was refused at the handshake and never connected.
@@ -234,13 +188,7 @@ async fn logging_out_over_rest_ends_the_session_with_reason_logged_out() {
     let mut socket = connected_socket(&app, &alice.token).await;
 
     // Act
-    let response = app
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": alice.refresh_token }),
-            None,
-        )
-        .await;
+    let response = app.logout(&alice.refresh_token).await;
 
     // Assert
     assert_eq!(response.status(), 200, "POST /auth/logout");
@@ -282,13 +230,7 @@ async fn an_unknown_event_is_ignored_and_the_socket_stays_connected() {
     socket.emit("no_such_event_either", json!([])).await;
 
     // Assert: a logout still reaches this socket, so it was alive until then.
-    let response = app
-        .post(
-            "/auth/logout",
-            json!({ "refreshToken": alice.refresh_token }),
-            None,
-        )
-        .await;
+    let response = app.logout(&alice.refresh_token).await;
     assert_eq!(response.status(), 200, "POST /auth/logout");
     assert_session_ended(&mut socket, "logged_out").await;
 }
@@ -428,13 +370,7 @@ async fn long_polling_clients_and_clients_that_upgrade_work_as_websocket_ones() 
             assert_eq!(product["args"][0]["name"], format!("Polled {case}"));
         }
         // The server ends a polling session as it ends a WebSocket one.
-        let response = app
-            .post(
-                "/auth/logout",
-                json!({ "refreshToken": alice.refresh_token }),
-                None,
-            )
-            .await;
+        let response = app.logout(&alice.refresh_token).await;
         assert_eq!(response.status(), 200, "{case}: POST /auth/logout");
         assert_session_ended(&mut alice_socket, "logged_out").await;
     }

@@ -613,17 +613,12 @@ mod tests {
     use super::*;
     use crate::domain::{ProductId, Role, UserId};
     use crate::hub::HubItem;
-    use crate::store::SqliteStore;
+    use crate::services::testing::fresh_store;
 
     /// An event log on a fresh, empty SQLite store, started: what it
     /// publishes can only come from arrivals.
     async fn started_log() -> (EventLog, Hub, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("db.sqlite3"))
-                .await
-                .unwrap(),
-        );
+        let (store, dir) = fresh_store().await;
         let hub = Hub::default();
         let log = EventLog::new(store, hub.clone());
         let _task = log.start().await.unwrap();

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod node;
+pub mod steps;
 pub mod tokens;
 
 use std::time::Duration;
@@ -21,6 +22,8 @@ use tokio::sync::oneshot;
 pub const ADMIN_EMAIL: &str = "admin@example.test";
 /// Its password.
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
+/// The password [`Endpoint::register`] gives every account.
+pub const PASSWORD: &str = "password-123";
 
 /// Which store a test app runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,39 @@ pub enum Backend {
     Sqlite,
     Mongo,
 }
+
+/// Runs scenarios on both stores, written once: each `name` (an
+/// `async fn name(backend: Backend)`) becomes the tests `name_on_sqlite` and
+/// `name_on_mongodb`. `name => scenario` names the tests after `name` and
+/// runs `scenario`, any `Fn(Backend) -> impl Future` (a function, or a
+/// closure that passes more arguments).
+///
+/// ```ignore
+/// on_both_stores!(status_only_moves_forward);
+/// on_both_stores!(a_socket_resumes_across_a_restart => |backend| replayed(backend, true));
+/// ```
+macro_rules! on_both_stores {
+    (@pair $name:ident) => {
+        $crate::support::on_both_stores!(@pair $name => $name);
+    };
+    (@pair $name:ident => $scenario:expr) => {
+        ::pastey::paste! {
+            #[tokio::test]
+            async fn [<$name _on_sqlite>]() {
+                ($scenario)($crate::support::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn [<$name _on_mongodb>]() {
+                ($scenario)($crate::support::Backend::Mongo).await;
+            }
+        }
+    };
+    ($($name:ident $(=> $scenario:expr)?),+ $(,)?) => {$(
+        $crate::support::on_both_stores!(@pair $name $(=> $scenario)?);
+    )+};
+}
+pub(crate) use on_both_stores;
 
 /// A signed-in account, as a test sees it.
 #[derive(Debug, Clone)]
@@ -160,16 +196,27 @@ impl Endpoint {
         format!("ws://127.0.0.1:{}/graphql", self.port)
     }
 
-    /// `POST path` with a JSON body (any JSON, valid for the route or not).
-    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.http.post(self.url(path)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+    /// Sends `request`, with `token` as its bearer credential when there is
+    /// one: every request helper below goes through here.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
         request
             .send()
             .await
             .expect("the request reaches the server")
+    }
+
+    /// `POST path` with a JSON body (any JSON, valid for the route or not).
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {
+        self.send(self.http.post(self.url(path)).json(&body), token)
+            .await
     }
 
     /// `POST path` with a raw body.
@@ -179,24 +226,16 @@ impl Endpoint {
         body: impl Into<reqwest::Body>,
         content_type: &str,
     ) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("the request reaches the server")
+        let request = self.http.post(self.url(path));
+        self.send(
+            request.header("content-type", content_type).body(body),
+            None,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.http.get(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request
-            .send()
-            .await
-            .expect("the request reaches the server")
+        self.send(self.http.get(self.url(path)), token).await
     }
 
     /// A GraphQL operation over HTTP; returns the whole response body.
@@ -216,7 +255,7 @@ impl Endpoint {
         let response = self
             .post(
                 "/auth/register",
-                json!({ "name": "Test User", "email": email, "password": "password-123" }),
+                json!({ "name": "Test User", "email": email, "password": PASSWORD }),
                 None,
             )
             .await;
@@ -235,6 +274,16 @@ impl Endpoint {
             .await;
         assert_eq!(response.status(), 200, "signing in as {email}");
         account_from(response.json().await.unwrap())
+    }
+
+    /// `POST /auth/logout` with a refresh token: signs that session out.
+    pub async fn logout(&self, refresh_token: &str) -> reqwest::Response {
+        self.post(
+            "/auth/logout",
+            json!({ "refreshToken": refresh_token }),
+            None,
+        )
+        .await
     }
 
     /// Signs in as the bootstrap admin.
@@ -319,26 +368,13 @@ const CLIENT_WAIT: Duration = Duration::from_secs(10);
 impl Endpoint {
     /// `PUT path` with a JSON body.
     pub async fn put(&self, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.http.put(self.url(path)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request
-            .send()
+        self.send(self.http.put(self.url(path)).json(&body), token)
             .await
-            .expect("the request reaches the server")
     }
 
     /// `DELETE path`.
     pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.http.delete(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request
-            .send()
-            .await
-            .expect("the request reaches the server")
+        self.send(self.http.delete(self.url(path)), token).await
     }
 
     /// `GET path` with query parameters (encoded by the client).
@@ -348,14 +384,8 @@ impl Endpoint {
         query: &[(&str, &str)],
         token: Option<&str>,
     ) -> reqwest::Response {
-        let mut request = self.http.get(self.url(path)).query(query);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request
-            .send()
+        self.send(self.http.get(self.url(path)).query(query), token)
             .await
-            .expect("the request reaches the server")
     }
 
     /// Creates a product over REST (`POST /products`, admin) and returns the

@@ -1354,7 +1354,7 @@ fn migrator() -> sqlx::migrate::Migrator {
                 $version,
                 migration_description($file).into(),
                 MigrationType::Simple,
-                sqlx::SqlStr::from_static(include_str!(concat!("../../migrations/", $file))),
+                sqlx::SqlStr::from_static(include_str!(concat!("../../../migrations/", $file))),
                 false,
             )),*]
         };

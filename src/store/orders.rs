@@ -45,6 +45,19 @@ pub enum MoveOrder {
     UnknownOrder,
 }
 
+impl MoveOrder {
+    /// The answer to a move whose conditional update changed nothing, from
+    /// the order as it is now (read after the update): not allowed when it
+    /// exists, unknown when it does not. Every adapter's `move_order` ends
+    /// here, so they cannot answer the same refusal differently.
+    pub fn refused(order: Option<Order>) -> Self {
+        match order {
+            Some(order) => MoveOrder::NotAllowed(order),
+            None => MoveOrder::UnknownOrder,
+        }
+    }
+}
+
 /// Order figures for the dashboard.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OrderStats {
@@ -80,4 +93,35 @@ pub trait OrderStore: Send + Sync {
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>>;
     /// Dashboard figures.
     async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Price, ProductId, Quantity};
+
+    fn order() -> Order {
+        let at = crate::store::now();
+        Order {
+            id: OrderId::generate(),
+            user_id: UserId::generate(),
+            product_id: ProductId::generate(),
+            quantity: Quantity::parse(Quantity::DEFAULT).unwrap(),
+            unit_price: Price::from_cents(100).unwrap(),
+            total: Price::from_cents(100).unwrap(),
+            status: OrderStatus::Pending,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_refused_move_of_an_existing_order_is_not_allowed_and_of_a_missing_one_unknown() {
+        let order = order();
+        assert_eq!(
+            MoveOrder::refused(Some(order.clone())),
+            MoveOrder::NotAllowed(order)
+        );
+        assert_eq!(MoveOrder::refused(None), MoveOrder::UnknownOrder);
+    }
 }

@@ -160,10 +160,7 @@ impl OrderStore for MongoStore {
                 return document.into_order().map(MoveOrder::Moved);
             }
         }
-        Ok(match self.order_doc(id).await? {
-            Some(order) => MoveOrder::NotAllowed(order),
-            None => MoveOrder::UnknownOrder,
-        })
+        Ok(MoveOrder::refused(self.order_doc(id).await?))
     }
 
     async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>> {

@@ -154,10 +154,7 @@ impl OrderStore for SqliteStore {
                 return row.into_order().map(MoveOrder::Moved);
             }
         }
-        Ok(match self.order_row(id).await? {
-            Some(order) => MoveOrder::NotAllowed(order),
-            None => MoveOrder::UnknownOrder,
-        })
+        Ok(MoveOrder::refused(self.order_row(id).await?))
     }
 
     async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>> {

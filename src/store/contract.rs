@@ -1,6 +1,6 @@
 //! The store contract: behaviour every adapter must have, written once.
 //!
-//! Each function takes any [`Store`] and asserts; `sqlite.rs` and `mongo.rs`
+//! Each function takes any [`Store`] and asserts; `sqlite/` and `mongo/`
 //! instantiate every one of them through [`for_each_contract_test!`], so
 //! adding a function here and to that list runs it on both stores.
 

@@ -2,7 +2,7 @@
 //!
 //! [`SqliteStore`] is the embedded default (WAL mode, files under `DATA_DIR`),
 //! [`MongoStore`] the deployment choice. Both pass the one contract suite in
-//! `contract.rs`. Adapters classify their driver's errors where they happen
+//! `contract/`. Adapters classify their driver's errors where they happen
 //! ([`StoreError`]), so a duplicate key is a conflict and a lost connection is
 //! `UNAVAILABLE` on every store, and no driver message reaches a client.
 //! Operations that must be atomic are single methods here (a conditional

@@ -171,7 +171,8 @@ macro_rules! sqlite_row {
     };
 }
 
-// After `sqlite_row!`, which they use.
+// Declared below `sqlite_row!`: each aggregate's rows use it, and a
+// `macro_rules!` macro is visible only after its definition.
 mod event_log;
 mod idempotency;
 mod messages;

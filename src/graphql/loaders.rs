@@ -79,7 +79,7 @@ mod tests {
     use crate::hub::Hub;
     use crate::services::Services;
     use crate::store::counting::CountingStore;
-    use crate::store::{SqliteStore, Store};
+    use crate::store::{SqliteStore, Store, UserStore};
 
     #[tokio::test]
     async fn a_page_of_fifty_orders_costs_three_store_calls() {

@@ -167,7 +167,7 @@ mod tests {
     use crate::domain::Role;
     use crate::store::contract::new_user;
     use crate::store::counting::CountingStore;
-    use crate::store::{SqliteStore, now};
+    use crate::store::{SqliteStore, UserStore, now};
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 

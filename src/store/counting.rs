@@ -1,5 +1,8 @@
 //! A store that counts the calls it forwards: tests use it to prove query
 //! budgets (a page of orders costs a constant number of store calls).
+//!
+//! One impl per aggregate trait, all in this one file: each method only
+//! counts and forwards, so split files would hold nothing to read.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,6 +11,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::auth::RefreshTokenHash;
+use crate::domain::{
+    AccountStatus, Conversation, Cursor, Email, Message, MessageId, NewOrder, NewUser, Order,
+    OrderId, OrderStatus, Position, Product, ProductId, ProductPatch, Role, Stock, User, UserId,
+};
 
 /// Wraps a real store and counts calls per method.
 pub struct CountingStore {
@@ -45,7 +53,10 @@ impl Store for CountingStore {
         self.count("ping");
         self.inner.ping().await
     }
+}
 
+#[async_trait]
+impl UserStore for CountingStore {
     async fn insert_user(&self, user: &NewUser) -> StoreResult<User> {
         self.count("insert_user");
         self.inner.insert_user(user).await
@@ -114,68 +125,10 @@ impl Store for CountingStore {
         self.count("list_users");
         self.inner.list_users(after, limit).await
     }
+}
 
-    async fn insert_message(&self, message: &Message) -> StoreResult<()> {
-        self.count("insert_message");
-        self.inner.insert_message(message).await
-    }
-
-    async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
-        self.count("message_page");
-        self.inner.message_page(query).await
-    }
-
-    async fn mark_seen(
-        &self,
-        reader: &UserId,
-        peer: &UserId,
-        at: DateTime<Utc>,
-    ) -> StoreResult<Vec<MessageId>> {
-        self.count("mark_seen");
-        self.inner.mark_seen(reader, peer, at).await
-    }
-
-    async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>> {
-        self.count("undelivered_messages");
-        self.inner.undelivered_messages(to, limit).await
-    }
-
-    async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>> {
-        self.count("message_by_id");
-        self.inner.message_by_id(id).await
-    }
-
-    async fn claim_idempotency_key(
-        &self,
-        claim: &IdempotencyClaim,
-        expired_before: DateTime<Utc>,
-    ) -> StoreResult<IdempotencyClaim> {
-        self.count("claim_idempotency_key");
-        self.inner
-            .claim_idempotency_key(claim, expired_before)
-            .await
-    }
-
-    async fn forget_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.count("forget_idempotency_keys");
-        self.inner.forget_idempotency_keys(before).await
-    }
-
-    async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {
-        self.count("mark_delivered");
-        self.inner.mark_delivered(ids).await
-    }
-
-    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>> {
-        self.count("conversations");
-        self.inner.conversations(user, limit).await
-    }
-
-    async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
-        self.count("conversation_peers");
-        self.inner.conversation_peers(user).await
-    }
-
+#[async_trait]
+impl ProductStore for CountingStore {
     async fn insert_product(&self, product: &Product) -> StoreResult<()> {
         self.count("insert_product");
         self.inner.insert_product(product).await
@@ -220,7 +173,10 @@ impl Store for CountingStore {
         self.count("low_stock_products");
         self.inner.low_stock_products(below, limit).await
     }
+}
 
+#[async_trait]
+impl OrderStore for CountingStore {
     async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOrder> {
         self.count("place_order");
         self.inner.place_order(order).await
@@ -251,7 +207,58 @@ impl Store for CountingStore {
         self.count("order_stats");
         self.inner.order_stats(since).await
     }
+}
 
+#[async_trait]
+impl MessageStore for CountingStore {
+    async fn insert_message(&self, message: &Message) -> StoreResult<()> {
+        self.count("insert_message");
+        self.inner.insert_message(message).await
+    }
+
+    async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
+        self.count("message_page");
+        self.inner.message_page(query).await
+    }
+
+    async fn mark_seen(
+        &self,
+        reader: &UserId,
+        peer: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<MessageId>> {
+        self.count("mark_seen");
+        self.inner.mark_seen(reader, peer, at).await
+    }
+
+    async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>> {
+        self.count("undelivered_messages");
+        self.inner.undelivered_messages(to, limit).await
+    }
+
+    async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        self.count("message_by_id");
+        self.inner.message_by_id(id).await
+    }
+
+    async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {
+        self.count("mark_delivered");
+        self.inner.mark_delivered(ids).await
+    }
+
+    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>> {
+        self.count("conversations");
+        self.inner.conversations(user, limit).await
+    }
+
+    async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        self.count("conversation_peers");
+        self.inner.conversation_peers(user).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for CountingStore {
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
         self.count("insert_refresh_token");
         self.inner.insert_refresh_token(token).await
@@ -287,7 +294,29 @@ impl Store for CountingStore {
         self.count("refresh_token_owner");
         self.inner.refresh_token_owner(hash).await
     }
+}
 
+#[async_trait]
+impl IdempotencyStore for CountingStore {
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+        expired_before: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyClaim> {
+        self.count("claim_idempotency_key");
+        self.inner
+            .claim_idempotency_key(claim, expired_before)
+            .await
+    }
+
+    async fn forget_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.count("forget_idempotency_keys");
+        self.inner.forget_idempotency_keys(before).await
+    }
+}
+
+#[async_trait]
+impl EventLogStore for CountingStore {
     async fn append_events(&self, entries: &[NewLogEntry]) -> StoreResult<Vec<Position>> {
         self.count("append_events");
         self.inner.append_events(entries).await

@@ -1,0 +1,50 @@
+//! The chat port: [`MessageStore`] and the [`MessageQuery`] it pages with.
+//!
+//! Its own trait (and its own file in each adapter) so a change to chat
+//! touches chat code only; [`Store`](super::Store) gathers every aggregate.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreResult;
+use crate::domain::{Conversation, Cursor, Message, MessageId, UserId};
+
+/// A page of messages, newest first, before a position.
+#[derive(Debug, Clone)]
+pub struct MessageQuery {
+    /// Whose messages (sent or received).
+    pub participant: UserId,
+    /// Only the thread with this peer.
+    pub peer: Option<UserId>,
+    /// Start strictly before this position (a `MESSAGES_NEWEST` cursor).
+    pub before: Option<Cursor>,
+    /// How many rows to return at most.
+    pub limit: usize,
+}
+
+/// Chat messages: storing, paging, seen and delivered marks, and the
+/// conversation list.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a message (before anything is acknowledged or delivered).
+    async fn insert_message(&self, message: &Message) -> StoreResult<()>;
+    /// Messages of a participant (or of one thread), newest first.
+    async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>>;
+    /// Marks `peer`'s unseen messages to `reader` seen; returns their ids.
+    async fn mark_seen(
+        &self,
+        reader: &UserId,
+        peer: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<MessageId>>;
+    /// Messages to `to` not yet handed to any live connection, oldest first.
+    async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>>;
+    /// One message by id (an idempotent retry finds the one it sent).
+    async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>>;
+    /// Records that these messages reached a live connection.
+    async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()>;
+    /// The user's conversations, most recent first (at most `limit`).
+    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>>;
+    /// Everyone the user has exchanged messages with.
+    async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
+}

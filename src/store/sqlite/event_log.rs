@@ -1,0 +1,136 @@
+//! The event log on SQLite: [`EventLogStore`] for [`SqliteStore`], the
+//! `events` row and its SQL. Positions are the table's `INTEGER PRIMARY KEY`,
+//! handed out in commit order on the one writer; the audience is a JSON list
+//! filtered with `json_each`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{SqliteStore, classify, stored, text, timestamp};
+use crate::domain::{Position, UserId};
+use crate::store::{
+    EventLogStore, EventScope, LogBounds, LogEntry, LogQuery, NewLogEntry, StoreError, StoreResult,
+};
+
+/// A position as SQLite stores it (an `INTEGER` is signed).
+fn position_number(position: Position) -> i64 {
+    i64::try_from(position.value()).unwrap_or(i64::MAX)
+}
+
+sqlite_row! {
+    struct EventRow {
+        position: i64,
+        at: String,
+        kind: String,
+        everyone: bool,
+        admins: bool,
+        users: String,
+        payload: String,
+    }
+}
+
+impl EventRow {
+    fn into_entry(self) -> StoreResult<LogEntry> {
+        let users: Vec<String> = stored(serde_json::from_str(&self.users), "event audience")?;
+        Ok(LogEntry {
+            position: Position::new(stored(u64::try_from(self.position), "position")?),
+            entry: NewLogEntry {
+                at: timestamp(&self.at)?,
+                kind: self.kind,
+                scope: EventScope {
+                    everyone: self.everyone,
+                    admins: self.admins,
+                    users: users
+                        .iter()
+                        .map(|id| stored(UserId::parse(id), "user id"))
+                        .collect::<StoreResult<_>>()?,
+                },
+                payload: self.payload,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl EventLogStore for SqliteStore {
+    async fn append_events(&self, entries: &[NewLogEntry]) -> StoreResult<Vec<Position>> {
+        // One transaction on the one writer: positions are handed out in
+        // commit order, so a reader never sees `n` before `n - 1`.
+        let mut transaction = self.writer.begin().await.map_err(classify)?;
+        let mut positions = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let users = serde_json::to_string(
+                &entry
+                    .scope
+                    .users
+                    .iter()
+                    .map(UserId::as_str)
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(|e| StoreError::Internal(e.into()))?;
+            let (position,): (i64,) = sqlx::query_as(
+                "INSERT INTO events (at, kind, everyone, admins, users, payload) \
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING position",
+            )
+            .bind(text(entry.at))
+            .bind(&entry.kind)
+            .bind(entry.scope.everyone)
+            .bind(entry.scope.admins)
+            .bind(users)
+            .bind(&entry.payload)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(classify)?;
+            positions.push(Position::new(stored(u64::try_from(position), "position")?));
+        }
+        transaction.commit().await.map_err(classify)?;
+        Ok(positions)
+    }
+
+    async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        let (reader, admin) = match &query.reader {
+            Some(reader) => (Some(reader.user.as_str()), reader.admin),
+            None => (None, true),
+        };
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT position, at, kind, everyone, admins, users, payload FROM events \
+             WHERE position > ?1 AND position <= ?2 \
+               AND (?3 IS NULL OR everyone = 1 OR (admins = 1 AND ?4) \
+                    OR EXISTS (SELECT 1 FROM json_each(events.users) WHERE value = ?3)) \
+             ORDER BY position LIMIT ?5",
+        )
+        .bind(position_number(query.after))
+        .bind(position_number(query.up_to))
+        .bind(reader)
+        .bind(admin)
+        .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.into_iter().map(EventRow::into_entry).collect()
+    }
+
+    async fn event_log_bounds(&self) -> StoreResult<LogBounds> {
+        let (first, head): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT MIN(position), MAX(position) FROM events")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(classify)?;
+        let position = |value: i64| stored(u64::try_from(value), "position").map(Position::new);
+        Ok(LogBounds {
+            first: first.map(position).transpose()?,
+            head: head.map(position).transpose()?.unwrap_or(Position::START),
+        })
+    }
+
+    async fn trim_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "DELETE FROM events WHERE at < ? AND position < (SELECT MAX(position) FROM events)",
+        )
+        .bind(text(before))
+        .execute(&self.writer)
+        .await
+        .map_err(classify)?;
+        Ok(result.rows_affected())
+    }
+}

@@ -1,0 +1,218 @@
+//! Chat on SQLite: [`MessageStore`] for [`SqliteStore`], the `messages` row
+//! and its SQL (the conversation list is one windowed query).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+use sqlx::sqlite::Sqlite;
+
+use super::{SqliteStore, classify, push_time_keyset, stored, text, timestamp};
+use crate::domain::{Conversation, Message, MessageId, MessageText, UserId};
+use crate::store::{MessageQuery, MessageStore, StoreResult};
+
+const MESSAGE_COLUMNS: &str = "id, from_id, to_id, text, seen_at, delivered, created_at";
+
+sqlite_row! {
+    struct MessageRow {
+        id: String,
+        from_id: String,
+        to_id: String,
+        text: String,
+        seen_at: Option<String>,
+        delivered: i64,
+        created_at: String,
+    }
+}
+
+impl MessageRow {
+    fn into_message(self) -> StoreResult<Message> {
+        Ok(Message {
+            id: stored(MessageId::parse(&self.id), "message id")?,
+            from: stored(UserId::parse(&self.from_id), "sender id")?,
+            to: stored(UserId::parse(&self.to_id), "recipient id")?,
+            text: stored(MessageText::parse(&self.text), "message text")?,
+            seen_at: self.seen_at.as_deref().map(timestamp).transpose()?,
+            delivered: self.delivered != 0,
+            created_at: timestamp(&self.created_at)?,
+        })
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn insert_message(&self, message: &Message) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(message.id.as_str())
+        .bind(message.from.as_str())
+        .bind(message.to.as_str())
+        .bind(message.text.as_str())
+        .bind(message.seen_at.map(text))
+        .bind(i64::from(message.delivered))
+        .bind(text(message.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE "));
+        let me = query.participant.as_str().to_owned();
+        match &query.peer {
+            Some(peer) => {
+                let peer = peer.as_str().to_owned();
+                sql.push("((from_id = ")
+                    .push_bind(me.clone())
+                    .push(" AND to_id = ")
+                    .push_bind(peer.clone());
+                sql.push(") OR (from_id = ")
+                    .push_bind(peer)
+                    .push(" AND to_id = ")
+                    .push_bind(me)
+                    .push("))");
+            }
+            None => {
+                sql.push("(from_id = ")
+                    .push_bind(me.clone())
+                    .push(" OR to_id = ")
+                    .push_bind(me)
+                    .push(")");
+            }
+        }
+        if let Some(cursor) = &query.before {
+            push_time_keyset(&mut sql, cursor, "<")?;
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(query.limit as i64);
+        sql.build_query_as::<MessageRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(MessageRow::into_message)
+            .collect()
+    }
+
+    async fn mark_seen(
+        &self,
+        reader: &UserId,
+        peer: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<MessageId>> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "UPDATE messages SET seen_at = ?1 WHERE to_id = ?2 AND from_id = ?3 AND seen_at IS NULL RETURNING id",
+        )
+        .bind(text(at))
+        .bind(reader.as_str())
+        .bind(peer.as_str())
+        .fetch_all(&self.writer)
+        .await
+        .map_err(classify)?;
+        let mut ids = ids
+            .into_iter()
+            .map(|(id,)| stored(MessageId::parse(&id), "message id"))
+            .collect::<StoreResult<Vec<_>>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_id = ? AND delivered = 0 \
+             ORDER BY created_at ASC, id ASC LIMIT ?"
+        ));
+        sqlx::query_as::<_, MessageRow>(sql)
+            .bind(to.as_str())
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(MessageRow::into_message)
+            .collect()
+    }
+
+    async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
+        ));
+        sqlx::query_as::<_, MessageRow>(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(MessageRow::into_message)
+            .transpose()
+    }
+
+    async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "UPDATE messages SET delivered = 1 WHERE delivered = 0 AND id IN (",
+        );
+        let mut list = sql.separated(", ");
+        for id in ids {
+            list.push_bind(id.as_str().to_owned());
+        }
+        sql.push(")");
+        sql.build().execute(&self.writer).await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "WITH mine AS ( \
+                 SELECT {MESSAGE_COLUMNS}, CASE WHEN from_id = ?1 THEN to_id ELSE from_id END AS peer \
+                 FROM messages WHERE from_id = ?1 OR to_id = ?1 \
+             ), ranked AS ( \
+                 SELECT *, \
+                     ROW_NUMBER() OVER (PARTITION BY peer ORDER BY created_at DESC, id DESC) AS position, \
+                     SUM(CASE WHEN to_id = ?1 AND seen_at IS NULL THEN 1 ELSE 0 END) OVER (PARTITION BY peer) AS unread \
+                 FROM mine \
+             ) \
+             SELECT {MESSAGE_COLUMNS}, peer, unread FROM ranked WHERE position = 1 \
+             ORDER BY created_at DESC, id DESC LIMIT ?2"
+        ));
+        let rows: Vec<(MessageRow, String, i64)> = sqlx::query(sql)
+            .bind(user.as_str())
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(|row| {
+                use sqlx::{FromRow as _, Row as _};
+                let message = MessageRow::from_row(&row)?;
+                Ok((message, row.try_get("peer")?, row.try_get("unread")?))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(classify)?;
+        rows.into_iter()
+            .map(|(message, peer, unread)| {
+                Ok(Conversation {
+                    peer: stored(UserId::parse(&peer), "peer id")?,
+                    last_message: message.into_message()?,
+                    unread: unread.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT to_id FROM messages WHERE from_id = ?1 UNION SELECT from_id FROM messages WHERE to_id = ?1",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.into_iter()
+            .map(|(id,)| stored(UserId::parse(&id), "peer id"))
+            .collect()
+    }
+}

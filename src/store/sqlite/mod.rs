@@ -1,0 +1,353 @@
+//! The embedded SQLite adapter: one database file in WAL mode.
+//!
+//! Timestamps are RFC 3339 strings with milliseconds (text order is time
+//! order); ids are the 24-hex strings of the domain. Migrations under
+//! `migrations/` are compiled in and applied at start-up.
+//!
+//! This file holds what every aggregate shares: the pools, opening and
+//! migrating, the background checkpoints, error classification, the row and
+//! timestamp helpers, and the contract tests. Each aggregate's trait impl,
+//! rows and SQL are in its own file (`users.rs`, `products.rs`, `orders.rs`,
+//! `messages.rs`, `tokens.rs`, `idempotency.rs`, `event_log.rs`).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::QueryBuilder;
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{Cursor, SortKey};
+
+/// The SQLite store. Cheap to clone (pool handles).
+///
+/// Reads go to a pool of connections; every write goes through one writer
+/// connection. SQLite admits one writer at a time anyway: with writes spread
+/// over the pool, concurrent writers (a chat message, a batch of delivery
+/// marks, a last-active touch) found the file locked and slept in SQLite's
+/// busy handler, milliseconds at a time (W1 of BENCHMARKS.md: 1,800 sleeps
+/// in 4 s at 500 messages a second). Queued on one connection they wait for
+/// each other without sleeping, in arrival order. The writer does not
+/// checkpoint the log; a background task does, from a reader connection.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    writer: SqlitePool,
+}
+
+/// How much of the database file SQLite may map into memory.
+const MMAP_BYTES: u64 = 256 * 1024 * 1024;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be opened or migrated.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating {}", dir.display()))
+                .map_err(StoreError::Unavailable)?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|e| StoreError::Internal(e.into()))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            // Each reader re-reads the pages the writer changed; memory-
+            // mapped, those reads are page-cache hits instead of read()
+            // copies (the kernel's file-read paths were about 5 % of the
+            // server's CPU in BENCHMARKS.md's chat profile). Address space
+            // only, not memory.
+            .pragma("mmap_size", MMAP_BYTES.to_string());
+        // The writer never checkpoints: a checkpoint inside a commit would
+        // hold up every write queued behind it. See `spawn_checkpoints`.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .await
+            .with_context(|| format!("opening SQLite database {}", path.display()))
+            .map_err(StoreError::Unavailable)?;
+        migrator()
+            .run(&writer)
+            .await
+            .context("applying SQLite migrations")
+            .map_err(StoreError::Unavailable)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening SQLite database {}", path.display()))
+            .map_err(StoreError::Unavailable)?;
+        spawn_checkpoints(pool.clone());
+        Ok(SqliteStore { pool, writer })
+    }
+}
+
+/// How often the write-ahead log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the write-ahead log from a reader connection, in the
+/// background. A PASSIVE checkpoint copies what it can without blocking the
+/// writer or readers; what it could not copy (pages a reader still sees) is
+/// copied by a later one. Stops when the pool is closed.
+fn spawn_checkpoints(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            every.tick().await;
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(%error, "SQLite checkpoint failed; the next one retries");
+            }
+        }
+    });
+}
+
+/// Driver errors, classified: unique violations are duplicates; pool,
+/// I/O and lock timeouts mean the store is unavailable; the rest is a bug.
+fn classify(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+        sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("5" | "6" | "10" | "13" | "14")) =>
+        {
+            // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
+            StoreError::Unavailable(error.into())
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.into())
+        }
+        _ => StoreError::Internal(error.into()),
+    }
+}
+
+fn text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn timestamp(raw: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|at| at.with_timezone(&Utc))
+        .with_context(|| format!("stored timestamp {raw:?}"))
+        .map_err(StoreError::Internal)
+}
+
+fn stored<T, E: std::fmt::Display>(value: Result<T, E>, what: &str) -> StoreResult<T> {
+    value.map_err(|e| StoreError::Internal(anyhow::anyhow!("stored {what} is invalid: {e}")))
+}
+
+/// A row struct read by column name, as `#[derive(sqlx::FromRow)]` would
+/// read it, without sqlx's `macros` feature (Cargo.toml says why).
+macro_rules! sqlite_row {
+    (struct $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        struct $name {
+            $($field: $ty),*
+        }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $name {
+            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok($name {
+                    $($field: row.try_get(stringify!($field))?),*
+                })
+            }
+        }
+    };
+}
+
+// Declared below `sqlite_row!`: each aggregate's rows use it, and a
+// `macro_rules!` macro is visible only after its definition.
+mod event_log;
+mod idempotency;
+mod messages;
+mod orders;
+mod products;
+mod tokens;
+mod users;
+
+fn cursor_mismatch() -> StoreError {
+    StoreError::Internal(anyhow::anyhow!(
+        "BUG: a cursor whose key does not fit its ordering"
+    ))
+}
+
+/// `AND (created_at cmp t OR (created_at = t AND id cmp id))`: the keyset
+/// condition of every time-ordered list.
+fn push_time_keyset(
+    sql: &mut QueryBuilder<Sqlite>,
+    cursor: &Cursor,
+    comparison: &str,
+) -> StoreResult<()> {
+    let SortKey::Time(at) = &cursor.key else {
+        return Err(cursor_mismatch());
+    };
+    sql.push(format!(" AND (created_at {comparison} "))
+        .push_bind(text(*at));
+    sql.push(" OR (created_at = ").push_bind(text(*at));
+    sql.push(format!(" AND id {comparison} "))
+        .push_bind(cursor.id.clone());
+    sql.push("))");
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// The migrations under `migrations/`, compiled in.
+///
+/// Listed here rather than read by `sqlx::migrate!`: that macro needs sqlx's
+/// `macros` feature, which builds sqlx and SQLite a second time for the
+/// compiler (about a fifth of a first build on two cores). Versions,
+/// descriptions and checksums are what the macro gives, so databases it
+/// migrated carry on; a test checks that every file is listed.
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    macro_rules! embedded {
+        ($($version:literal $file:literal),* $(,)?) => {
+            vec![$(Migration::new(
+                $version,
+                migration_description($file).into(),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(include_str!(concat!("../../../migrations/", $file))),
+                false,
+            )),*]
+        };
+    }
+    Migrator::with_migrations(embedded![
+        1 "0001_accounts.sql",
+        2 "0002_catalog_and_orders.sql",
+        3 "0003_chat.sql",
+        4 "0004_account_status.sql",
+        5 "0005_idempotency_keys.sql",
+        6 "0006_event_log.sql",
+    ])
+}
+
+/// `0002_catalog_and_orders.sql` is described as `catalog and orders`, as
+/// sqlx describes a migration file.
+fn migration_description(file: &str) -> String {
+    let name = file.split_once('_').map_or(file, |(_, name)| name);
+    name.trim_end_matches(".sql").replace('_', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_migration_file_is_compiled_in_with_its_version() {
+        let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(directory)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let migrator = migrator();
+        let listed: Vec<(i64, String)> = migrator
+            .iter()
+            .map(|migration| (migration.version, migration.description.to_string()))
+            .collect();
+        let on_disk: Vec<(i64, String)> = files
+            .iter()
+            .map(|file| {
+                let version = file.split_once('_').unwrap().0.parse().unwrap();
+                (version, migration_description(file))
+            })
+            .collect();
+        assert_eq!(listed, on_disk, "migrations/ and `migrator()` differ");
+        for (migration, file) in migrator.iter().zip(&files) {
+            let sql = std::fs::read_to_string(format!("{directory}/{file}")).unwrap();
+            assert_eq!(migration.sql.as_str(), sql, "{file}");
+            assert!(
+                !sql.starts_with("-- no-transaction"),
+                "{file}: not supported here"
+            );
+        }
+    }
+
+    use super::*;
+    use crate::store::{UserStore, contract};
+
+    async fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("test.sqlite3"))
+            .await
+            .unwrap();
+        (store, dir)
+    }
+
+    macro_rules! contract_tests {
+        ($($name:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _dir) = fresh_store().await;
+                contract::$name(&store).await;
+            }
+        )*};
+    }
+
+    contract::for_each_contract_test!(contract_tests);
+
+    #[tokio::test]
+    async fn the_database_runs_in_wal_mode() {
+        let (store, _dir) = fresh_store().await;
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn the_writer_leaves_checkpoints_to_the_background_task() {
+        let (store, _dir) = fresh_store().await;
+        let (writer,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(writer, 0);
+        let (reader,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(reader > 0, "readers keep SQLite's default");
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_the_data_and_reapplies_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.sqlite3");
+        let user = contract::new_user("keep@example.com");
+        SqliteStore::open(&path)
+            .await
+            .unwrap()
+            .insert_user(&user)
+            .await
+            .unwrap();
+        let reopened = SqliteStore::open(&path).await.unwrap();
+        assert!(reopened.user_by_id(&user.id).await.unwrap().is_some());
+    }
+}

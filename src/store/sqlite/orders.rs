@@ -1,0 +1,214 @@
+//! Orders on SQLite: [`OrderStore`] for [`SqliteStore`], the `orders` row
+//! and its SQL. Placing an order takes the product's stock in the same
+//! `BEGIN IMMEDIATE` transaction that writes the order.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+use sqlx::sqlite::Sqlite;
+
+use super::{SqliteStore, classify, push_time_keyset, stored, text, timestamp};
+use crate::domain::{NewOrder, Order, OrderId, OrderStatus, Price, ProductId, Quantity, UserId};
+use crate::store::{
+    MoveOrder, OrderQuery, OrderStats, OrderStore, PlaceOrder, StoreError, StoreResult,
+};
+
+const ORDER_COLUMNS: &str = "id, user_id, product_id, quantity, unit_price_cents, total_cents, status, created_at, updated_at";
+
+sqlite_row! {
+    struct OrderRow {
+        id: String,
+        user_id: String,
+        product_id: String,
+        quantity: i64,
+        unit_price_cents: i64,
+        total_cents: i64,
+        status: String,
+        created_at: String,
+        updated_at: String,
+    }
+}
+
+impl OrderRow {
+    fn into_order(self) -> StoreResult<Order> {
+        Ok(Order {
+            id: stored(OrderId::parse(&self.id), "order id")?,
+            user_id: stored(UserId::parse(&self.user_id), "user id")?,
+            product_id: stored(ProductId::parse(&self.product_id), "product id")?,
+            quantity: stored(Quantity::parse(self.quantity), "quantity")?,
+            unit_price: stored(Price::from_cents(self.unit_price_cents), "unit price")?,
+            total: stored(Price::from_cents(self.total_cents), "total")?,
+            status: stored(OrderStatus::parse(&self.status), "status")?,
+            created_at: timestamp(&self.created_at)?,
+            updated_at: timestamp(&self.updated_at)?,
+        })
+    }
+}
+
+impl SqliteStore {
+    async fn order_row(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"));
+        sqlx::query_as::<_, OrderRow>(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(OrderRow::into_order)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl OrderStore for SqliteStore {
+    async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOrder> {
+        // IMMEDIATE: the transaction takes the write lock up front, so a
+        // writer in another process makes it wait (busy timeout) rather
+        // than fail halfway; in this process orders queue on the writer.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(classify)?;
+        let taken: Option<(i64,)> = sqlx::query_as(
+            "UPDATE products SET stock = stock - ?1, updated_at = ?2 \
+             WHERE id = ?3 AND stock >= ?1 RETURNING price_cents",
+        )
+        .bind(order.quantity.units())
+        .bind(text(order.created_at))
+        .bind(order.product_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let Some((unit_price_cents,)) = taken else {
+            let exists: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM products WHERE id = ?")
+                .bind(order.product_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+            tx.rollback().await.map_err(classify)?;
+            return Ok(if exists.is_some() {
+                PlaceOrder::OutOfStock
+            } else {
+                PlaceOrder::UnknownProduct
+            });
+        };
+        let unit_price = stored(Price::from_cents(unit_price_cents), "price")?;
+        let total_cents = unit_price_cents
+            .checked_mul(order.quantity.units())
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("order total overflows")))?;
+        let total = stored(Price::from_cents(total_cents), "order total")?;
+        sqlx::query(
+            "INSERT INTO orders (id, user_id, product_id, quantity, unit_price_cents, total_cents, status, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(order.id.as_str())
+        .bind(order.user_id.as_str())
+        .bind(order.product_id.as_str())
+        .bind(order.quantity.units())
+        .bind(unit_price_cents)
+        .bind(total_cents)
+        .bind(OrderStatus::Pending.as_str())
+        .bind(text(order.created_at))
+        .bind(text(order.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(PlaceOrder::Placed(Order {
+            id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            product_id: order.product_id.clone(),
+            quantity: order.quantity,
+            unit_price,
+            total,
+            status: OrderStatus::Pending,
+            created_at: order.created_at,
+            updated_at: order.created_at,
+        }))
+    }
+
+    async fn move_order(
+        &self,
+        id: &OrderId,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<MoveOrder> {
+        if !from.is_empty() {
+            let mut sql = QueryBuilder::<Sqlite>::new("UPDATE orders SET status = ");
+            sql.push_bind(to.as_str());
+            sql.push(", updated_at = ").push_bind(text(now));
+            sql.push(" WHERE id = ").push_bind(id.as_str().to_owned());
+            sql.push(" AND status IN (");
+            let mut list = sql.separated(", ");
+            for status in from {
+                list.push_bind(status.as_str());
+            }
+            sql.push(format!(") RETURNING {ORDER_COLUMNS}"));
+            let moved = sql
+                .build_query_as::<OrderRow>()
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(classify)?;
+            if let Some(row) = moved {
+                return row.into_order().map(MoveOrder::Moved);
+            }
+        }
+        Ok(MoveOrder::refused(self.order_row(id).await?))
+    }
+
+    async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        self.order_row(id).await
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1"));
+        if let Some(status) = query.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(user_id) = &query.user_id {
+            sql.push(" AND user_id = ")
+                .push_bind(user_id.as_str().to_owned());
+        }
+        if let Some(cursor) = &query.after {
+            push_time_keyset(&mut sql, cursor, "<")?;
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(query.limit as i64);
+        sql.build_query_as::<OrderRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(OrderRow::into_order)
+            .collect()
+    }
+
+    async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*), COALESCE(SUM(total_cents), 0) FROM orders GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        let (recent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE created_at >= ?")
+            .bind(text(since))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        let mut stats = OrderStats {
+            by_status: OrderStatus::ALL.iter().map(|status| (*status, 0)).collect(),
+            revenue_cents: 0,
+            placed_since: recent.max(0) as u64,
+        };
+        for (status, count, revenue) in rows {
+            let status = stored(OrderStatus::parse(&status), "status")?;
+            if let Some(entry) = stats.by_status.iter_mut().find(|(s, _)| *s == status) {
+                entry.1 = count.max(0) as u64;
+            }
+            stats.revenue_cents += revenue;
+        }
+        Ok(stats)
+    }
+}

@@ -1,0 +1,255 @@
+//! The catalogue on SQLite: [`ProductStore`] for [`SqliteStore`], the
+//! `products` row, its SQL, and the `product_terms` index of name words
+//! that search reads (kept in the same transaction as the product).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+use sqlx::sqlite::Sqlite;
+
+use super::{SqliteStore, classify, cursor_mismatch, stored, text, timestamp};
+use crate::domain::{
+    Description, Price, Product, ProductId, ProductName, ProductPatch, ProductSort, SortKey, Stock,
+};
+use crate::store::{ProductQuery, ProductStore, StoreResult};
+
+const PRODUCT_COLUMNS: &str = "id, name, price_cents, stock, description, created_at, updated_at";
+
+sqlite_row! {
+    struct ProductRow {
+        id: String,
+        name: String,
+        price_cents: i64,
+        stock: i64,
+        description: String,
+        created_at: String,
+        updated_at: String,
+    }
+}
+
+impl ProductRow {
+    fn into_product(self) -> StoreResult<Product> {
+        Ok(Product {
+            id: stored(ProductId::parse(&self.id), "product id")?,
+            name: stored(ProductName::parse(&self.name), "product name")?,
+            price: stored(Price::from_cents(self.price_cents), "price")?,
+            stock: stored(Stock::parse(self.stock), "stock")?,
+            description: stored(Description::parse(&self.description), "description")?,
+            created_at: timestamp(&self.created_at)?,
+            updated_at: timestamp(&self.updated_at)?,
+        })
+    }
+}
+
+/// The smallest text above every text that starts with `prefix`.
+fn prefix_upper_bound(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+async fn write_terms(
+    connection: &mut sqlx::SqliteConnection,
+    id: &ProductId,
+    name: &ProductName,
+) -> Result<(), sqlx::Error> {
+    for term in name.search_terms() {
+        sqlx::query("INSERT OR IGNORE INTO product_terms (term, product_id) VALUES (?, ?)")
+            .bind(term)
+            .bind(id.as_str())
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+fn push_key(sql: &mut QueryBuilder<Sqlite>, sort: ProductSort, key: &SortKey) -> StoreResult<()> {
+    match (sort, key) {
+        (ProductSort::Newest, SortKey::Time(at)) => sql.push_bind(text(*at)),
+        (ProductSort::PriceAsc | ProductSort::PriceDesc, SortKey::Cents(cents)) => {
+            sql.push_bind(*cents)
+        }
+        (ProductSort::NameAsc, SortKey::Text(name)) => sql.push_bind(name.clone()),
+        _ => return Err(cursor_mismatch()),
+    };
+    Ok(())
+}
+
+#[async_trait]
+impl ProductStore for SqliteStore {
+    async fn insert_product(&self, product: &Product) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO products (id, name, name_key, price_cents, stock, description, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(product.id.as_str())
+        .bind(product.name.as_str())
+        .bind(product.name.sort_key())
+        .bind(product.price.cents())
+        .bind(product.stock.units())
+        .bind(product.description.as_str())
+        .bind(text(product.created_at))
+        .bind(text(product.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        write_terms(&mut tx, &product.id, &product.name)
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn update_product(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Product>> {
+        let mut tx = self.writer.begin().await.map_err(classify)?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE products SET name = COALESCE(?1, name), name_key = COALESCE(?2, name_key), \
+             price_cents = COALESCE(?3, price_cents), stock = COALESCE(?4, stock), \
+             description = COALESCE(?5, description), updated_at = ?6 \
+             WHERE id = ?7 RETURNING {PRODUCT_COLUMNS}"
+        ));
+        let row = sqlx::query_as::<_, ProductRow>(sql)
+            .bind(patch.name.as_ref().map(ProductName::as_str))
+            .bind(patch.name.as_ref().map(ProductName::sort_key))
+            .bind(patch.price.map(Price::cents))
+            .bind(patch.stock.map(Stock::units))
+            .bind(patch.description.as_ref().map(Description::as_str))
+            .bind(text(now))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if let Some(name) = &patch.name {
+            sqlx::query("DELETE FROM product_terms WHERE product_id = ?")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+            write_terms(&mut tx, id, name).await.map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)?;
+        row.into_product().map(Some)
+    }
+
+    async fn delete_product(&self, id: &ProductId) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM products WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn product_by_id(&self, id: &ProductId) -> StoreResult<Option<Product>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?"
+        ));
+        sqlx::query_as::<_, ProductRow>(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(ProductRow::into_product)
+            .transpose()
+    }
+
+    async fn products_by_ids(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ("
+        ));
+        let mut list = sql.separated(", ");
+        for id in ids {
+            list.push_bind(id.as_str().to_owned());
+        }
+        sql.push(")");
+        sql.build_query_as::<ProductRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(ProductRow::into_product)
+            .collect()
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE 1 = 1"
+        ));
+        if let Some(search) = &query.search {
+            for prefix in search.prefixes() {
+                sql.push(" AND id IN (SELECT product_id FROM product_terms WHERE term >= ");
+                sql.push_bind(prefix.clone());
+                sql.push(" AND term < ");
+                sql.push_bind(prefix_upper_bound(prefix));
+                sql.push(")");
+            }
+        }
+        if let Some(min) = query.min_price {
+            sql.push(" AND price_cents >= ").push_bind(min.cents());
+        }
+        if let Some(max) = query.max_price {
+            sql.push(" AND price_cents <= ").push_bind(max.cents());
+        }
+        if let Some(cursor) = &query.after {
+            let (column, comparison) = match query.sort {
+                ProductSort::Newest => ("created_at", "<"),
+                ProductSort::PriceAsc => ("price_cents", ">"),
+                ProductSort::PriceDesc => ("price_cents", "<"),
+                ProductSort::NameAsc => ("name_key", ">"),
+            };
+            sql.push(format!(" AND ({column} {comparison} "));
+            push_key(&mut sql, query.sort, &cursor.key)?;
+            sql.push(format!(" OR ({column} = "));
+            push_key(&mut sql, query.sort, &cursor.key)?;
+            sql.push(format!(" AND id {comparison} "));
+            sql.push_bind(cursor.id.clone());
+            sql.push("))");
+        }
+        sql.push(match query.sort {
+            ProductSort::Newest => " ORDER BY created_at DESC, id DESC",
+            ProductSort::PriceAsc => " ORDER BY price_cents ASC, id ASC",
+            ProductSort::PriceDesc => " ORDER BY price_cents DESC, id DESC",
+            ProductSort::NameAsc => " ORDER BY name_key ASC, id ASC",
+        });
+        sql.push(" LIMIT ").push_bind(query.limit as i64);
+        sql.build_query_as::<ProductRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(ProductRow::into_product)
+            .collect()
+    }
+
+    async fn count_products(&self) -> StoreResult<u64> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM products")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn low_stock_products(&self, below: Stock, limit: usize) -> StoreResult<Vec<Product>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE stock < ? ORDER BY stock ASC, id ASC LIMIT ?"
+        ));
+        sqlx::query_as::<_, ProductRow>(sql)
+            .bind(below.units())
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(ProductRow::into_product)
+            .collect()
+    }
+}

@@ -51,6 +51,26 @@ pub enum MessageKind {}
 /// The id of a chat message.
 pub type MessageId = Id<MessageKind>;
 
+/// Marker for an id whose kind the client does not say (Relay's
+/// `node(id:)`): every kind shares one generator, so the id still names at
+/// most one object, of some kind to be found out.
+#[derive(Debug)]
+pub enum AnyKind {}
+
+/// An id of an object of any kind.
+pub type AnyId = Id<AnyKind>;
+
+impl AnyId {
+    /// The same id, read as the id of a `K`: what a lookup in `K`'s store
+    /// takes. Whether such an object exists is the store's answer.
+    pub fn as_kind<K>(&self) -> Id<K> {
+        Id {
+            hex: self.hex.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
 impl<K> Id<K> {
     /// A fresh id: creation second, process identity, counter.
     pub fn generate() -> Self {

@@ -17,7 +17,7 @@ mod product;
 mod user;
 
 pub use email::Email;
-pub use id::{Id, MessageId, OrderId, ProductId, UserId, UserKind};
+pub use id::{AnyId, Id, MessageId, OrderId, ProductId, UserId, UserKind};
 pub use idempotency::IdempotencyKey;
 pub use listing::{MessageListing, OrderListing, ProductListing, UserListing};
 pub use message::{Conversation, Message, MessageText, Outgoing};

@@ -1,13 +1,16 @@
 //! Accounts on GraphQL: `me`, registration, sessions, roles.
 
 use async_graphql::connection::{Connection, Edge};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use super::context::ContextExt as _;
 use super::error::IntoGraphql as _;
+use super::loaders::UserLoader;
 use super::scalars::DateTime;
 use crate::auth::RefreshToken;
 use crate::domain::{self, UserId, UserListing};
+use crate::error::AppError;
 use crate::services::{Registration, Session, SignIn};
 
 /// What an account may do.
@@ -126,6 +129,20 @@ impl From<domain::User> for User {
     }
 }
 
+/// The account a link points at. Accounts are never deleted, so every link
+/// resolves; one that does not is the server's fault (`INTERNAL`), never
+/// a null the client must check for.
+pub async fn linked_user(ctx: &Context<'_>, id: &UserId) -> async_graphql::Result<User> {
+    let loader = ctx.data::<DataLoader<UserLoader>>()?;
+    match loader.load_one(id.clone()).await.graphql()? {
+        Some(user) => Ok(User::from(user)),
+        None => Err(AppError::Internal(anyhow::anyhow!(
+            "a link to a missing account {id}"
+        )))
+        .graphql(),
+    }
+}
+
 /// A signed-in session: what `register`, `login` and `refreshToken` return.
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(name = "AuthPayload")]
@@ -173,6 +190,9 @@ pub struct AccountQuery;
 #[Object]
 impl AccountQuery {
     /// The signed-in account.
+    ///
+    /// Errors: `UNAUTHENTICATED` (no valid token, or the account no longer
+    /// exists); `UNAVAILABLE` when the store is down.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let principal = ctx.principal()?;
         ctx.services()
@@ -226,6 +246,10 @@ pub struct AccountMutation;
 #[Object]
 impl AccountMutation {
     /// Creates a user account and signs it in. Never creates an admin.
+    ///
+    /// Errors: `BAD_USER_INPUT` naming each invalid field; `CONFLICT` when the
+    /// email is registered; `RATE_LIMITED` for too many attempts from the
+    /// client's address (`retryAfter`); `UNAVAILABLE` when the store is down.
     async fn register(
         &self,
         ctx: &Context<'_>,
@@ -243,6 +267,12 @@ impl AccountMutation {
 
     /// Signs in. One error for an unknown email and a wrong password;
     /// throttled per client address and per account.
+    ///
+    /// Errors: `BAD_USER_INPUT` for a malformed email or password;
+    /// `UNAUTHENTICATED` with one message for an unknown email and a wrong
+    /// password; `FORBIDDEN` for the right password of a deactivated account;
+    /// `RATE_LIMITED` when the address or the account has had too many attempts
+    /// (`retryAfter`); `UNAVAILABLE` when the store is down.
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -260,6 +290,11 @@ impl AccountMutation {
 
     /// Exchanges a refresh token for a new session; the old token stops
     /// working, and presenting it again revokes the session.
+    ///
+    /// Errors: `UNAUTHENTICATED` for an unknown, expired or revoked token;
+    /// `CONFLICT` for reuse of a rotated token (the whole session is then
+    /// revoked); `UNAVAILABLE`
+    /// when the store is down.
     async fn refresh_token(
         &self,
         ctx: &Context<'_>,
@@ -275,6 +310,8 @@ impl AccountMutation {
     }
 
     /// Ends the session of the refresh token. Always true once done.
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
     async fn logout(
         &self,
         ctx: &Context<'_>,
@@ -293,7 +330,11 @@ impl AccountMutation {
     /// only). A deactivated account cannot sign in, its refresh tokens are
     /// revoked, its access tokens are refused at every door, and its live
     /// connections end with the reason `deactivated`; its data stays.
-    /// Errors: `FORBIDDEN` (not an admin, or your own account), `NOT_FOUND`.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `FORBIDDEN` for non-admins and for an admin
+    /// deactivating themselves; `BAD_USER_INPUT` for a malformed id;
+    /// `NOT_FOUND` for an unknown account; `UNAVAILABLE` when the store is
+    /// down.
     async fn set_user_active(
         &self,
         ctx: &Context<'_>,
@@ -311,6 +352,11 @@ impl AccountMutation {
     }
 
     /// Changes another account's role (admins only).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `FORBIDDEN` for non-admins and for an admin
+    /// changing their own role; `BAD_USER_INPUT` for a malformed id;
+    /// `NOT_FOUND` for an unknown account; `UNAVAILABLE` when the store is
+    /// down.
     async fn set_user_role(
         &self,
         ctx: &Context<'_>,

@@ -7,7 +7,8 @@ use futures::Stream;
 use super::context::idempotency_key_arg;
 use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
-use super::live::events;
+use super::events::ProductRemoved;
+use super::live::{events, published};
 use super::scalars::DateTime;
 use crate::domain::{self, NewProduct, ProductListing, ProductPatch};
 use crate::hub::Event;
@@ -143,6 +144,9 @@ impl CatalogQuery {
     }
 
     /// One product.
+    ///
+    /// Errors: `BAD_USER_INPUT` for a malformed id; `NOT_FOUND` for an unknown
+    /// product; `UNAVAILABLE` when the store is down.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Product>> {
         let id = id_arg(&id, "id")?;
         ctx.services()
@@ -161,6 +165,11 @@ pub struct CatalogMutation;
 #[Object]
 impl CatalogMutation {
     /// Adds a product; everyone connected hears `newProduct`.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `FORBIDDEN` for non-admins; `BAD_USER_INPUT`
+    /// naming each invalid field (or a malformed `idempotencyKey`); `CONFLICT`
+    /// for an `idempotencyKey` used for another request; `UNAVAILABLE` when the
+    /// store is down.
     async fn create_product(
         &self,
         ctx: &Context<'_>,
@@ -188,6 +197,10 @@ impl CatalogMutation {
     }
 
     /// Changes the given fields; everyone connected hears `productUpdated`.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `FORBIDDEN` for non-admins; `BAD_USER_INPUT`
+    /// naming each invalid field, or for no field at all; `NOT_FOUND` for an
+    /// unknown product; `UNAVAILABLE` when the store is down.
     async fn update_product(
         &self,
         ctx: &Context<'_>,
@@ -211,7 +224,11 @@ impl CatalogMutation {
             .graphql()
     }
 
-    /// Removes a product (its orders stay); everyone hears `productDeleted`.
+    /// Removes a product (its orders stay); everyone hears `productRemoved`.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `FORBIDDEN` for non-admins; `BAD_USER_INPUT`
+    /// for a malformed id; `NOT_FOUND` for an unknown product; `UNAVAILABLE`
+    /// when the store is down.
     async fn delete_product(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         let principal = ctx.principal()?;
         let id = id_arg(&id, "id")?;
@@ -231,6 +248,9 @@ pub struct CatalogSubscription;
 #[Subscription]
 impl CatalogSubscription {
     /// Products as they are added.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `LAGGED` (an item, then the stream goes on)
+    /// when this subscription fell behind.
     async fn new_product(
         &self,
         ctx: &Context<'_>,
@@ -246,6 +266,9 @@ impl CatalogSubscription {
     }
 
     /// Products as they change.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `LAGGED` (an item, then the stream goes on)
+    /// when this subscription fell behind.
     async fn product_updated(
         &self,
         ctx: &Context<'_>,
@@ -261,6 +284,12 @@ impl CatalogSubscription {
     }
 
     /// Ids of products as they are removed.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `LAGGED` (an item, then the stream goes on)
+    /// when this subscription fell behind.
+    #[graphql(
+        deprecation = "Use `productRemoved`: an object with the id (and the event's position and time), which clients can evict from a normalized cache by its `productId`."
+    )]
     async fn product_deleted(
         &self,
         ctx: &Context<'_>,
@@ -270,6 +299,25 @@ impl CatalogSubscription {
             ctx.services().connections.live(principal),
             |event| match event {
                 Event::ProductRemoved(id) => Some(ID(id.to_string())),
+                _ => None,
+            },
+        ))
+    }
+
+    /// Products as they are removed: evict `Product:<productId>` from a
+    /// normalized cache (Apollo's `cache.evict`, Relay's `@deleteRecord`).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `LAGGED` (an item, then the stream goes
+    /// on) when this subscription fell behind.
+    async fn product_removed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ProductRemoved>>> {
+        let principal = ctx.principal()?;
+        Ok(published(
+            ctx.services().connections.live(principal),
+            |published| match &published.event {
+                Event::ProductRemoved(id) => Some(ProductRemoved::new(published, id)),
                 _ => None,
             },
         ))

@@ -2,16 +2,14 @@
 //! typing, and live news (with what was missed replayed first).
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Subscription};
 use futures::{Stream, StreamExt as _};
 
-use super::accounts::User;
+use super::accounts::{User, linked_user};
 use super::context::idempotency_key_arg;
 use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
 use super::live::events;
-use super::loaders::UserLoader;
 use super::scalars::DateTime;
 use crate::domain::{self, MessageId, MessageListing, Outgoing, UserId};
 use crate::hub::{ConnectionId, Event};
@@ -37,23 +35,22 @@ pub struct Message {
     to_id: UserId,
 }
 
-async fn load_user(ctx: &Context<'_>, id: &UserId) -> async_graphql::Result<Option<User>> {
-    let loader = ctx.data::<DataLoader<UserLoader>>()?;
-    Ok(loader.load_one(id.clone()).await.graphql()?.map(User::from))
-}
-
 #[ComplexObject]
 impl Message {
     /// The sender.
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
     #[graphql(name = "from")]
-    async fn sender(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        load_user(ctx, &self.from_id).await
+    async fn sender(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        linked_user(ctx, &self.from_id).await
     }
 
     /// The recipient.
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
     #[graphql(name = "to")]
-    async fn recipient(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        load_user(ctx, &self.to_id).await
+    async fn recipient(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        linked_user(ctx, &self.to_id).await
     }
 }
 
@@ -86,8 +83,10 @@ pub struct Conversation {
 #[ComplexObject]
 impl Conversation {
     /// The other participant.
-    async fn peer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        load_user(ctx, &self.peer_id).await
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
+    async fn peer(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        linked_user(ctx, &self.peer_id).await
     }
 }
 
@@ -101,13 +100,36 @@ pub struct SeenReceipt {
     pub seen_at: DateTime,
     #[graphql(skip)]
     by_id: UserId,
+    #[graphql(skip)]
+    message_ids: Vec<MessageId>,
 }
 
 #[ComplexObject]
 impl SeenReceipt {
     /// Who saw them.
-    async fn by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        load_user(ctx, &self.by_id).await
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
+    async fn by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        linked_user(ctx, &self.by_id).await
+    }
+
+    /// The messages marked seen, as they are now (`seen` true, `seenAt`
+    /// set): select `id seen seenAt` and a normalized cache (Apollo Client,
+    /// Relay) updates the messages it holds by itself, with no hand-written
+    /// update. One store read for the whole receipt, only when selected.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `UNAVAILABLE` when the store is down.
+    #[graphql(complexity = "super::list_cost(crate::domain::MAX_PAGE_SIZE, child_complexity)")]
+    async fn messages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Message>> {
+        let principal = ctx.principal()?;
+        let mut messages = ctx
+            .services()
+            .chat
+            .messages(principal, &self.message_ids)
+            .await
+            .graphql()?;
+        messages.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(messages.into_iter().map(Message::from).collect())
     }
 }
 
@@ -120,6 +142,7 @@ pub(super) fn receipt(
         ids: ids.iter().map(|id| ID(id.to_string())).collect(),
         seen_at: at.into(),
         by_id: by,
+        message_ids: ids.to_vec(),
     }
 }
 
@@ -136,9 +159,11 @@ pub struct UserTyping {
 #[ComplexObject]
 impl UserTyping {
     /// Who types.
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
     #[graphql(name = "from")]
-    async fn typist(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        load_user(ctx, &self.from_id).await
+    async fn typist(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        linked_user(ctx, &self.from_id).await
     }
 }
 
@@ -157,8 +182,10 @@ pub struct PresenceChange {
 #[ComplexObject]
 impl PresenceChange {
     /// Whose presence changed.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        load_user(ctx, &self.user_id).await
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        linked_user(ctx, &self.user_id).await
     }
 }
 
@@ -227,6 +254,12 @@ pub struct ChatMutation;
 impl ChatMutation {
     /// Sends a message from the caller (stored before it is returned or
     /// delivered). The recipient hears `messageReceived`.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `BAD_USER_INPUT` for an empty or oversize
+    /// text, a malformed recipient id or `idempotencyKey`, or a message to
+    /// oneself; `NOT_FOUND` for an unknown recipient; `CONFLICT` for an
+    /// `idempotencyKey` used for another request; `RATE_LIMITED` past the
+    /// per-user send rate (`retryAfter`); `UNAVAILABLE` when the store is down.
     async fn send_message(
         &self,
         ctx: &Context<'_>,
@@ -250,6 +283,9 @@ impl ChatMutation {
     }
 
     /// Marks the thread's incoming messages seen; their sender hears `messagesSeen`.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `BAD_USER_INPUT` for a malformed id;
+    /// `UNAVAILABLE` when the store is down.
     async fn mark_messages_seen(
         &self,
         ctx: &Context<'_>,
@@ -268,6 +304,9 @@ impl ChatMutation {
 
     /// Starts or stops the caller's typing indicator to `to` (expires by
     /// itself after a few seconds without a refresh).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `BAD_USER_INPUT` for a malformed id or
+    /// oneself.
     async fn set_typing(
         &self,
         ctx: &Context<'_>,
@@ -293,6 +332,9 @@ impl ChatSubscription {
     /// Messages to the caller, starting with those missed while offline (in
     /// order), then live; also the caller's own messages sent from other
     /// connections. Each message once per subscription.
+    ///
+    /// Errors: `UNAUTHENTICATED`. Missed messages are replayed from the store,
+    /// so this stream does not lag.
     async fn message_received(
         &self,
         ctx: &Context<'_>,
@@ -317,6 +359,9 @@ impl ChatSubscription {
     }
 
     /// Read receipts of the caller's messages.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `LAGGED` (an item, then the stream goes on)
+    /// when this subscription fell behind.
     async fn messages_seen(
         &self,
         ctx: &Context<'_>,
@@ -332,6 +377,9 @@ impl ChatSubscription {
     }
 
     /// Typing indicators towards the caller.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `LAGGED` (an item, then the stream goes on)
+    /// when this subscription fell behind.
     async fn user_typing(
         &self,
         ctx: &Context<'_>,
@@ -350,6 +398,9 @@ impl ChatSubscription {
     }
 
     /// Presence changes of the caller's conversation peers (admins: of everyone).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `LAGGED` (an item, then the stream goes on)
+    /// when this subscription fell behind.
     async fn presence_changed(
         &self,
         ctx: &Context<'_>,

@@ -45,9 +45,14 @@ pub fn render(error: &AppError) -> async_graphql::Error {
     })
 }
 
-/// Gives every error without a code the validation code: those come from
-/// async-graphql itself (syntax, unknown fields, wrong variable types, depth
-/// and complexity limits), which are all the client's malformed input.
+/// Gives every error without a code one of the contract's codes. Errors
+/// async-graphql raises before any resolver runs (syntax, unknown fields,
+/// wrong variable types, depth and complexity limits; they have no `path`)
+/// and argument values that do not fit their type are the client's
+/// malformed input: `BAD_USER_INPUT`. Anything else without a code was
+/// raised inside execution by something other than a service (a missing
+/// context value, a panic caught by async-graphql): the server's fault,
+/// `INTERNAL`, and logged as such.
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -72,10 +77,126 @@ fn add_default_code(error: &mut ServerError) {
         .extensions
         .as_ref()
         .is_some_and(|extensions| extensions.get("code").is_some());
-    if !has_code {
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", "BAD_USER_INPUT");
+    if has_code {
+        return;
+    }
+    let code = if is_input_error(error) {
+        "BAD_USER_INPUT"
+    } else {
+        tracing::error!(error = %error.message, path = ?error.path, "a GraphQL error without a class");
+        "INTERNAL"
+    };
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+}
+
+/// Whether async-graphql raised `error` over what the client sent: before
+/// execution (no path), or for an argument value that does not fit.
+fn is_input_error(error: &ServerError) -> bool {
+    const INPUT_PROBLEMS: [&str; 2] = ["Invalid value for argument", "Failed to parse"];
+    error.path.is_empty()
+        || INPUT_PROBLEMS
+            .iter()
+            .any(|problem| error.message.starts_with(problem))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_graphql::{Request, Variables};
+    use serde_json::json;
+
+    use crate::auth::{PasswordHasher, Principal};
+    use crate::config::Config;
+    use crate::domain::{NewProduct, Quantity, Role, UserId};
+    use crate::graphql::{Caller, schema};
+    use crate::hub::Hub;
+    use crate::services::Services;
+    use crate::services::testing::fresh_store;
+    use crate::store::Store;
+
+    async fn services() -> (Services, Arc<dyn Store>, tempfile::TempDir) {
+        let (store, dir) = fresh_store().await;
+        let services = Services::new(
+            &Config::for_tests(),
+            store.clone(),
+            Hub::default(),
+            PasswordHasher::for_tests(),
+        );
+        (services, store, dir)
+    }
+
+    fn code_of(response: &async_graphql::Response) -> String {
+        let error = response.errors.first().expect("an error");
+        let extensions = serde_json::to_value(error.extensions.as_ref().unwrap()).unwrap();
+        extensions["code"].as_str().unwrap().to_owned()
+    }
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            user_id: UserId::generate(),
+            role,
+        }
+    }
+
+    #[tokio::test]
+    async fn what_the_client_sent_wrong_is_bad_user_input() {
+        let (services, _store, _dir) = services().await;
+        let schema = schema(services);
+        for (query, variables) in [
+            ("{ products { nodes { id } ", json!({})),
+            ("{ products { nodes { nope } } }", json!({})),
+            (
+                "query ($n: Int) { products(first: $n) { nodes { id } } }",
+                json!({ "n": "twenty" }),
+            ),
+            (
+                "{ products(first: \"twenty\") { nodes { id } } }",
+                json!({}),
+            ),
+        ] {
+            let request = Request::new(query)
+                .variables(Variables::from_json(variables))
+                .data(Caller::Signed(principal(Role::Admin)));
+            let response = schema.execute(request).await;
+            assert_eq!(
+                code_of(&response),
+                "BAD_USER_INPUT",
+                "{query}: {:?}",
+                response.errors
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_the_server_caused_is_internal_not_bad_user_input() {
+        let (services, store, _dir) = services().await;
+        let _log = services.event_log.start().await.unwrap();
+        let admin = principal(Role::Admin);
+        let lamp = NewProduct::parse("Lamp", 10.0, Some(5), None).unwrap();
+        let lamp = services.catalog.create(&admin, lamp, None).await.unwrap();
+        let user = crate::store::contract::new_user("buyer@example.test");
+        store.insert_user(&user).await.unwrap();
+        let buyer = Principal {
+            user_id: user.id.clone(),
+            role: Role::User,
+        };
+        services
+            .orders
+            .place(&buyer, &lamp.id, Quantity::parse(1).unwrap(), None)
+            .await
+            .unwrap();
+        let schema = schema(services);
+
+        // No loaders installed (the HTTP door installs them): `Order.user`
+        // cannot find its loader, a fault of the server, never of the query.
+        let request =
+            Request::new("{ orders { nodes { id user { id } } } }").data(Caller::Signed(admin));
+        let response = schema.execute(request).await;
+
+        assert_eq!(code_of(&response), "INTERNAL", "{:?}", response.errors);
     }
 }

@@ -11,6 +11,7 @@ use super::chat::{Message, SeenReceipt, receipt};
 use super::context::ContextExt as _;
 use super::orders::Order;
 use super::scalars::DateTime;
+use crate::domain::ProductId;
 use crate::error::AppError;
 use crate::hub::{ConnectionId, Event, Published};
 use crate::services::Outbound;
@@ -71,12 +72,26 @@ pub struct ProductChanged {
 /// A product was removed (everyone).
 #[derive(SimpleObject)]
 pub struct ProductRemoved {
-    /// Resume after this.
+    /// Resume after this (empty for an event that has no position).
     pub position: String,
     /// When it happened.
     pub at: DateTime,
     /// The removed product's id.
     pub product_id: ID,
+}
+
+impl ProductRemoved {
+    /// The payload of a published removal of `id`.
+    pub fn new(published: &Published, id: &ProductId) -> Self {
+        ProductRemoved {
+            position: published
+                .position
+                .map(|position| position.to_string())
+                .unwrap_or_default(),
+            at: DateTime::from(published.at),
+            product_id: ID(id.to_string()),
+        }
+    }
 }
 
 /// A chat message to or from the caller (not those sent on this very
@@ -138,6 +153,9 @@ impl EventSubscription {
     /// code `RESYNC_REQUIRED` (refetch, then continue), then a `Checkpoint`
     /// and live events. Typing and presence are not here (live only: see
     /// `userTyping`, `presenceChanged`).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `RESYNC_REQUIRED` (an item, then a
+    /// `Checkpoint` and live events) for an unknown or expired `after`.
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -195,11 +213,7 @@ fn logged(envelope: &Published) -> Option<LiveEvent> {
             at,
             product: Product::from(product.clone()),
         }),
-        Event::ProductRemoved(id) => LiveEvent::ProductRemoved(ProductRemoved {
-            position,
-            at,
-            product_id: ID(id.to_string()),
-        }),
+        Event::ProductRemoved(id) => LiveEvent::ProductRemoved(ProductRemoved::new(envelope, id)),
         Event::MessageSent { message, .. } => LiveEvent::MessageSent(MessageSent {
             position,
             at,

@@ -3,7 +3,7 @@
 use async_graphql::ErrorExtensions as _;
 use futures::{Stream, StreamExt as _};
 
-use crate::hub::{Event, HubItem, Subscription};
+use crate::hub::{Event, HubItem, Published, Subscription};
 use crate::metrics::{self, Door};
 
 /// The events of one kind from a hub subscription, converted. A lagging
@@ -13,9 +13,18 @@ pub fn events<T: Send + 'static>(
     subscription: Subscription,
     pick: impl Fn(&Event) -> Option<T> + Send + 'static,
 ) -> impl Stream<Item = async_graphql::Result<T>> + Send + 'static {
+    published(subscription, move |published| pick(&published.event))
+}
+
+/// Like [`events`], picking from the whole published event: for payloads
+/// that carry its log position and time as well.
+pub fn published<T: Send + 'static>(
+    subscription: Subscription,
+    pick: impl Fn(&Published) -> Option<T> + Send + 'static,
+) -> impl Stream<Item = async_graphql::Result<T>> + Send + 'static {
     subscription.filter_map(move |item| {
         let next = match item {
-            HubItem::Event(envelope) => pick(&envelope.event).map(|item| {
+            HubItem::Event(envelope) => pick(&envelope).map(|item| {
                 metrics::event_delivered(Door::GraphqlWs, envelope.event.kind());
                 Ok(item)
             }),

@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod live;
 pub mod loaders;
+mod node;
 mod orders;
 pub mod routes;
 mod scalars;
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     catalog::CatalogQuery,
     chat::ChatQuery,
     orders::OrderQuery,
+    node::NodeQuery,
 );
 
 /// Every mutation, by area.

@@ -6,13 +6,13 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject, Subscription};
 use futures::Stream;
 
-use super::accounts::User;
+use super::accounts::{User, linked_user};
 use super::catalog::Product;
 use super::context::idempotency_key_arg;
 use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
 use super::live::events;
-use super::loaders::{ProductLoader, UserLoader};
+use super::loaders::ProductLoader;
 use super::scalars::DateTime;
 use crate::domain::{self, OrderListing, Page, Quantity};
 use crate::hub::Event;
@@ -81,13 +81,15 @@ pub struct Order {
 #[ComplexObject]
 impl Order {
     /// Who placed it.
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let loader = ctx.data::<DataLoader<UserLoader>>()?;
-        let user = loader.load_one(self.user_id.clone()).await.graphql()?;
-        Ok(user.map(User::from))
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        linked_user(ctx, &self.user_id).await
     }
 
     /// What was ordered; null once the product has been deleted.
+    ///
+    /// Errors: `UNAVAILABLE` when the store is down.
     async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
         let loader = ctx.data::<DataLoader<ProductLoader>>()?;
         let product = loader.load_one(self.product_id.clone()).await.graphql()?;
@@ -219,6 +221,10 @@ impl OrderQuery {
     }
 
     /// One order, for its owner or an admin (anyone else: `NOT_FOUND`).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `BAD_USER_INPUT` for a malformed id;
+    /// `NOT_FOUND` for an unknown order or another user's; `UNAVAILABLE` when
+    /// the store is down.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
         let principal = ctx.principal()?;
         let id = id_arg(&id, "id")?;
@@ -231,6 +237,9 @@ impl OrderQuery {
     }
 
     /// The dashboard's figures (admins).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `FORBIDDEN` for non-admins; `UNAVAILABLE`
+    /// when the store is down.
     async fn dashboard_stats(&self, ctx: &Context<'_>) -> async_graphql::Result<DashboardStats> {
         let principal = ctx.principal()?;
         ctx.services()
@@ -250,6 +259,12 @@ pub struct OrderMutation;
 impl OrderMutation {
     /// Orders `quantity` units for the caller; stock is taken atomically
     /// (`CONFLICT` when there is not enough). Admins hear `newOrder`.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `BAD_USER_INPUT` for a malformed product id
+    /// or `idempotencyKey`, or a quantity below 1; `NOT_FOUND` for an unknown
+    /// product; `CONFLICT` when the stock does not cover the quantity, or for
+    /// an `idempotencyKey` used for another request; `UNAVAILABLE` when the
+    /// store is down.
     async fn place_order(
         &self,
         ctx: &Context<'_>,
@@ -276,6 +291,10 @@ impl OrderMutation {
 
     /// Moves an order forward (admins); the owner and admins hear
     /// `orderStatusUpdated`. A move that is not forward is a `CONFLICT`.
+    ///
+    /// Errors: `UNAUTHENTICATED`; `FORBIDDEN` for non-admins; `BAD_USER_INPUT`
+    /// for a malformed id; `NOT_FOUND` for an unknown order; `CONFLICT` for a
+    /// move that is not forward; `UNAVAILABLE` when the store is down.
     async fn update_order_status(
         &self,
         ctx: &Context<'_>,
@@ -300,6 +319,9 @@ pub struct OrderSubscription;
 #[Subscription]
 impl OrderSubscription {
     /// Orders as they are placed (admins).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `FORBIDDEN` for non-admins; `LAGGED` (an
+    /// item, then the stream goes on) when this subscription fell behind.
     async fn new_order(
         &self,
         ctx: &Context<'_>,
@@ -317,6 +339,9 @@ impl OrderSubscription {
     }
 
     /// Status moves of the caller's orders (admins: of every order).
+    ///
+    /// Errors: `UNAUTHENTICATED`; `LAGGED` (an item, then the stream goes on)
+    /// when this subscription fell behind.
     async fn order_status_updated(
         &self,
         ctx: &Context<'_>,

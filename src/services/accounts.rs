@@ -272,6 +272,14 @@ impl Accounts {
             .ok_or(AppError::Unauthenticated(crate::auth::INVALID_TOKEN))
     }
 
+    /// Who may read an account by its id (`me`, the admins' `users`,
+    /// `node`): the account itself and admins. Accounts linked from what
+    /// the caller may read (a message's sender, an order's buyer) are read
+    /// through those links, not by id.
+    pub fn readable(principal: &Principal, user: &User) -> bool {
+        principal.is_admin() || user.id == principal.user_id
+    }
+
     /// Accounts by id, for batch loaders; unknown ids are skipped.
     ///
     /// # Errors

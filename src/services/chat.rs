@@ -213,6 +213,28 @@ impl Chat {
         Ok(message)
     }
 
+    /// Who may read a message by its id (`node`), as in `messages`: the
+    /// two people of its thread, and nobody else, admins included.
+    pub fn readable(principal: &Principal, message: &Message) -> bool {
+        message.from == principal.user_id || message.to == principal.user_id
+    }
+
+    /// The messages with these ids that the caller may read (the messages
+    /// a read receipt names, to show them as they are now); others and
+    /// unknown ids are left out.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn messages(
+        &self,
+        principal: &Principal,
+        ids: &[MessageId],
+    ) -> Result<Vec<Message>, AppError> {
+        let mut messages = self.store.messages_by_ids(ids).await?;
+        messages.retain(|message| Self::readable(principal, message));
+        Ok(messages)
+    }
+
     /// A page of the thread between the caller and `peer`, oldest first
     /// within the page; `before` pages further back.
     ///

@@ -11,6 +11,7 @@ mod connection;
 mod dashboard;
 mod event_log;
 mod idempotency;
+mod lookup;
 mod orders;
 mod presence;
 mod throttle;
@@ -25,6 +26,7 @@ pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound, 
 pub use dashboard::{Dashboard, DashboardStats};
 pub use event_log::{EventLog, EventPage, ResyncReason};
 pub use idempotency::{Created, Idempotency, KEY_RETENTION};
+pub use lookup::{Found, Lookup};
 pub use orders::Orders;
 pub use presence::{Presence, RECENTLY_ACTIVE};
 pub use throttle::LoginThrottle;
@@ -50,6 +52,8 @@ pub struct Services {
     pub chat: Chat,
     /// Who is online.
     pub presence: Presence,
+    /// Objects by id, whatever their kind (Relay's `node`).
+    pub lookup: Lookup,
     /// The store: doors reach it only through the services ([`ready`](Self::ready)).
     store: Arc<dyn Store>,
     /// Decides at every door whether an access token still speaks for its
@@ -193,6 +197,7 @@ impl Services {
             chat,
             connections,
             presence,
+            lookup: Lookup::new(store.clone()),
             store,
             authenticator,
             idempotency: Idempotency::new(store_for_keys),

@@ -173,9 +173,15 @@ impl Orders {
     /// store is down.
     pub async fn order(&self, principal: &Principal, id: &OrderId) -> Result<Order, AppError> {
         match self.store.order_by_id(id).await? {
-            Some(order) if principal.is_admin() || order.user_id == principal.user_id => Ok(order),
+            Some(order) if Self::readable(principal, &order) => Ok(order),
             _ => Err(AppError::NotFound("order")),
         }
+    }
+
+    /// Who may read an order by its id, whichever way they ask (`order`,
+    /// `node`): its owner and admins.
+    pub fn readable(principal: &Principal, order: &Order) -> bool {
+        principal.is_admin() || order.user_id == principal.user_id
     }
 
     /// The live feed of new orders (admins only).

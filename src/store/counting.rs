@@ -198,6 +198,11 @@ impl OrderStore for CountingStore {
         self.inner.order_by_id(id).await
     }
 
+    async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
+        self.count("orders_by_ids");
+        self.inner.orders_by_ids(ids).await
+    }
+
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {
         self.count("list_orders");
         self.inner.list_orders(query).await
@@ -239,6 +244,11 @@ impl MessageStore for CountingStore {
     async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>> {
         self.count("message_by_id");
         self.inner.message_by_id(id).await
+    }
+
+    async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+        self.count("messages_by_ids");
+        self.inner.messages_by_ids(ids).await
     }
 
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {

@@ -41,6 +41,9 @@ pub trait MessageStore: Send + Sync {
     async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>>;
     /// One message by id (an idempotent retry finds the one it sent).
     async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>>;
+    /// The messages with these ids that exist, in any order (the messages a
+    /// read receipt marked; a batch of lookups by id).
+    async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>>;
     /// Records that these messages reached a live connection.
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()>;
     /// The user's conversations, most recent first (at most `limit`).

@@ -89,6 +89,9 @@ pub trait OrderStore: Send + Sync {
     ) -> StoreResult<MoveOrder>;
     /// One order.
     async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>>;
+    /// The orders with these ids that exist, in any order (a batch of
+    /// lookups by id, such as `nodes(ids:)`).
+    async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>>;
     /// A keyset-paginated order list, newest first.
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>>;
     /// Dashboard figures.

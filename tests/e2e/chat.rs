@@ -28,7 +28,8 @@ const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(500);
 
 const MESSAGE_RECEIVED: &str = "subscription { messageReceived { id text from { id } to { id } } }";
-const MESSAGES_SEEN: &str = "subscription { messagesSeen { ids by { id } } }";
+const MESSAGES_SEEN: &str =
+    "subscription { messagesSeen { ids seenAt by { id } messages { id seen seenAt text } } }";
 const USER_TYPING: &str = "subscription { userTyping { typing from { id } } }";
 const SEND_MESSAGE: &str = "mutation($to: ID!, $text: String!) { \
      sendMessage(to: $to, text: $text) { id text from { id } to { id } } }";
@@ -1141,6 +1142,19 @@ async fn marking_a_thread_seen_tells_the_sender_exactly_the_unseen_ids_once(back
     let receipt = &line["payload"]["data"]["messagesSeen"];
     assert_eq!(receipt["by"]["id"], bob.id.as_str(), "{line}");
     assert_eq!(sorted(&receipt["ids"]), unseen, "{line}");
+    // The messages themselves, as a normalized cache needs them to update
+    // by id: seen now, at the receipt's time, oldest first.
+    let messages = receipt["messages"].as_array().expect("messages").clone();
+    let ids: Vec<String> = messages
+        .iter()
+        .map(|message| message["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, [id_of(&one), id_of(&two)], "{line}");
+    assert_eq!(messages[0]["text"], "one", "{line}");
+    for message in &messages {
+        assert_eq!(message["seen"], true, "{line}");
+        assert_eq!(message["seenAt"], receipt["seenAt"], "{line}");
+    }
 
     // A second mark_seen marks nothing, and Alice hears nothing new.
     let again = ack_of(&mut bob_socket, "mark_seen", json!({ "with": alice.id })).await;

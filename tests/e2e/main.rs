@@ -23,6 +23,7 @@ mod loadgen;
 mod operations;
 mod orders;
 mod presence;
+mod relay;
 mod resume;
 mod revocation;
 mod schema;

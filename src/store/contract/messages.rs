@@ -532,3 +532,20 @@ pub async fn a_message_is_found_by_id(store: &dyn Store) {
         None
     );
 }
+
+pub async fn messages_are_fetched_in_batches(store: &dyn Store) {
+    let (_, _, _, sent) = three_people_chatting(store).await;
+    let wanted = [
+        sent[0].id.clone(),
+        MessageId::generate(),
+        sent[2].id.clone(),
+    ];
+
+    let mut found = store.messages_by_ids(&wanted).await.unwrap();
+
+    found.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let mut expected = vec![sent[0].clone(), sent[2].clone()];
+    expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    assert_eq!(found, expected);
+    assert!(store.messages_by_ids(&[]).await.unwrap().is_empty());
+}

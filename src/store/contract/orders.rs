@@ -145,6 +145,23 @@ pub async fn placing_an_order_takes_stock_and_prices_it(store: &dyn Store) {
     assert_eq!(store.list_orders(&every_order()).await.unwrap(), [expected]);
 }
 
+pub async fn orders_are_fetched_in_batches(store: &dyn Store) {
+    let (_, _, placed) = orders_of_two_customers(store).await;
+    let wanted = [
+        placed[0].id.clone(),
+        OrderId::generate(),
+        placed[1].id.clone(),
+    ];
+
+    let mut found = store.orders_by_ids(&wanted).await.unwrap();
+
+    found.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let mut expected = vec![placed[0].clone(), placed[1].clone()];
+    expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    assert_eq!(found, expected);
+    assert!(store.orders_by_ids(&[]).await.unwrap().is_empty());
+}
+
 pub async fn an_order_beyond_the_stock_is_out_of_stock_and_writes_nothing(store: &dyn Store) {
     let buyer = customer(store, "buyer@example.com").await;
     let lamp = add_product(store, "Desk Lamp", 1250, 2).await;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     MongoStore, chrono, classify, collect, date, domain_id, number, object_id, stored,
-    time_position,
+    time_position, with_ids,
 };
 use crate::domain::{Conversation, Message, MessageId, MessageText, UserId};
 use crate::store::{MessageQuery, MessageStore, StoreError, StoreResult};
@@ -158,6 +158,17 @@ impl MessageStore for MongoStore {
             .map_err(classify)?
             .map(MessageDoc::into_message)
             .transpose()
+    }
+
+    async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let documents: Vec<MessageDoc> = collect(self.messages.find(with_ids(ids))).await?;
+        documents
+            .into_iter()
+            .map(MessageDoc::into_message)
+            .collect()
     }
 
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {

@@ -168,6 +168,12 @@ fn object_id<K>(id: &crate::domain::Id<K>) -> ObjectId {
     ObjectId::parse_str(id.as_str()).expect("BUG: domain ids are 24 hex digits")
 }
 
+/// The filter of every read of several documents by id.
+fn with_ids<K>(ids: &[crate::domain::Id<K>]) -> Document {
+    let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(object_id(id))).collect();
+    doc! { "_id": { "$in": ids } }
+}
+
 fn user_id(oid: &ObjectId) -> UserId {
     UserId::parse(&oid.to_hex()).expect("BUG: an ObjectId's hex form is a valid id")
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     MongoStore, chrono, classify, collect, date, domain_id, number, object_id, stored,
-    time_position,
+    time_position, with_ids,
 };
 use crate::domain::{NewOrder, Order, OrderId, OrderStatus, Price, Quantity};
 use crate::store::{
@@ -165,6 +165,14 @@ impl OrderStore for MongoStore {
 
     async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>> {
         self.order_doc(id).await
+    }
+
+    async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let documents: Vec<OrderDoc> = collect(self.orders.find(with_ids(ids))).await?;
+        documents.into_iter().map(OrderDoc::into_order).collect()
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     MongoStore, after_position, chrono, classify, collect, cursor_id, cursor_mismatch, date,
-    domain_id, object_id, stored,
+    domain_id, object_id, stored, with_ids,
 };
 use crate::domain::{
     Description, Price, Product, ProductId, ProductName, ProductPatch, ProductSort, SortKey, Stock,
@@ -152,9 +152,7 @@ impl ProductStore for MongoStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(object_id(id))).collect();
-        let documents: Vec<ProductDoc> =
-            collect(self.products.find(doc! { "_id": { "$in": ids } })).await?;
+        let documents: Vec<ProductDoc> = collect(self.products.find(with_ids(ids))).await?;
         documents
             .into_iter()
             .map(ProductDoc::into_product)

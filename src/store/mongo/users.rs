@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     MongoStore, chrono, classify, collect, date, object_id, stored, time_position, user_id,
+    with_ids,
 };
 use crate::domain::{AccountStatus, Cursor, Email, NewUser, Role, User, UserId, UserName};
 use crate::store::{Credentials, StoreResult, UserStore};
@@ -155,9 +156,7 @@ impl UserStore for MongoStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(object_id(id))).collect();
-        let documents: Vec<UserDoc> =
-            collect(self.users.find(doc! { "_id": { "$in": ids } })).await?;
+        let documents: Vec<UserDoc> = collect(self.users.find(with_ids(ids))).await?;
         documents.into_iter().map(UserDoc::into_user).collect()
     }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
-use super::{SqliteStore, classify, push_time_keyset, stored, text, timestamp};
+use super::{SqliteStore, by_ids, classify, push_time_keyset, stored, text, timestamp};
 use crate::domain::{Conversation, Message, MessageId, MessageText, UserId};
 use crate::store::{MessageQuery, MessageStore, StoreResult};
 
@@ -146,6 +146,20 @@ impl MessageStore for SqliteStore {
             .map_err(classify)?
             .map(MessageRow::into_message)
             .transpose()
+    }
+
+    async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        by_ids(MESSAGE_COLUMNS, "messages", ids)
+            .build_query_as::<MessageRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(MessageRow::into_message)
+            .collect()
     }
 
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {

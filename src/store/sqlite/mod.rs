@@ -181,6 +181,22 @@ mod products;
 mod tokens;
 mod users;
 
+/// `SELECT <columns> FROM <table> WHERE id IN (…)`: the one shape of every
+/// read of several rows by id (the loaders' batches).
+fn by_ids<K>(
+    columns: &str,
+    table: &str,
+    ids: &[crate::domain::Id<K>],
+) -> QueryBuilder<sqlx::Sqlite> {
+    let mut sql = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE id IN ("));
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_str().to_owned());
+    }
+    sql.push(")");
+    sql
+}
+
 fn cursor_mismatch() -> StoreError {
     StoreError::Internal(anyhow::anyhow!(
         "BUG: a cursor whose key does not fit its ordering"

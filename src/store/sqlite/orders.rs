@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
-use super::{SqliteStore, classify, push_time_keyset, stored, text, timestamp};
+use super::{SqliteStore, by_ids, classify, push_time_keyset, stored, text, timestamp};
 use crate::domain::{NewOrder, Order, OrderId, OrderStatus, Price, ProductId, Quantity, UserId};
 use crate::store::{
     MoveOrder, OrderQuery, OrderStats, OrderStore, PlaceOrder, StoreError, StoreResult,
@@ -159,6 +159,20 @@ impl OrderStore for SqliteStore {
 
     async fn order_by_id(&self, id: &OrderId) -> StoreResult<Option<Order>> {
         self.order_row(id).await
+    }
+
+    async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        by_ids(ORDER_COLUMNS, "orders", ids)
+            .build_query_as::<OrderRow>()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?
+            .into_iter()
+            .map(OrderRow::into_order)
+            .collect()
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
-use super::{SqliteStore, classify, cursor_mismatch, stored, text, timestamp};
+use super::{SqliteStore, by_ids, classify, cursor_mismatch, stored, text, timestamp};
 use crate::domain::{
     Description, Price, Product, ProductId, ProductName, ProductPatch, ProductSort, SortKey, Stock,
 };
@@ -163,15 +163,8 @@ impl ProductStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ("
-        ));
-        let mut list = sql.separated(", ");
-        for id in ids {
-            list.push_bind(id.as_str().to_owned());
-        }
-        sql.push(")");
-        sql.build_query_as::<ProductRow>()
+        by_ids(PRODUCT_COLUMNS, "products", ids)
+            .build_query_as::<ProductRow>()
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?

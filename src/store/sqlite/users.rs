@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
-use super::{SqliteStore, classify, push_time_keyset, stored, text, timestamp};
+use super::{SqliteStore, by_ids, classify, push_time_keyset, stored, text, timestamp};
 use crate::domain::{AccountStatus, Cursor, Email, NewUser, Role, User, UserId, UserName};
 use crate::store::{Credentials, StoreResult, UserStore};
 
@@ -119,15 +119,8 @@ impl UserStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = vec!["?"; ids.len()].join(", ");
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id IN ({placeholders})"
-        ));
-        let mut query = sqlx::query_as::<_, UserRow>(sql);
-        for id in ids {
-            query = query.bind(id.as_str());
-        }
-        query
+        by_ids(USER_COLUMNS, "users", ids)
+            .build_query_as::<UserRow>()
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?

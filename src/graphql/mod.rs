@@ -17,6 +17,7 @@ pub mod loaders;
 mod orders;
 pub mod routes;
 mod scalars;
+mod totals;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 

@@ -6,8 +6,8 @@
 //! [`Cursor::continuing`].
 
 use super::{
-    Cursor, KeyKind, MESSAGES_NEWEST, ORDERS_NEWEST, OrderStatus, Price, ProductSort, SearchTerms,
-    USERS_OLDEST, page_size,
+    CONVERSATIONS_NEWEST, Cursor, KeyKind, MESSAGES_NEWEST, ORDERS_NEWEST, OrderStatus, Price,
+    ProductSort, SearchTerms, USERS_OLDEST, page_size,
 };
 use crate::error::{AppError, FieldErrors};
 
@@ -158,6 +158,51 @@ impl MessageListing {
             before,
         })
     }
+
+    /// Parses Relay's backward page arguments: `last` messages `before` a
+    /// cursor (the newest when there is none). `first` is the older name of
+    /// `last` on this list and means the same; the two together are refused.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` naming `first` and `last` when both are given, or
+    /// `before` for a cursor of another list.
+    pub fn parse_backward(
+        first: Option<i64>,
+        last: Option<i64>,
+        before: Option<&str>,
+    ) -> Result<Self, AppError> {
+        if first.is_some() && last.is_some() {
+            let mut problems = FieldErrors::new();
+            problems.insert("first".into(), "cannot be combined with last".into());
+            problems.insert("last".into(), "cannot be combined with first".into());
+            return Err(AppError::invalid_fields(problems));
+        }
+        Self::parse(last.or(first), before)
+    }
+}
+
+/// A page request on the conversation list, valid.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationListing {
+    /// Page size (clamped).
+    pub first: usize,
+    /// Continue after this cursor.
+    pub after: Option<Cursor>,
+}
+
+impl ConversationListing {
+    /// Parses raw page arguments (`after`).
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` naming `after`.
+    pub fn parse(first: Option<i64>, after: Option<&str>) -> Result<Self, AppError> {
+        let after = Cursor::continuing(after, CONVERSATIONS_NEWEST, KeyKind::Time)
+            .map_err(|e| e.on("after"))?;
+        Ok(ConversationListing {
+            first: page_size(first),
+            after,
+        })
+    }
 }
 
 /// A page request on the presence list, valid.
@@ -213,6 +258,25 @@ mod tests {
                 "{field} missing from {details:?}"
             );
         }
+    }
+
+    #[test]
+    fn first_and_last_together_are_refused_naming_both() {
+        let error = MessageListing::parse_backward(Some(5), Some(5), None).unwrap_err();
+        let details = error.details().unwrap();
+        assert!(details.contains_key("first") && details.contains_key("last"));
+        assert_eq!(
+            MessageListing::parse_backward(None, Some(7), None)
+                .unwrap()
+                .first,
+            7
+        );
+        assert_eq!(
+            MessageListing::parse_backward(Some(7), None, None)
+                .unwrap()
+                .first,
+            7
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Cursor, MESSAGES_NEWEST, MessageId, SortKey, UserId, ValidationError};
+use super::{
+    CONVERSATIONS_NEWEST, Cursor, MESSAGES_NEWEST, MessageId, SortKey, UserId, ValidationError,
+};
 use crate::error::{AppError, FieldErrors};
 
 /// A message text: 1 to 4,000 characters, not only whitespace.
@@ -90,6 +92,19 @@ pub struct Conversation {
     pub last_message: Message,
     /// Messages from the peer not yet seen.
     pub unread: u64,
+}
+
+impl Conversation {
+    /// Where it stands in the conversation lists (newest latest message
+    /// first): the position of its latest message. A conversation with a
+    /// newer message moves to the front, past any cursor already handed out.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            ordering: CONVERSATIONS_NEWEST,
+            key: SortKey::Time(self.last_message.created_at),
+            id: self.last_message.id.to_string(),
+        }
+    }
 }
 
 /// A message about to be sent, valid.

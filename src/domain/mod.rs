@@ -19,12 +19,12 @@ mod user;
 pub use email::Email;
 pub use id::{AnyId, Id, MessageId, OrderId, ProductId, UserId, UserKind};
 pub use idempotency::IdempotencyKey;
-pub use listing::{MessageListing, OrderListing, ProductListing, UserListing};
+pub use listing::{ConversationListing, MessageListing, OrderListing, ProductListing, UserListing};
 pub use message::{Conversation, Message, MessageText, Outgoing};
 pub use order::{NewOrder, Order, OrderStatus, Quantity};
 pub use page::{
-    Cursor, DEFAULT_PAGE_SIZE, KeyKind, MAX_PAGE_SIZE, MESSAGES_NEWEST, ORDERS_NEWEST, Page,
-    SortKey, USERS_OLDEST, page_size,
+    CONVERSATIONS_NEWEST, Cursor, DEFAULT_PAGE_SIZE, KeyKind, MAX_PAGE_SIZE, MESSAGES_NEWEST,
+    ORDERS_NEWEST, Page, SortKey, USERS_OLDEST, page_size,
 };
 pub use password::Password;
 pub use position::Position;

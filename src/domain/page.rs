@@ -64,6 +64,9 @@ impl<T> Page<T> {
 pub const ORDERS_NEWEST: &str = "orders_newest";
 /// The ordering tag of message lists' cursors (newest first).
 pub const MESSAGES_NEWEST: &str = "messages_newest";
+/// The ordering tag of conversation lists' cursors (newest latest message
+/// first; the key and id are those of a conversation's latest message).
+pub const CONVERSATIONS_NEWEST: &str = "conversations_newest";
 /// The ordering tag of user lists' cursors (registration order).
 pub const USERS_OLDEST: &str = "users_oldest";
 

@@ -8,6 +8,7 @@ use super::context::ContextExt as _;
 use super::error::IntoGraphql as _;
 use super::loaders::UserLoader;
 use super::scalars::DateTime;
+use super::totals::{Counted, Total};
 use crate::auth::RefreshToken;
 use crate::domain::{self, UserId, UserListing};
 use crate::error::AppError;
@@ -212,6 +213,12 @@ pub struct DirectoryQuery;
 impl DirectoryQuery {
     /// Accounts in registration order with their presence (admins).
     /// `online: true` lists who is online now; `online: false` leaves them out.
+    /// `totalCount` counts the accounts in the store without `online`; with
+    /// it, who is online is this server's view (its connections and, in a
+    /// cluster, the shared registry as of its last heartbeat, a few seconds
+    /// at most): `true` counts that set, `false` the accounts minus it.
+    /// Errors: `UNAUTHENTICATED`, `FORBIDDEN` (not an admin),
+    /// `BAD_USER_INPUT` (a cursor of another list), `UNAVAILABLE`.
     #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn users(
         &self,
@@ -219,17 +226,19 @@ impl DirectoryQuery {
         online: Option<bool>,
         #[graphql(desc = "Page size: 20 by default, at most 100.")] first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, User>> {
+    ) -> async_graphql::Result<Connection<String, User, Total>> {
         let principal = ctx.principal()?;
         let listing =
             UserListing::parse(online, first.map(i64::from), after.as_deref()).graphql()?;
+        let total = Total::of(Counted::Users(listing.online));
         let page = ctx
             .services()
             .presence
             .users(principal, listing)
             .await
             .graphql()?;
-        let mut connection = Connection::new(false, page.next_cursor.is_some());
+        let mut connection =
+            Connection::with_additional_fields(false, page.next_cursor.is_some(), total);
         connection.edges.extend(
             page.items
                 .into_iter()

@@ -10,6 +10,7 @@ use super::error::IntoGraphql as _;
 use super::events::ProductRemoved;
 use super::live::{events, published};
 use super::scalars::DateTime;
+use super::totals::{Counted, Total};
 use crate::domain::{self, NewProduct, ProductListing, ProductPatch};
 use crate::hub::Event;
 
@@ -110,7 +111,10 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// A page of the catalogue: word-prefix search on the name
-    /// (case-insensitive), an inclusive price range, an order, and cursors.
+    /// (case-insensitive), an inclusive price range, an order, and cursors;
+    /// `totalCount` counts the products the filters match.
+    /// Errors: `BAD_USER_INPUT` (a bad search, price, or a cursor of another
+    /// list or sort), `UNAVAILABLE`.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn products(
@@ -122,7 +126,7 @@ impl CatalogQuery {
         #[graphql(default)] sort: ProductSort,
         #[graphql(desc = "Page size: 20 by default, at most 100.")] first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, Product>> {
+    ) -> async_graphql::Result<Connection<String, Product, Total>> {
         let sort: domain::ProductSort = sort.into();
         let listing = ProductListing::parse(
             search.as_deref(),
@@ -133,8 +137,10 @@ impl CatalogQuery {
             after.as_deref(),
         )
         .graphql()?;
+        let total = Total::of(Counted::Products(listing.clone()));
         let page = ctx.services().catalog.list(listing).await.graphql()?;
-        let mut connection = Connection::new(false, page.next_cursor.is_some());
+        let mut connection =
+            Connection::with_additional_fields(false, page.next_cursor.is_some(), total);
         connection
             .edges
             .extend(page.items.into_iter().map(|product| {

@@ -11,7 +11,8 @@ use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
 use super::live::events;
 use super::scalars::DateTime;
-use crate::domain::{self, MessageId, MessageListing, Outgoing, UserId};
+use super::totals::{Counted, Total};
+use crate::domain::{self, ConversationListing, MessageId, MessageListing, Outgoing, UserId};
 use crate::hub::{ConnectionId, Event};
 use crate::services::Outbound;
 
@@ -78,6 +79,16 @@ pub struct Conversation {
     pub unread_count: u64,
     #[graphql(skip)]
     peer_id: UserId,
+}
+
+impl From<domain::Conversation> for Conversation {
+    fn from(conversation: domain::Conversation) -> Self {
+        Conversation {
+            last_message: conversation.last_message.into(),
+            unread_count: conversation.unread,
+            peer_id: conversation.peer,
+        }
+    }
 }
 
 #[ComplexObject]
@@ -195,26 +206,48 @@ pub struct ChatQuery;
 
 #[Object]
 impl ChatQuery {
-    /// The thread with another user, oldest first within the page. Page back
-    /// in time with `before: pageInfo.startCursor` while `hasPreviousPage`.
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
+    /// The thread with another user, paged backwards as Relay does: `last: N`
+    /// is the newest N messages, `last: N, before: pageInfo.startCursor` the
+    /// N just older, while `pageInfo.hasPreviousPage`. Edges are in
+    /// chronological order (oldest first), so `startCursor` is the oldest
+    /// edge's; `hasNextPage` is always false (newer messages arrive by
+    /// `messageReceived`). `totalCount` counts the whole thread.
+    /// Errors: `UNAUTHENTICATED`, `BAD_USER_INPUT` (a malformed `with`, a
+    /// cursor of another list, `first` together with `last`), `UNAVAILABLE`.
+    #[graphql(complexity = "super::page_cost(last.or(first), child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
         with: ID,
-        #[graphql(desc = "Page size: 20 by default, at most 100.")] first: Option<i32>,
+        #[graphql(
+            desc = "The older name of `last`, with the same meaning: the newest N messages before `before`. Not together with `last`.",
+            deprecation = "Relay pages backwards with `last` + `before`: use `last`, which means the same."
+        )]
+        first: Option<i32>,
+        #[graphql(
+            desc = "Page size: the newest N messages before `before` (before the end without it); 20 by default, at most 100."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Only messages older than this cursor: a `startCursor` of this thread.")]
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<String, Message>> {
+    ) -> async_graphql::Result<Connection<String, Message, Total>> {
         let principal = ctx.principal()?;
         let peer = id_arg(&with, "with")?;
-        let listing = MessageListing::parse(first.map(i64::from), before.as_deref()).graphql()?;
+        let listing = MessageListing::parse_backward(
+            first.map(i64::from),
+            last.map(i64::from),
+            before.as_deref(),
+        )
+        .graphql()?;
+        let total = Total::of(Counted::Thread(peer.clone()));
         let page = ctx
             .services()
             .chat
             .thread(principal, &peer, listing)
             .await
             .graphql()?;
-        let mut connection = Connection::new(page.next_cursor.is_some(), false);
+        let mut connection =
+            Connection::with_additional_fields(page.next_cursor.is_some(), false, total);
         connection.edges.extend(
             page.items
                 .into_iter()
@@ -223,9 +256,11 @@ impl ChatQuery {
         Ok(connection)
     }
 
-    /// The caller's conversations, most recent first.
+    /// The caller's conversations, most recent first, at most 100.
+    /// Errors: `UNAUTHENTICATED`, `UNAVAILABLE`.
     #[graphql(
-        complexity = "super::list_cost(crate::services::CONVERSATIONS_LIMIT, child_complexity)"
+        complexity = "super::list_cost(crate::services::CONVERSATIONS_LIMIT, child_complexity)",
+        deprecation = "Stops at 100 conversations: use `conversationsConnection`, which pages (`first`, `after`) and has `totalCount`."
     )]
     async fn conversations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Conversation>> {
         let principal = ctx.principal()?;
@@ -235,14 +270,48 @@ impl ChatQuery {
             .conversations(principal)
             .await
             .graphql()?;
-        Ok(conversations
-            .into_iter()
-            .map(|conversation| Conversation {
-                last_message: conversation.last_message.into(),
-                unread_count: conversation.unread,
-                peer_id: conversation.peer,
-            })
-            .collect())
+        Ok(conversations.into_iter().map(Conversation::from).collect())
+    }
+
+    /// The caller's conversations as a Relay connection, most recent first
+    /// (by their latest message): `conversations` paged, under a new name so
+    /// the list stays for the clients that read it. Page forward with
+    /// `after: pageInfo.endCursor` while `hasNextPage`; `totalCount` counts
+    /// every conversation. A conversation that gets a new message while a
+    /// client pages moves to the front, ahead of the pages already read
+    /// (refetch the first page, or follow `messageReceived`).
+    /// Errors: `UNAUTHENTICATED`, `BAD_USER_INPUT` (a cursor of another
+    /// list), `UNAVAILABLE`.
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
+    async fn conversations_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 20 by default, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor: an `endCursor` of this list.")] after: Option<
+            String,
+        >,
+    ) -> async_graphql::Result<Connection<String, Conversation, Total>> {
+        let principal = ctx.principal()?;
+        let listing =
+            ConversationListing::parse(first.map(i64::from), after.as_deref()).graphql()?;
+        let page = ctx
+            .services()
+            .chat
+            .conversation_page(principal, listing)
+            .await
+            .graphql()?;
+        let total = Total::of(Counted::Conversations);
+        let mut connection =
+            Connection::with_additional_fields(false, page.next_cursor.is_some(), total);
+        connection
+            .edges
+            .extend(page.items.into_iter().map(|conversation| {
+                Edge::new(
+                    conversation.cursor().encode(),
+                    Conversation::from(conversation),
+                )
+            }));
+        Ok(connection)
     }
 }
 

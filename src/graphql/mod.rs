@@ -18,6 +18,7 @@ mod node;
 mod orders;
 pub mod routes;
 mod scalars;
+mod totals;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 

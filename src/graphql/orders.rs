@@ -14,6 +14,7 @@ use super::error::IntoGraphql as _;
 use super::live::events;
 use super::loaders::ProductLoader;
 use super::scalars::DateTime;
+use super::totals::{Counted, Total};
 use crate::domain::{self, OrderListing, Page, Quantity};
 use crate::hub::Event;
 use crate::services::DashboardStats as Stats;
@@ -164,8 +165,9 @@ impl From<Stats> for DashboardStats {
     }
 }
 
-fn connection(page: Page<domain::Order>) -> Connection<String, Order> {
-    let mut connection = Connection::new(false, page.next_cursor.is_some());
+fn connection(page: Page<domain::Order>, total: Total) -> Connection<String, Order, Total> {
+    let mut connection =
+        Connection::with_additional_fields(false, page.next_cursor.is_some(), total);
     connection.edges.extend(
         page.items
             .into_iter()
@@ -180,7 +182,10 @@ pub struct OrderQuery;
 
 #[Object]
 impl OrderQuery {
-    /// All orders, newest first (admins).
+    /// All orders, newest first (admins); `totalCount` counts those in
+    /// `status` (all without it).
+    /// Errors: `UNAUTHENTICATED`, `FORBIDDEN` (not an admin),
+    /// `BAD_USER_INPUT` (a cursor of another list), `UNAVAILABLE`.
     #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn orders(
         &self,
@@ -188,35 +193,39 @@ impl OrderQuery {
         status: Option<OrderStatus>,
         #[graphql(desc = "Page size: 20 by default, at most 100.")] first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, Order>> {
+    ) -> async_graphql::Result<Connection<String, Order, Total>> {
         let principal = ctx.principal()?;
         let status = status.map(|s| domain::OrderStatus::from(s).as_str());
         let listing =
             OrderListing::parse(status, first.map(i64::from), after.as_deref()).graphql()?;
+        let total = Total::of(Counted::Orders(listing.clone()));
         ctx.services()
             .orders
             .list(principal, listing)
             .await
-            .map(connection)
+            .map(|page| connection(page, total))
             .graphql()
     }
 
-    /// The caller's own orders, newest first.
+    /// The caller's own orders, newest first; `totalCount` counts them all.
+    /// Errors: `UNAUTHENTICATED`, `BAD_USER_INPUT` (a cursor of another
+    /// list), `UNAVAILABLE`.
     #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn my_orders(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size: 20 by default, at most 100.")] first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<Connection<String, Order>> {
+    ) -> async_graphql::Result<Connection<String, Order, Total>> {
         let principal = ctx.principal()?;
         let listing =
             OrderListing::parse(None, first.map(i64::from), after.as_deref()).graphql()?;
+        let total = Total::of(Counted::MyOrders(listing.clone()));
         ctx.services()
             .orders
             .mine(principal, listing)
             .await
-            .map(connection)
+            .map(|page| connection(page, total))
             .graphql()
     }
 

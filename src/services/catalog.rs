@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::hub::{Audience, Event};
-use crate::store::{ProductQuery, Store, now};
+use crate::store::{ProductFilter, ProductQuery, Store, now};
 
 /// The catalogue service. Cheap to clone.
 #[derive(Clone)]
@@ -170,5 +170,19 @@ impl Catalog {
         Ok(Page::from_rows(rows, listing.first, |product| {
             sort.cursor_after(product)
         }))
+    }
+
+    /// How many products the list with these filters holds, whatever its
+    /// cursor and page size (counted by the store); anyone may look.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn count(&self, listing: &ProductListing) -> Result<u64, AppError> {
+        let filter = ProductFilter {
+            search: listing.search.clone(),
+            min_price: listing.min_price,
+            max_price: listing.max_price,
+        };
+        Ok(self.store.count_matching_products(&filter).await?)
     }
 }

@@ -16,7 +16,8 @@ use super::Presence;
 use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
-    Conversation, IdempotencyKey, Message, MessageId, MessageListing, Outgoing, Page, UserId,
+    Conversation, ConversationListing, IdempotencyKey, Message, MessageId, MessageListing,
+    Outgoing, Page, UserId,
 };
 use crate::error::AppError;
 use crate::hub::{Audience, ConnectionId, Event, Hub};
@@ -250,6 +251,22 @@ impl Chat {
         self.page(principal, Some(peer.clone()), listing).await
     }
 
+    /// How many messages the thread between the caller and `peer` holds
+    /// (counted by the store): what [`thread`](Self::thread) pages through.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn count_thread(
+        &self,
+        principal: &Principal,
+        peer: &UserId,
+    ) -> Result<u64, AppError> {
+        Ok(self
+            .store
+            .count_messages(&principal.user_id, Some(peer))
+            .await?)
+    }
+
     /// A page of all the caller's messages, sent and received, oldest first
     /// within the page.
     ///
@@ -293,8 +310,38 @@ impl Chat {
     ) -> Result<Vec<Conversation>, AppError> {
         Ok(self
             .store
-            .conversations(&principal.user_id, CONVERSATIONS_LIMIT)
+            .conversations(&principal.user_id, None, CONVERSATIONS_LIMIT)
             .await?)
+    }
+
+    /// A page of the caller's conversations, most recent first; `after`
+    /// continues. A conversation that gets a new message while a client
+    /// pages moves to the front, past the pages already read.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn conversation_page(
+        &self,
+        principal: &Principal,
+        listing: ConversationListing,
+    ) -> Result<Page<Conversation>, AppError> {
+        let rows = self
+            .store
+            .conversations(
+                &principal.user_id,
+                listing.after.as_ref(),
+                listing.first + 1,
+            )
+            .await?;
+        Ok(Page::from_rows(rows, listing.first, Conversation::cursor))
+    }
+
+    /// How many conversations the caller has (counted by the store).
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn count_conversations(&self, principal: &Principal) -> Result<u64, AppError> {
+        Ok(self.store.count_conversations(&principal.user_id).await?)
     }
 
     /// Marks the peer's messages to the caller seen and tells the peer.

@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::hub::{Audience, Event, Hub, Subscription};
-use crate::store::{MoveOrder, OrderQuery, PlaceOrder, Store, now};
+use crate::store::{MoveOrder, OrderFilter, OrderQuery, PlaceOrder, Store, now};
 
 /// The orders service. Cheap to clone.
 #[derive(Clone)]
@@ -163,6 +163,41 @@ impl Orders {
             listing.first,
         )
         .await
+    }
+
+    /// How many orders [`list`](Self::list) holds with this status filter,
+    /// whatever its cursor and page size (counted by the store; admins only).
+    ///
+    /// # Errors
+    /// `FORBIDDEN` for non-admins; `UNAVAILABLE` when the store is down.
+    pub async fn count(
+        &self,
+        principal: &Principal,
+        listing: &OrderListing,
+    ) -> Result<u64, AppError> {
+        principal.require_admin()?;
+        let filter = OrderFilter {
+            status: listing.status,
+            user_id: None,
+        };
+        Ok(self.store.count_orders(&filter).await?)
+    }
+
+    /// How many of the caller's own orders [`mine`](Self::mine) holds,
+    /// whatever its cursor and page size (counted by the store).
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store is down.
+    pub async fn count_mine(
+        &self,
+        principal: &Principal,
+        listing: &OrderListing,
+    ) -> Result<u64, AppError> {
+        let filter = OrderFilter {
+            status: listing.status,
+            user_id: Some(principal.user_id.clone()),
+        };
+        Ok(self.store.count_orders(&filter).await?)
     }
 
     /// One order, for its owner or an admin. Anyone else is told it does not

@@ -346,6 +346,35 @@ impl Presence {
         Ok(page)
     }
 
+    /// How many accounts the presence list holds with this `online` filter,
+    /// whatever its cursor and page size (admins). Without the filter, the
+    /// store counts the accounts. Who is online is read from memory: this
+    /// process's connections and, in a cluster, the registry mirrored at the
+    /// last heartbeat and announcement. So `online: true` counts who is
+    /// online anywhere as this process knows it now (exact alone; in a
+    /// cluster it may lag a heartbeat behind another process), and
+    /// `online: false` is the accounts counted by the store minus that
+    /// number, as exact.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` for non-admins; `UNAVAILABLE` when the store is down.
+    pub async fn count_users(
+        &self,
+        principal: &Principal,
+        online: Option<bool>,
+    ) -> Result<u64, AppError> {
+        principal.require_admin()?;
+        let online_now = || self.online_users().len() as u64;
+        Ok(match online {
+            Some(true) => online_now(),
+            Some(false) => {
+                let accounts = self.inner.store.count_users().await?;
+                accounts.saturating_sub(online_now())
+            }
+            None => self.inner.store.count_users().await?,
+        })
+    }
+
     /// Records activity; writes `lastActive` at most once a minute per user.
     pub async fn touch(&self, user: &UserId) {
         let at = now();

@@ -169,6 +169,11 @@ impl ProductStore for CountingStore {
         self.inner.count_products().await
     }
 
+    async fn count_matching_products(&self, filter: &ProductFilter) -> StoreResult<u64> {
+        self.count("count_matching_products");
+        self.inner.count_matching_products(filter).await
+    }
+
     async fn low_stock_products(&self, below: Stock, limit: usize) -> StoreResult<Vec<Product>> {
         self.count("low_stock_products");
         self.inner.low_stock_products(below, limit).await
@@ -208,6 +213,11 @@ impl OrderStore for CountingStore {
         self.inner.list_orders(query).await
     }
 
+    async fn count_orders(&self, filter: &OrderFilter) -> StoreResult<u64> {
+        self.count("count_orders");
+        self.inner.count_orders(filter).await
+    }
+
     async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats> {
         self.count("order_stats");
         self.inner.order_stats(since).await
@@ -224,6 +234,15 @@ impl MessageStore for CountingStore {
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
         self.count("message_page");
         self.inner.message_page(query).await
+    }
+
+    async fn count_messages(
+        &self,
+        participant: &UserId,
+        peer: Option<&UserId>,
+    ) -> StoreResult<u64> {
+        self.count("count_messages");
+        self.inner.count_messages(participant, peer).await
     }
 
     async fn mark_seen(
@@ -256,9 +275,19 @@ impl MessageStore for CountingStore {
         self.inner.mark_delivered(ids).await
     }
 
-    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>> {
+    async fn conversations(
+        &self,
+        user: &UserId,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
         self.count("conversations");
-        self.inner.conversations(user, limit).await
+        self.inner.conversations(user, after, limit).await
+    }
+
+    async fn count_conversations(&self, user: &UserId) -> StoreResult<u64> {
+        self.count("count_conversations");
+        self.inner.count_conversations(user).await
     }
 
     async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {

@@ -30,6 +30,10 @@ pub trait MessageStore: Send + Sync {
     async fn insert_message(&self, message: &Message) -> StoreResult<()>;
     /// Messages of a participant (or of one thread), newest first.
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>>;
+    /// Number of messages of a participant (or of one thread, with `peer`):
+    /// what [`message_page`](Self::message_page) walks, counted on the store.
+    async fn count_messages(&self, participant: &UserId, peer: Option<&UserId>)
+    -> StoreResult<u64>;
     /// Marks `peer`'s unseen messages to `reader` seen; returns their ids.
     async fn mark_seen(
         &self,
@@ -46,8 +50,17 @@ pub trait MessageStore: Send + Sync {
     async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>>;
     /// Records that these messages reached a live connection.
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()>;
-    /// The user's conversations, most recent first (at most `limit`).
-    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>>;
+    /// The user's conversations, most recent first (at most `limit`),
+    /// strictly after `after` (a `CONVERSATIONS_NEWEST` cursor: the time and
+    /// id of a conversation's latest message) when given.
+    async fn conversations(
+        &self,
+        user: &UserId,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// Number of the user's conversations (peers written to or heard from).
+    async fn count_conversations(&self, user: &UserId) -> StoreResult<u64>;
     /// Everyone the user has exchanged messages with.
     async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
 }

@@ -45,8 +45,8 @@ pub use event_log::{
 pub use idempotency::{IdempotencyClaim, IdempotencyStore};
 pub use messages::{MessageQuery, MessageStore};
 pub use mongo::{MongoStore, with_database};
-pub use orders::{MoveOrder, OrderQuery, OrderStats, OrderStore, PlaceOrder};
-pub use products::{ProductQuery, ProductStore};
+pub use orders::{MoveOrder, OrderFilter, OrderQuery, OrderStats, OrderStore, PlaceOrder};
+pub use products::{ProductFilter, ProductQuery, ProductStore};
 pub use sqlite::SqliteStore;
 pub use tokens::{NewRefreshToken, RefreshUse, TokenStore};
 pub use users::{Credentials, UserStore};

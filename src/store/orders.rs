@@ -23,6 +23,26 @@ pub struct OrderQuery {
     pub limit: usize,
 }
 
+/// What an order list is filtered by: an [`OrderQuery`] without its page,
+/// which is what its total counts.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only this user's orders.
+    pub user_id: Option<UserId>,
+}
+
+impl OrderQuery {
+    /// The filters of this list, without the page.
+    pub fn filter(&self) -> OrderFilter {
+        OrderFilter {
+            status: self.status,
+            user_id: self.user_id.clone(),
+        }
+    }
+}
+
 /// What placing an order did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlaceOrder {
@@ -94,6 +114,9 @@ pub trait OrderStore: Send + Sync {
     async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>>;
     /// A keyset-paginated order list, newest first.
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>>;
+    /// Number of orders a list with these filters holds, whatever its
+    /// cursor and page size: one count on the store, no rows read.
+    async fn count_orders(&self, filter: &OrderFilter) -> StoreResult<u64>;
     /// Dashboard figures.
     async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats>;
 }

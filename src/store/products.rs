@@ -33,6 +33,29 @@ pub struct ProductQuery {
     pub limit: usize,
 }
 
+/// What a catalogue list is filtered by: a [`ProductQuery`] without its
+/// ordering and page, which is what its total counts.
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    /// Word prefixes the name must match (all of them).
+    pub search: Option<SearchTerms>,
+    /// Lowest price, inclusive.
+    pub min_price: Option<Price>,
+    /// Highest price, inclusive.
+    pub max_price: Option<Price>,
+}
+
+impl ProductQuery {
+    /// The filters of this list, without the ordering and the page.
+    pub fn filter(&self) -> ProductFilter {
+        ProductFilter {
+            search: self.search.clone(),
+            min_price: self.min_price,
+            max_price: self.max_price,
+        }
+    }
+}
+
 /// The product catalogue: writes, lookups, the filtered list and low stock.
 #[async_trait]
 pub trait ProductStore: Send + Sync {
@@ -56,6 +79,9 @@ pub trait ProductStore: Send + Sync {
     async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>>;
     /// Number of products.
     async fn count_products(&self) -> StoreResult<u64>;
+    /// Number of products a list with these filters holds, whatever its
+    /// cursor and page size: one count on the store, no rows read.
+    async fn count_matching_products(&self, filter: &ProductFilter) -> StoreResult<u64>;
     /// Products with fewer than `below` units, fewest first.
     async fn low_stock_products(&self, below: Stock, limit: usize) -> StoreResult<Vec<Product>>;
 }

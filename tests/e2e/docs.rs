@@ -530,8 +530,9 @@ async fn every_graphql_root_field_is_documented_under_its_kind_and_nothing_else_
     let app = TestApp::spawn().await;
     let data = app
         .graphql_ok(
-            "{ __schema { queryType { fields { name } } mutationType { fields { name } } \
-               subscriptionType { fields { name } } } }",
+            "{ __schema { queryType { fields(includeDeprecated: true) { name } } \
+               mutationType { fields(includeDeprecated: true) { name } } \
+               subscriptionType { fields(includeDeprecated: true) { name } } } }",
             json!({}),
             None,
         )

@@ -10,6 +10,7 @@ mod browser;
 mod catalog;
 mod chat;
 mod cluster;
+mod connections;
 mod contracts;
 mod docs;
 mod examples;

@@ -427,21 +427,27 @@ pub async fn conversations_show_each_peer_once_with_the_latest_message_and_unrea
         conversation(&bob, &adas_reply, 2),
         conversation(&dan, &dans_latest, 2),
     ];
-    assert_eq!(store.conversations(&ada, 10).await.unwrap(), adas);
+    assert_eq!(store.conversations(&ada, None, 10).await.unwrap(), adas);
     assert_eq!(
-        store.conversations(&ada, 2).await.unwrap(),
+        store.conversations(&ada, None, 2).await.unwrap(),
         adas[..2],
         "the limit"
     );
     assert_eq!(
-        store.conversations(&bob, 10).await.unwrap(),
+        store.conversations(&bob, None, 10).await.unwrap(),
         [
             conversation(&cleo, &cleo_to_bob, 1),
             conversation(&ada, &adas_reply, 1),
         ],
         "unread counts only the peer's messages"
     );
-    assert!(store.conversations(&eve, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .conversations(&eve, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     for listed in &adas {
         let newest = MessageQuery {
             limit: 1,
@@ -463,7 +469,7 @@ pub async fn conversations_show_each_peer_once_with_the_latest_message_and_unrea
         ..dans_latest
     };
     assert_eq!(
-        store.conversations(&ada, 10).await.unwrap(),
+        store.conversations(&ada, None, 10).await.unwrap(),
         [
             conversation(&cleo, &cleos_latest, 1),
             conversation(&bob, &adas_reply, 0),
@@ -548,4 +554,102 @@ pub async fn messages_are_fetched_in_batches(store: &dyn Store) {
     expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     assert_eq!(found, expected);
     assert!(store.messages_by_ids(&[]).await.unwrap().is_empty());
+}
+
+pub async fn messages_are_counted_per_participant_and_per_thread(store: &dyn Store) {
+    let (ada, bob, cleo, messages) = three_people_chatting(store).await;
+    let loner = customer(store, "loner@example.com").await;
+    for (participant, peer) in [
+        (&ada, None),
+        (&bob, None),
+        (&cleo, None),
+        (&loner, None),
+        (&ada, Some(&bob)),
+        (&bob, Some(&ada)),
+        (&ada, Some(&cleo)),
+        (&bob, Some(&cleo)),
+        (&ada, Some(&loner)),
+    ] {
+        let expected = match peer {
+            Some(peer) => between(&messages, participant, peer).len(),
+            None => involving(&messages, participant).len(),
+        };
+        let counted = store.count_messages(participant, peer).await.unwrap();
+        let walked = walk_messages(
+            store,
+            MessageQuery {
+                limit: 2,
+                ..thread(participant, peer)
+            },
+            async || {},
+        )
+        .await;
+        assert_eq!(counted, expected as u64, "{participant} with {peer:?}");
+        assert_eq!(
+            counted,
+            walked.len() as u64,
+            "the count is what a walk reads"
+        );
+    }
+}
+
+/// Reads `user`'s conversations `size` at a time, each page after the last
+/// one's cursor.
+async fn walk_conversations(store: &dyn Store, user: &UserId, size: usize) -> Vec<Conversation> {
+    let mut seen: Vec<Conversation> = Vec::new();
+    for _ in 0..100 {
+        let after = seen.last().map(Conversation::cursor);
+        let page = store
+            .conversations(user, after.as_ref(), size)
+            .await
+            .unwrap();
+        assert!(page.len() <= size, "a page longer than its limit");
+        let full = page.len() == size;
+        seen.extend(page);
+        if !full {
+            return seen;
+        }
+    }
+    panic!("the conversation walk never ended");
+}
+
+pub async fn conversation_pages_walk_every_conversation_once_newest_first_and_are_counted(
+    store: &dyn Store,
+) {
+    let ada = customer(store, "ada@example.com").await;
+    let base = now() - Duration::hours(1);
+    let mut peers = Vec::new();
+    // Seven peers; three share one instant, so the id of their latest
+    // message breaks the tie; one has several messages.
+    for (n, second) in [0, 1, 2, 2, 2, 3, 4].into_iter().enumerate() {
+        let peer = customer(store, &format!("peer{n}@example.com")).await;
+        send(store, &peer, &ada, base + Duration::seconds(second)).await;
+        peers.push(peer);
+    }
+    send(store, &ada, &peers[0], base + Duration::seconds(5)).await;
+    send(store, &peers[0], &ada, base - Duration::seconds(5)).await;
+    let everything = store.conversations(&ada, None, 100).await.unwrap();
+    assert_eq!(everything.len(), peers.len());
+    let latest_first = {
+        let mut sorted = everything.clone();
+        sorted.sort_by(|a, b| {
+            (b.last_message.created_at, &b.last_message.id)
+                .cmp(&(a.last_message.created_at, &a.last_message.id))
+        });
+        sorted
+    };
+    assert_eq!(everything, latest_first, "newest latest message first");
+    assert_eq!(everything[0].peer, peers[0], "the newest exchange leads");
+    for size in [1, 2, 3, 7, 8] {
+        assert_eq!(
+            walk_conversations(store, &ada, size).await,
+            everything,
+            "pages of {size}"
+        );
+    }
+    assert_eq!(store.count_conversations(&ada).await.unwrap(), 7);
+    assert_eq!(store.count_conversations(&peers[1]).await.unwrap(), 1);
+    let loner = customer(store, "loner@example.com").await;
+    assert_eq!(store.count_conversations(&loner).await.unwrap(), 0);
+    assert!(walk_conversations(store, &loner, 3).await.is_empty());
 }

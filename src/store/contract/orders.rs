@@ -437,6 +437,44 @@ pub async fn orders_are_listed_newest_first_and_filtered(store: &dyn Store) {
     );
 }
 
+pub async fn orders_are_counted_with_their_filters(store: &dyn Store) {
+    let (ada, bob, orders) = orders_of_two_customers(store).await;
+    let count_of = |keep: &dyn Fn(&Order) -> bool| orders.iter().filter(|o| keep(o)).count() as u64;
+    let nobody = UserId::generate();
+    let statuses = [None, Some(OrderStatus::Pending), Some(OrderStatus::Shipped)];
+    for status in statuses.into_iter().chain([Some(OrderStatus::Delivered)]) {
+        for user_id in [None, Some(&ada), Some(&bob), Some(&nobody)] {
+            let query = OrderQuery {
+                status,
+                user_id: user_id.cloned(),
+                limit: 3,
+                ..every_order()
+            };
+            let expected = count_of(&|o| {
+                status.is_none_or(|status| o.status == status)
+                    && user_id.is_none_or(|user| &o.user_id == user)
+            });
+            let counted = store.count_orders(&query.filter()).await.unwrap();
+            assert_eq!(counted, expected, "{query:?}");
+            let walked = walk_orders(store, query.clone()).await;
+            assert_eq!(counted, walked.len() as u64, "a walk of {query:?}");
+            let past_the_first = OrderQuery {
+                after: walked.first().map(Order::cursor),
+                ..query.clone()
+            };
+            assert_eq!(
+                store.count_orders(&past_the_first.filter()).await.unwrap(),
+                counted,
+                "the cursor is not a filter"
+            );
+        }
+    }
+    assert_eq!(
+        store.count_orders(&every_order().filter()).await.unwrap(),
+        8
+    );
+}
+
 pub async fn order_pages_walk_every_order_exactly_once(store: &dyn Store) {
     let (ada, _bob, orders) = orders_of_two_customers(store).await;
     let everything = newest_first(orders.clone());

@@ -490,6 +490,75 @@ pub async fn products_are_counted(store: &dyn Store) {
     assert_eq!(store.count_products().await.unwrap(), 2);
 }
 
+pub async fn product_counts_match_the_filters_whatever_the_page(store: &dyn Store) {
+    let products = catalogue_with_ties(store).await;
+    let renamed = ProductPatch {
+        name: Some(ProductName::parse("Floor lamp").unwrap()),
+        ..ProductPatch::default()
+    };
+    store
+        .update_product(&products[5].id, &renamed, now())
+        .await
+        .unwrap();
+    let filtered = |search: Option<&str>, min: Option<i64>, max: Option<i64>| ProductQuery {
+        search: search.and_then(|text| SearchTerms::parse(text).unwrap()),
+        min_price: min.map(price),
+        max_price: max.map(price),
+        ..catalogue(ProductSort::PriceAsc)
+    };
+    for (query, expected) in [
+        (filtered(None, None, None), 9),
+        (filtered(Some("lamp"), None, None), 4),
+        (filtered(Some("desk LA"), None, None), 3),
+        (filtered(Some("rug"), None, None), 0),
+        (filtered(None, Some(1500), None), 6),
+        (filtered(None, None, Some(1500)), 6),
+        (filtered(None, Some(900), Some(900)), 3),
+        (filtered(Some("lamp"), Some(1000), Some(2000)), 2),
+        (filtered(Some("nothing"), None, None), 0),
+    ] {
+        let counted = store
+            .count_matching_products(&query.filter())
+            .await
+            .unwrap();
+        assert_eq!(counted, expected, "{query:?}");
+        for sort in [ProductSort::Newest, ProductSort::NameAsc] {
+            let walked = walk_products(
+                store,
+                ProductQuery {
+                    sort,
+                    limit: 2,
+                    ..query.clone()
+                },
+                async || {},
+            )
+            .await;
+            assert_eq!(
+                counted,
+                walked.len() as u64,
+                "a walk of {query:?} by {sort:?}"
+            );
+        }
+        let past_the_first = ProductQuery {
+            after: store
+                .list_products(&query)
+                .await
+                .unwrap()
+                .first()
+                .map(|first| query.sort.cursor_after(first)),
+            ..query.clone()
+        };
+        assert_eq!(
+            store
+                .count_matching_products(&past_the_first.filter())
+                .await
+                .unwrap(),
+            counted,
+            "the cursor is not a filter"
+        );
+    }
+}
+
 pub async fn low_stock_products_are_those_below_the_threshold_fewest_first(store: &dyn Store) {
     for (name, units) in [
         ("Two left", 2),

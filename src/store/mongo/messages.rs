@@ -10,10 +10,10 @@ use mongodb::IndexModel;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MongoStore, chrono, classify, collect, date, domain_id, number, object_id, stored,
-    time_position, with_ids,
+    MongoStore, chrono, classify, collect, cursor_id, cursor_mismatch, date, domain_id, number,
+    object_id, stored, time_position, with_ids,
 };
-use crate::domain::{Conversation, Message, MessageId, MessageText, UserId};
+use crate::domain::{Conversation, Cursor, Message, MessageId, MessageText, SortKey, UserId};
 use crate::store::{MessageQuery, MessageStore, StoreError, StoreResult};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -75,6 +75,19 @@ impl MongoStore {
     }
 }
 
+/// The messages of `participant` (with `peer`: of their thread only): what
+/// a page reads and a count counts.
+fn participants(participant: &UserId, peer: Option<&UserId>) -> Document {
+    let me = object_id(participant);
+    match peer {
+        Some(peer) => {
+            let peer = object_id(peer);
+            doc! { "$or": [{ "from": me, "to": peer }, { "from": peer, "to": me }] }
+        }
+        None => doc! { "$or": [{ "from": me }, { "to": me }] },
+    }
+}
+
 #[async_trait]
 impl MessageStore for MongoStore {
     async fn insert_message(&self, message: &Message) -> StoreResult<()> {
@@ -86,14 +99,7 @@ impl MessageStore for MongoStore {
     }
 
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
-        let me = object_id(&query.participant);
-        let mut conditions = vec![match &query.peer {
-            Some(peer) => {
-                let peer = object_id(peer);
-                doc! { "$or": [{ "from": me, "to": peer }, { "from": peer, "to": me }] }
-            }
-            None => doc! { "$or": [{ "from": me }, { "to": me }] },
-        }];
+        let mut conditions = vec![participants(&query.participant, query.peer.as_ref())];
         if let Some(cursor) = &query.before {
             conditions.push(time_position(cursor, "$lt")?);
         }
@@ -108,6 +114,17 @@ impl MessageStore for MongoStore {
             .into_iter()
             .map(MessageDoc::into_message)
             .collect()
+    }
+
+    async fn count_messages(
+        &self,
+        participant: &UserId,
+        peer: Option<&UserId>,
+    ) -> StoreResult<u64> {
+        self.messages
+            .count_documents(participants(participant, peer))
+            .await
+            .map_err(classify)
     }
 
     async fn mark_seen(
@@ -186,9 +203,14 @@ impl MessageStore for MongoStore {
         Ok(())
     }
 
-    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>> {
+    async fn conversations(
+        &self,
+        user: &UserId,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
         let me = object_id(user);
-        let pipeline = [
+        let mut pipeline = vec![
             doc! { "$match": { "$or": [{ "from": me }, { "to": me }] } },
             doc! { "$sort": { "createdAt": -1, "_id": -1 } },
             doc! { "$group": {
@@ -200,9 +222,21 @@ impl MessageStore for MongoStore {
                     0,
                 ] } },
             } },
-            doc! { "$sort": { "last.createdAt": -1, "last._id": -1 } },
-            doc! { "$limit": limit as i64 },
         ];
+        if let Some(cursor) = after {
+            // Conversations are ordered by their latest message (time, then
+            // id), so the cursor is that message's position.
+            let SortKey::Time(at) = &cursor.key else {
+                return Err(cursor_mismatch());
+            };
+            let (at, id) = (date(*at), cursor_id(&cursor.id)?);
+            pipeline.push(doc! { "$match": { "$or": [
+                { "last.createdAt": { "$lt": at } },
+                { "last.createdAt": at, "last._id": { "$lt": id } },
+            ] } });
+        }
+        pipeline.push(doc! { "$sort": { "last.createdAt": -1, "last._id": -1 } });
+        pipeline.push(doc! { "$limit": limit as i64 });
         let groups: Vec<Document> = collect(self.messages.aggregate(pipeline)).await?;
         groups
             .into_iter()
@@ -223,6 +257,19 @@ impl MessageStore for MongoStore {
                 })
             })
             .collect()
+    }
+
+    async fn count_conversations(&self, user: &UserId) -> StoreResult<u64> {
+        let me = object_id(user);
+        let pipeline = [
+            doc! { "$match": { "$or": [{ "from": me }, { "to": me }] } },
+            doc! { "$group": { "_id": { "$cond": [{ "$eq": ["$from", me] }, "$to", "$from"] } } },
+            doc! { "$group": { "_id": Bson::Null, "conversations": { "$sum": 1 } } },
+        ];
+        let counted: Vec<Document> = collect(self.messages.aggregate(pipeline)).await?;
+        Ok(counted.first().map_or(0, |result| {
+            number(result.get("conversations")).max(0) as u64
+        }))
     }
 
     async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {

@@ -216,6 +216,15 @@ fn after_position(field: &str, comparison: &str, key: Bson, id: ObjectId) -> Doc
     }
 }
 
+/// A filter requiring every condition (none: every document).
+fn all_of(conditions: Vec<Document>) -> Document {
+    if conditions.is_empty() {
+        Document::new()
+    } else {
+        doc! { "$and": conditions }
+    }
+}
+
 /// The keyset condition of a time-ordered list on (createdAt, _id):
 /// `$lt` walks newest first, `$gt` oldest first.
 fn time_position(cursor: &Cursor, comparison: &str) -> StoreResult<Document> {

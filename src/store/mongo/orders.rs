@@ -12,12 +12,12 @@ use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MongoStore, chrono, classify, collect, date, domain_id, number, object_id, stored,
+    MongoStore, all_of, chrono, classify, collect, date, domain_id, number, object_id, stored,
     time_position, with_ids,
 };
 use crate::domain::{NewOrder, Order, OrderId, OrderStatus, Price, Quantity};
 use crate::store::{
-    MoveOrder, OrderQuery, OrderStats, OrderStore, PlaceOrder, StoreError, StoreResult,
+    MoveOrder, OrderFilter, OrderQuery, OrderStats, OrderStore, PlaceOrder, StoreError, StoreResult,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,6 +76,19 @@ impl MongoStore {
         }
         Ok(())
     }
+}
+
+/// The conditions of an order list's filters: what its page reads and its
+/// count counts.
+fn filter_conditions(filter: &OrderFilter) -> Vec<Document> {
+    let mut conditions: Vec<Document> = Vec::new();
+    if let Some(status) = filter.status {
+        conditions.push(doc! { "status": status.as_str() });
+    }
+    if let Some(user_id) = &filter.user_id {
+        conditions.push(doc! { "userId": object_id(user_id) });
+    }
+    conditions
 }
 
 #[async_trait]
@@ -176,29 +189,25 @@ impl OrderStore for MongoStore {
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {
-        let mut conditions: Vec<Document> = Vec::new();
-        if let Some(status) = query.status {
-            conditions.push(doc! { "status": status.as_str() });
-        }
-        if let Some(user_id) = &query.user_id {
-            conditions.push(doc! { "userId": object_id(user_id) });
-        }
+        let mut conditions = filter_conditions(&query.filter());
         if let Some(cursor) = &query.after {
             conditions.push(time_position(cursor, "$lt")?);
         }
-        let filter = if conditions.is_empty() {
-            Document::new()
-        } else {
-            doc! { "$and": conditions }
-        };
         let documents: Vec<OrderDoc> = collect(
             self.orders
-                .find(filter)
+                .find(all_of(conditions))
                 .sort(doc! { "createdAt": -1, "_id": -1 })
                 .limit(query.limit as i64),
         )
         .await?;
         documents.into_iter().map(OrderDoc::into_order).collect()
+    }
+
+    async fn count_orders(&self, filter: &OrderFilter) -> StoreResult<u64> {
+        self.orders
+            .count_documents(all_of(filter_conditions(filter)))
+            .await
+            .map_err(classify)
     }
 
     async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats> {

@@ -11,13 +11,13 @@ use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MongoStore, after_position, chrono, classify, collect, cursor_id, cursor_mismatch, date,
-    domain_id, object_id, stored, with_ids,
+    MongoStore, after_position, all_of, chrono, classify, collect, cursor_id, cursor_mismatch,
+    date, domain_id, object_id, stored, with_ids,
 };
 use crate::domain::{
     Description, Price, Product, ProductId, ProductName, ProductPatch, ProductSort, SortKey, Stock,
 };
-use crate::store::{ProductQuery, ProductStore, StoreResult};
+use crate::store::{ProductFilter, ProductQuery, ProductStore, StoreResult};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -90,6 +90,30 @@ impl MongoStore {
     }
 }
 
+/// The conditions of a catalogue list's filters: what its page reads and its
+/// count counts.
+fn filter_conditions(filter: &ProductFilter) -> Vec<Document> {
+    let mut conditions: Vec<Document> = Vec::new();
+    if let Some(search) = &filter.search {
+        for prefix in search.prefixes() {
+            conditions.push(doc! {
+                "terms": { "$elemMatch": { "$gte": prefix.as_str(), "$lt": prefix_upper_bound(prefix) } }
+            });
+        }
+    }
+    let mut price = Document::new();
+    if let Some(min) = filter.min_price {
+        price.insert("$gte", min.cents());
+    }
+    if let Some(max) = filter.max_price {
+        price.insert("$lte", max.cents());
+    }
+    if !price.is_empty() {
+        conditions.push(doc! { "priceCents": price });
+    }
+    conditions
+}
+
 #[async_trait]
 impl ProductStore for MongoStore {
     async fn insert_product(&self, product: &Product) -> StoreResult<()> {
@@ -160,24 +184,7 @@ impl ProductStore for MongoStore {
     }
 
     async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>> {
-        let mut conditions: Vec<Document> = Vec::new();
-        if let Some(search) = &query.search {
-            for prefix in search.prefixes() {
-                conditions.push(doc! {
-                    "terms": { "$elemMatch": { "$gte": prefix.as_str(), "$lt": prefix_upper_bound(prefix) } }
-                });
-            }
-        }
-        let mut price = Document::new();
-        if let Some(min) = query.min_price {
-            price.insert("$gte", min.cents());
-        }
-        if let Some(max) = query.max_price {
-            price.insert("$lte", max.cents());
-        }
-        if !price.is_empty() {
-            conditions.push(doc! { "priceCents": price });
-        }
+        let mut conditions = filter_conditions(&query.filter());
         let (field, comparison, direction) = match query.sort {
             ProductSort::Newest => ("createdAt", "$lt", -1),
             ProductSort::PriceAsc => ("priceCents", "$gt", 1),
@@ -200,14 +207,9 @@ impl ProductStore for MongoStore {
                 cursor_id(&cursor.id)?,
             ));
         }
-        let filter = if conditions.is_empty() {
-            Document::new()
-        } else {
-            doc! { "$and": conditions }
-        };
         let documents: Vec<ProductDoc> = collect(
             self.products
-                .find(filter)
+                .find(all_of(conditions))
                 .sort(doc! { field: direction, "_id": direction })
                 .limit(query.limit as i64),
         )
@@ -221,6 +223,13 @@ impl ProductStore for MongoStore {
     async fn count_products(&self) -> StoreResult<u64> {
         self.products
             .count_documents(doc! {})
+            .await
+            .map_err(classify)
+    }
+
+    async fn count_matching_products(&self, filter: &ProductFilter) -> StoreResult<u64> {
+        self.products
+            .count_documents(all_of(filter_conditions(filter)))
             .await
             .map_err(classify)
     }

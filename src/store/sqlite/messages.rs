@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
-use super::{SqliteStore, by_ids, classify, push_time_keyset, stored, text, timestamp};
-use crate::domain::{Conversation, Message, MessageId, MessageText, UserId};
+use super::{
+    SqliteStore, by_ids, classify, cursor_mismatch, push_time_keyset, stored, text, timestamp,
+};
+use crate::domain::{Conversation, Cursor, Message, MessageId, MessageText, SortKey, UserId};
 use crate::store::{MessageQuery, MessageStore, StoreResult};
 
 const MESSAGE_COLUMNS: &str = "id, from_id, to_id, text, seen_at, delivered, created_at";
@@ -38,6 +40,33 @@ impl MessageRow {
     }
 }
 
+/// The messages of `participant` (with `peer`: of their thread only): what
+/// a page reads and a count counts.
+fn push_participants(sql: &mut QueryBuilder<Sqlite>, participant: &UserId, peer: Option<&UserId>) {
+    let me = participant.as_str().to_owned();
+    match peer {
+        Some(peer) => {
+            let peer = peer.as_str().to_owned();
+            sql.push("((from_id = ")
+                .push_bind(me.clone())
+                .push(" AND to_id = ")
+                .push_bind(peer.clone());
+            sql.push(") OR (from_id = ")
+                .push_bind(peer)
+                .push(" AND to_id = ")
+                .push_bind(me)
+                .push("))");
+        }
+        None => {
+            sql.push("(from_id = ")
+                .push_bind(me.clone())
+                .push(" OR to_id = ")
+                .push_bind(me)
+                .push(")");
+        }
+    }
+}
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> StoreResult<()> {
@@ -60,28 +89,7 @@ impl MessageStore for SqliteStore {
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
         let mut sql =
             QueryBuilder::<Sqlite>::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE "));
-        let me = query.participant.as_str().to_owned();
-        match &query.peer {
-            Some(peer) => {
-                let peer = peer.as_str().to_owned();
-                sql.push("((from_id = ")
-                    .push_bind(me.clone())
-                    .push(" AND to_id = ")
-                    .push_bind(peer.clone());
-                sql.push(") OR (from_id = ")
-                    .push_bind(peer)
-                    .push(" AND to_id = ")
-                    .push_bind(me)
-                    .push("))");
-            }
-            None => {
-                sql.push("(from_id = ")
-                    .push_bind(me.clone())
-                    .push(" OR to_id = ")
-                    .push_bind(me)
-                    .push(")");
-            }
-        }
+        push_participants(&mut sql, &query.participant, query.peer.as_ref());
         if let Some(cursor) = &query.before {
             push_time_keyset(&mut sql, cursor, "<")?;
         }
@@ -94,6 +102,21 @@ impl MessageStore for SqliteStore {
             .into_iter()
             .map(MessageRow::into_message)
             .collect()
+    }
+
+    async fn count_messages(
+        &self,
+        participant: &UserId,
+        peer: Option<&UserId>,
+    ) -> StoreResult<u64> {
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM messages WHERE ");
+        push_participants(&mut sql, participant, peer);
+        let (count,): (i64,) = sql
+            .build_query_as()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(count.max(0) as u64)
     }
 
     async fn mark_seen(
@@ -178,7 +201,28 @@ impl MessageStore for SqliteStore {
         Ok(())
     }
 
-    async fn conversations(&self, user: &UserId, limit: usize) -> StoreResult<Vec<Conversation>> {
+    async fn conversations(
+        &self,
+        user: &UserId,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        // Conversations are ordered by their latest message (time, then id),
+        // so the cursor is that message's position.
+        let after = match after {
+            Some(cursor) => {
+                let SortKey::Time(at) = &cursor.key else {
+                    return Err(cursor_mismatch());
+                };
+                Some((text(*at), cursor.id.clone()))
+            }
+            None => None,
+        };
+        let keyset = if after.is_some() {
+            " AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))"
+        } else {
+            ""
+        };
         let sql = sqlx::AssertSqlSafe(format!(
             "WITH mine AS ( \
                  SELECT {MESSAGE_COLUMNS}, CASE WHEN from_id = ?1 THEN to_id ELSE from_id END AS peer \
@@ -189,12 +233,14 @@ impl MessageStore for SqliteStore {
                      SUM(CASE WHEN to_id = ?1 AND seen_at IS NULL THEN 1 ELSE 0 END) OVER (PARTITION BY peer) AS unread \
                  FROM mine \
              ) \
-             SELECT {MESSAGE_COLUMNS}, peer, unread FROM ranked WHERE position = 1 \
+             SELECT {MESSAGE_COLUMNS}, peer, unread FROM ranked WHERE position = 1{keyset} \
              ORDER BY created_at DESC, id DESC LIMIT ?2"
         ));
-        let rows: Vec<(MessageRow, String, i64)> = sqlx::query(sql)
-            .bind(user.as_str())
-            .bind(limit as i64)
+        let mut query = sqlx::query(sql).bind(user.as_str()).bind(limit as i64);
+        if let Some((at, id)) = after {
+            query = query.bind(at).bind(id);
+        }
+        let rows: Vec<(MessageRow, String, i64)> = query
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?
@@ -215,6 +261,18 @@ impl MessageStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn count_conversations(&self, user: &UserId) -> StoreResult<u64> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM (SELECT to_id FROM messages WHERE from_id = ?1 \
+             UNION SELECT from_id FROM messages WHERE to_id = ?1)",
+        )
+        .bind(user.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(count.max(0) as u64)
     }
 
     async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {

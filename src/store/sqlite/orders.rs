@@ -10,7 +10,7 @@ use sqlx::sqlite::Sqlite;
 use super::{SqliteStore, by_ids, classify, push_time_keyset, stored, text, timestamp};
 use crate::domain::{NewOrder, Order, OrderId, OrderStatus, Price, ProductId, Quantity, UserId};
 use crate::store::{
-    MoveOrder, OrderQuery, OrderStats, OrderStore, PlaceOrder, StoreError, StoreResult,
+    MoveOrder, OrderFilter, OrderQuery, OrderStats, OrderStore, PlaceOrder, StoreError, StoreResult,
 };
 
 const ORDER_COLUMNS: &str = "id, user_id, product_id, quantity, unit_price_cents, total_cents, status, created_at, updated_at";
@@ -42,6 +42,18 @@ impl OrderRow {
             created_at: timestamp(&self.created_at)?,
             updated_at: timestamp(&self.updated_at)?,
         })
+    }
+}
+
+/// ` AND …` for each filter of an order list: what its page reads and its
+/// count counts.
+fn push_filter(sql: &mut QueryBuilder<Sqlite>, filter: &OrderFilter) {
+    if let Some(status) = filter.status {
+        sql.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(user_id) = &filter.user_id {
+        sql.push(" AND user_id = ")
+            .push_bind(user_id.as_str().to_owned());
     }
 }
 
@@ -178,13 +190,7 @@ impl OrderStore for SqliteStore {
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {
         let mut sql =
             QueryBuilder::<Sqlite>::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1"));
-        if let Some(status) = query.status {
-            sql.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(user_id) = &query.user_id {
-            sql.push(" AND user_id = ")
-                .push_bind(user_id.as_str().to_owned());
-        }
+        push_filter(&mut sql, &query.filter());
         if let Some(cursor) = &query.after {
             push_time_keyset(&mut sql, cursor, "<")?;
         }
@@ -197,6 +203,17 @@ impl OrderStore for SqliteStore {
             .into_iter()
             .map(OrderRow::into_order)
             .collect()
+    }
+
+    async fn count_orders(&self, filter: &OrderFilter) -> StoreResult<u64> {
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM orders WHERE 1 = 1");
+        push_filter(&mut sql, filter);
+        let (count,): (i64,) = sql
+            .build_query_as()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(count.max(0) as u64)
     }
 
     async fn order_stats(&self, since: DateTime<Utc>) -> StoreResult<OrderStats> {

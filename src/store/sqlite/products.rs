@@ -11,7 +11,7 @@ use super::{SqliteStore, by_ids, classify, cursor_mismatch, stored, text, timest
 use crate::domain::{
     Description, Price, Product, ProductId, ProductName, ProductPatch, ProductSort, SortKey, Stock,
 };
-use crate::store::{ProductQuery, ProductStore, StoreResult};
+use crate::store::{ProductFilter, ProductQuery, ProductStore, StoreResult};
 
 const PRODUCT_COLUMNS: &str = "id, name, price_cents, stock, description, created_at, updated_at";
 
@@ -59,6 +59,26 @@ async fn write_terms(
             .await?;
     }
     Ok(())
+}
+
+/// ` AND …` for each filter of a catalogue list: what its page reads and
+/// its count counts.
+fn push_filter(sql: &mut QueryBuilder<Sqlite>, filter: &ProductFilter) {
+    if let Some(search) = &filter.search {
+        for prefix in search.prefixes() {
+            sql.push(" AND id IN (SELECT product_id FROM product_terms WHERE term >= ");
+            sql.push_bind(prefix.clone());
+            sql.push(" AND term < ");
+            sql.push_bind(prefix_upper_bound(prefix));
+            sql.push(")");
+        }
+    }
+    if let Some(min) = filter.min_price {
+        sql.push(" AND price_cents >= ").push_bind(min.cents());
+    }
+    if let Some(max) = filter.max_price {
+        sql.push(" AND price_cents <= ").push_bind(max.cents());
+    }
 }
 
 fn push_key(sql: &mut QueryBuilder<Sqlite>, sort: ProductSort, key: &SortKey) -> StoreResult<()> {
@@ -177,21 +197,7 @@ impl ProductStore for SqliteStore {
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {PRODUCT_COLUMNS} FROM products WHERE 1 = 1"
         ));
-        if let Some(search) = &query.search {
-            for prefix in search.prefixes() {
-                sql.push(" AND id IN (SELECT product_id FROM product_terms WHERE term >= ");
-                sql.push_bind(prefix.clone());
-                sql.push(" AND term < ");
-                sql.push_bind(prefix_upper_bound(prefix));
-                sql.push(")");
-            }
-        }
-        if let Some(min) = query.min_price {
-            sql.push(" AND price_cents >= ").push_bind(min.cents());
-        }
-        if let Some(max) = query.max_price {
-            sql.push(" AND price_cents <= ").push_bind(max.cents());
-        }
+        push_filter(&mut sql, &query.filter());
         if let Some(cursor) = &query.after {
             let (column, comparison) = match query.sort {
                 ProductSort::Newest => ("created_at", "<"),
@@ -225,6 +231,17 @@ impl ProductStore for SqliteStore {
 
     async fn count_products(&self) -> StoreResult<u64> {
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM products")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn count_matching_products(&self, filter: &ProductFilter) -> StoreResult<u64> {
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM products WHERE 1 = 1");
+        push_filter(&mut sql, filter);
+        let (count,): (i64,) = sql
+            .build_query_as()
             .fetch_one(&self.pool)
             .await
             .map_err(classify)?;

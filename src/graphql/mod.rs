@@ -106,3 +106,35 @@ pub fn schema(services: Services) -> AppSchema {
 pub fn sdl() -> String {
     builder().finish().sdl()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::builder;
+
+    #[tokio::test]
+    async fn every_root_field_names_the_error_codes_it_can_return() {
+        let schema = builder().finish();
+        let response = schema
+            .execute(
+                "{ __schema { \
+                   queryType { fields(includeDeprecated: true) { name description } } \
+                   mutationType { fields(includeDeprecated: true) { name description } } \
+                   subscriptionType { fields(includeDeprecated: true) { name description } } } }",
+            )
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        let mut silent = Vec::new();
+        for root in ["queryType", "mutationType", "subscriptionType"] {
+            for field in data["__schema"][root]["fields"].as_array().unwrap() {
+                let described = field["description"]
+                    .as_str()
+                    .is_some_and(|text| text.contains("Errors: `"));
+                if !described {
+                    silent.push(format!("{root}.{}", field["name"]));
+                }
+            }
+        }
+        assert!(silent.is_empty(), "fields that do not name their error codes: {silent:?}");
+    }
+}

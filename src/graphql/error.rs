@@ -2,8 +2,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
 use async_graphql::{ErrorExtensions as _, Response, ServerError, Value};
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 
 use crate::error::AppError;
 
@@ -47,7 +51,12 @@ pub fn render(error: &AppError) -> async_graphql::Error {
 
 /// Gives every error without a code the validation code: those come from
 /// async-graphql itself (syntax, unknown fields, wrong variable types, depth
-/// and complexity limits), which are all the client's malformed input.
+/// and complexity limits, a persisted-query hash that does not match its
+/// query), which are all the client's malformed input. The one exception is
+/// a persisted-query hash the server does not hold: Apollo's protocol names
+/// it `PersistedQueryNotFound` (the message async-graphql gives it, which
+/// Apollo clients match) with the code `PERSISTED_QUERY_NOT_FOUND`, and the
+/// client retries with the full query.
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -65,14 +74,43 @@ impl Extension for ErrorCodes {
         }
         response
     }
+
+    /// The same over a WebSocket, for every item of the stream (errors
+    /// raised before it starts come as its first item).
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                for error in &mut response.errors {
+                    add_default_code(error);
+                }
+                response
+            })
+            .boxed()
+    }
 }
+
+/// The message of Apollo's persisted-query miss.
+pub const PERSISTED_QUERY_NOT_FOUND: &str = "PersistedQueryNotFound";
 
 fn add_default_code(error: &mut ServerError) {
     let has_code = error
         .extensions
         .as_ref()
         .is_some_and(|extensions| extensions.get("code").is_some());
-    if !has_code {
+    if has_code {
+        return;
+    }
+    if error.message == PERSISTED_QUERY_NOT_FOUND && error.path.is_empty() {
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", "PERSISTED_QUERY_NOT_FOUND");
+    } else {
         error
             .extensions
             .get_or_insert_with(Default::default)

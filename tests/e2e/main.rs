@@ -13,6 +13,7 @@ mod cluster;
 mod contracts;
 mod docs;
 mod examples;
+mod graphql_http;
 mod graphql_ws;
 mod hardening;
 mod http_edges;

@@ -36,7 +36,8 @@ command -v npm >/dev/null || { echo "tests/run.sh: npm is required" >&2; exit 1;
 command -v python3 >/dev/null || { echo "tests/run.sh: python3 (>= 3.10) is required" >&2; exit 1; }
 
 echo "==> JavaScript clients and examples (npm ci)"
-for package in tests/js tests/browser frontend-examples/socketio-client frontend-examples/graphql-client; do
+for package in tests/js tests/browser frontend-examples/socketio-client frontend-examples/graphql-client \
+    frontend-examples/apollo-typed-client; do
     if [ -f "$package/package-lock.json" ]; then
         npm ci --prefix "$package" --no-audit --no-fund --loglevel=error
     fi

@@ -2,8 +2,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
 use async_graphql::{ErrorExtensions as _, Response, ServerError, Value};
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 
 use crate::error::AppError;
 
@@ -47,12 +51,16 @@ pub fn render(error: &AppError) -> async_graphql::Error {
 
 /// Gives every error without a code one of the contract's codes. Errors
 /// async-graphql raises before any resolver runs (syntax, unknown fields,
-/// wrong variable types, depth and complexity limits; they have no `path`)
-/// and argument values that do not fit their type are the client's
-/// malformed input: `BAD_USER_INPUT`. Anything else without a code was
-/// raised inside execution by something other than a service (a missing
-/// context value, a panic caught by async-graphql): the server's fault,
-/// `INTERNAL`, and logged as such.
+/// wrong variable types, depth and complexity limits, a persisted-query
+/// hash that does not match its query; they have no `path`) and argument
+/// values that do not fit their type are the client's malformed input:
+/// `BAD_USER_INPUT`. A persisted-query hash the server does not hold is
+/// Apollo's `PersistedQueryNotFound` (the message async-graphql gives it,
+/// which Apollo clients match) with the code `PERSISTED_QUERY_NOT_FOUND`,
+/// and the client retries with the full query. Anything else without a
+/// code was raised inside execution by something other than a service (a
+/// missing context value, a panic caught by async-graphql): the server's
+/// fault, `INTERNAL`, and logged as such.
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -70,7 +78,28 @@ impl Extension for ErrorCodes {
         }
         response
     }
+
+    /// The same over a WebSocket, for every item of the stream (errors
+    /// raised before it starts come as its first item).
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                for error in &mut response.errors {
+                    add_default_code(error);
+                }
+                response
+            })
+            .boxed()
+    }
 }
+
+/// The message of Apollo's persisted-query miss.
+pub const PERSISTED_QUERY_NOT_FOUND: &str = "PersistedQueryNotFound";
 
 fn add_default_code(error: &mut ServerError) {
     let has_code = error
@@ -80,7 +109,9 @@ fn add_default_code(error: &mut ServerError) {
     if has_code {
         return;
     }
-    let code = if is_input_error(error) {
+    let code = if error.message == PERSISTED_QUERY_NOT_FOUND && error.path.is_empty() {
+        "PERSISTED_QUERY_NOT_FOUND"
+    } else if is_input_error(error) {
         "BAD_USER_INPUT"
     } else {
         tracing::error!(error = %error.message, path = ?error.path, "a GraphQL error without a class");

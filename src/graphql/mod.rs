@@ -12,6 +12,7 @@ mod chat;
 mod context;
 mod error;
 mod events;
+mod exchange;
 mod live;
 pub mod loaders;
 mod node;
@@ -20,6 +21,9 @@ pub mod routes;
 mod scalars;
 mod totals;
 
+use async_graphql::extensions::apollo_persisted_queries::{
+    ApolloPersistedQueries, LruCacheStorage,
+};
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub use context::Caller;
@@ -70,6 +74,17 @@ pub const MAX_DEPTH: usize = 12;
 /// refused before any resolver runs.
 pub const MAX_COMPLEXITY: usize = 10_000;
 
+/// How many documents automatic persisted queries (Apollo's protocol:
+/// `extensions.persistedQuery.sha256Hash`) keep, least recently used first
+/// out. A client's operations are a fixed set (one per query in its code),
+/// so 1,024 holds those of many client versions at once; the bound keeps a
+/// caller that registers endless distinct documents from growing the
+/// server's memory without end (each came in a body under `BODY_LIMIT`).
+/// A document that was dropped costs its client one retry
+/// with the full query, as a hash seen first does; so does a hash sent to
+/// another process of a cluster, since each keeps its own.
+pub const PERSISTED_QUERIES: usize = 1024;
+
 /// The cost of a page: the number of items it may hold (`first`, clamped as
 /// the services clamp it, or the default page size) times the cost of one.
 pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
@@ -94,6 +109,10 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(ApolloPersistedQueries::new(LruCacheStorage::new(
+        PERSISTED_QUERIES,
+    )))
+    .extension(exchange::Stages)
     .extension(error::ErrorCodes)
 }
 
@@ -135,6 +154,9 @@ mod tests {
                 }
             }
         }
-        assert!(silent.is_empty(), "fields that do not name their error codes: {silent:?}");
+        assert!(
+            silent.is_empty(),
+            "fields that do not name their error codes: {silent:?}"
+        );
     }
 }

@@ -6,7 +6,7 @@
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::{Data, ParseRequestError};
 use async_graphql_axum::{
-    GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection,
+    GraphQLProtocol, GraphQLRequest, GraphQLWebSocket, rejection::GraphQLRejection,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +20,8 @@ use axum::{Json, Router};
 use futures::{SinkExt as _, StreamExt as _};
 
 use super::Caller;
+use super::error::PERSISTED_QUERY_NOT_FOUND;
+use super::exchange::{Exchange, MUTATION_OVER_GET};
 use super::{AppSchema, loaders};
 use crate::auth::{Principal, bearer_token};
 use crate::client_addr::ClientIp;
@@ -62,9 +64,9 @@ async fn graphql_post(
 ) -> Response {
     let request = match request {
         Ok(request) => request.into_inner(),
-        Err(GraphQLRejection(error)) => return bad_request(&error),
+        Err(GraphQLRejection(error)) => return bad_request(Format::of(&headers), &error),
     };
-    execute(&state, client, &headers, request).await
+    execute(&state, client, &headers, request, Exchange::post()).await
 }
 
 /// Runs one operation for its HTTP caller: POST, or GET for queries.
@@ -73,14 +75,141 @@ async fn execute(
     client: std::net::IpAddr,
     headers: &HeaderMap,
     request: async_graphql::Request,
+    exchange: Arc<Exchange>,
 ) -> Response {
+    let format = Format::of(headers);
     let caller = match caller_from_headers(&state.services.authenticator, headers).await {
         Ok(caller) => caller,
-        Err(error) => return unverifiable(&error),
+        Err(error) => return refused_for(format, &error),
     };
-    let mut request = request.data(caller).data(ClientIp(client));
+    let mut request = request
+        .data(caller)
+        .data(ClientIp(client))
+        .data(exchange.clone());
     loaders::install(&mut request.data, &state.services);
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let response = state.schema.execute(request).await;
+    answer(format, &exchange, response)
+}
+
+/// The media type of the GraphQL over HTTP specification for responses.
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// The media type an HTTP caller gets, from its `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// `application/json`: clients written before the GraphQL over HTTP
+    /// specification (and requests without `Accept`). Every request that
+    /// reached GraphQL answers 200, its errors in `errors`.
+    Json,
+    /// `application/graphql-response+json`, for a client that ranks it at
+    /// least as high as `application/json`: a request that fails before
+    /// execution answers 400, without `data`.
+    GraphqlResponse,
+}
+
+impl Format {
+    fn of(headers: &HeaderMap) -> Format {
+        // The highest quality given to each (`q=0` means "not this").
+        let (mut graphql_response, mut json) = (0.0_f32, 0.0_f32);
+        let ranges = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','));
+        for range in ranges {
+            let mut parts = range.split(';');
+            let media_type = parts.next().unwrap_or_default().trim();
+            let quality = parts
+                .filter_map(|parameter| parameter.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                .map_or(1.0, |(_, value)| value.trim().parse().unwrap_or(0.0));
+            if media_type.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON) {
+                graphql_response = graphql_response.max(quality);
+            } else if ["application/json", "application/*", "*/*"]
+                .iter()
+                .any(|json_range| media_type.eq_ignore_ascii_case(json_range))
+            {
+                json = json.max(quality);
+            }
+        }
+        if graphql_response > 0.0 && graphql_response >= json {
+            Format::GraphqlResponse
+        } else {
+            Format::Json
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Format::Json => "application/json",
+            Format::GraphqlResponse => GRAPHQL_RESPONSE_JSON,
+        })
+    }
+}
+
+/// A JSON body with the caller's media type.
+fn json_response(format: Format, status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, format.content_type());
+    response
+}
+
+/// The HTTP answer to what the schema answered.
+///
+/// A request refused before execution (syntax, validation, an unknown
+/// `operationName`, a persisted-query hash that does not match its query)
+/// is 400 without `data` for a client that accepts
+/// `application/graphql-response+json`, and 200 with `data: null` for the
+/// others, as before that specification. A persisted-query miss is 200
+/// either way, never stored by a cache: Apollo's clients (and servers)
+/// treat it as a request to send the query again. A mutation over GET is
+/// 405 with `Allow: POST`.
+fn answer(format: Format, exchange: &Exchange, response: async_graphql::Response) -> Response {
+    if exchange.refused_mutation_over_get() {
+        let mut response = refused(format, StatusCode::METHOD_NOT_ALLOWED, MUTATION_OVER_GET);
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let persisted_query_miss = !exchange.executed()
+        && response
+            .errors
+            .iter()
+            .any(|error| error.message == PERSISTED_QUERY_NOT_FOUND);
+    let refused_before_execution =
+        !exchange.executed() && !persisted_query_miss && format == Format::GraphqlResponse;
+    let cache_control = response
+        .is_ok()
+        .then(|| response.cache_control.value())
+        .flatten()
+        .and_then(|value| HeaderValue::from_str(&value).ok());
+    let http_headers = response.http_headers.clone();
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(error) => {
+            return refused_for(format, &AppError::Internal(anyhow::Error::new(error)));
+        }
+    };
+    let status = if refused_before_execution {
+        if let Some(body) = body.as_object_mut() {
+            body.remove("data");
+        }
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut answer = json_response(format, status, &body);
+    let headers = answer.headers_mut();
+    if persisted_query_miss {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else if let Some(cache_control) = cache_control {
+        headers.insert(header::CACHE_CONTROL, cache_control);
+    }
+    headers.extend(http_headers);
+    answer
 }
 
 /// The query string of `GET /graphql`, as the GraphQL over HTTP
@@ -96,14 +225,17 @@ struct GetParameters {
 }
 
 /// `GET /graphql?query=…`: a query over GET, as the GraphQL over HTTP
-/// specification has it (cacheable, linkable). A mutation is refused with
-/// 405 and `Allow: POST`, so a link or a prefetch can never change anything.
+/// specification has it (cacheable, linkable), or a persisted query's hash
+/// alone in `extensions`. A mutation is refused with 405 and `Allow: POST`,
+/// also when it comes as a hash (`exchange.rs` checks the document that
+/// would run), so a link or a prefetch can never change anything.
 async fn graphql_get_operation(
     state: &GraphqlDoor,
     client: std::net::IpAddr,
     headers: &HeaderMap,
     parameters: GetParameters,
 ) -> Response {
+    let format = Format::of(headers);
     let query = parameters.query.unwrap_or_default();
     let mut request = async_graphql::Request::new(query);
     request.operation_name = parameters.operation_name;
@@ -112,6 +244,7 @@ async fn graphql_get_operation(
             Ok(variables) => request.variables = async_graphql::Variables::from_json(variables),
             Err(error) => {
                 return refused(
+                    format,
                     StatusCode::BAD_REQUEST,
                     &format!("`variables` is not JSON: {error}"),
                 );
@@ -123,52 +256,23 @@ async fn graphql_get_operation(
             Ok(extensions) => request.extensions = extensions,
             Err(error) => {
                 return refused(
+                    format,
                     StatusCode::BAD_REQUEST,
                     &format!("`extensions` is not JSON: {error}"),
                 );
             }
         }
     }
-    // A document that does not parse is reported by the execution, as for POST.
-    let operation_name = request.operation_name.clone();
-    if let Ok(document) = request.parsed_query()
-        && selected_operation_is_mutation(document, operation_name.as_deref())
-    {
-        let mut response = refused(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "mutations are sent with POST; GET runs queries only",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    execute(state, client, headers, request).await
-}
-
-/// Whether the operation a request would run (the named one, or the only
-/// one) is a mutation.
-fn selected_operation_is_mutation(
-    document: &async_graphql::parser::types::ExecutableDocument,
-    operation_name: Option<&str>,
-) -> bool {
-    use async_graphql::parser::types::OperationType;
-    let mut operations = document.operations.iter();
-    let selected = match operation_name {
-        Some(wanted) => {
-            operations.find(|(name, _)| name.is_some_and(|name| name.as_str() == wanted))
-        }
-        None => operations.next(),
-    };
-    selected.is_some_and(|(_, operation)| operation.node.ty == OperationType::Mutation)
+    let exchange = Exchange::get(request.operation_name.clone());
+    execute(state, client, headers, request, exchange).await
 }
 
 /// A GraphQL-shaped refusal made before any resolver runs.
-fn refused(status: StatusCode, message: &str) -> Response {
+fn refused(format: Format, status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }]
     });
-    (status, Json(body)).into_response()
+    json_response(format, status, &body)
 }
 
 /// `GET /graphql`: a WebSocket upgrade (subscriptions), a query in the
@@ -184,19 +288,22 @@ async fn graphql_get(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
     if !wants_websocket {
+        let format = Format::of(request.headers());
         let parameters = match axum::extract::Query::<GetParameters>::try_from_uri(request.uri()) {
             Ok(axum::extract::Query(parameters)) => parameters,
             Err(rejection) => {
-                return refused(StatusCode::BAD_REQUEST, &rejection.body_text());
+                return refused(format, StatusCode::BAD_REQUEST, &rejection.body_text());
             }
         };
-        if parameters.query.is_some() {
+        // A persisted query's hash may come alone, in `extensions`.
+        if parameters.query.is_some() || parameters.extensions.is_some() {
             return graphql_get_operation(&state, client, request.headers(), parameters).await;
         }
         if accepts_html(request.headers()) {
             return graphiql();
         }
         return refused(
+            format,
             StatusCode::BAD_REQUEST,
             "GET /graphql needs a `query` parameter (or a WebSocket upgrade for subscriptions; \
              browsers asking for HTML get GraphiQL)",
@@ -476,12 +583,13 @@ async fn caller_from_headers(
     }
 }
 
-/// A request whose caller could not be checked: the GraphQL error shape
-/// with the error's class, before any resolver runs.
-fn unverifiable(error: &AppError) -> Response {
+/// A request refused for a reason of the server's (its caller cannot be
+/// checked, the store being down; an answer that cannot be written): the
+/// GraphQL error shape with the error's class.
+fn refused_for(format: Format, error: &AppError) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let body = crate::compat::envelope::graphql_shaped(&crate::compat::envelope::error_body(error));
-    (status, Json(body)).into_response()
+    json_response(format, status, &body)
 }
 
 /// The principal of a WebSocket connection, from the `connection_init`
@@ -513,7 +621,7 @@ async fn authenticate_connection(
 /// A request that is not GraphQL at all (malformed JSON, wrong content type,
 /// too large): the GraphQL error shape with the validation code, status 400
 /// (413 when too large).
-fn bad_request(error: &ParseRequestError) -> Response {
+fn bad_request(format: Format, error: &ParseRequestError) -> Response {
     let too_large = matches!(error, ParseRequestError::PayloadTooLarge)
         || error.to_string().contains("length limit exceeded");
     let (status, message) = if too_large {
@@ -527,5 +635,5 @@ fn bad_request(error: &ParseRequestError) -> Response {
             format!("malformed GraphQL request: {error}"),
         )
     };
-    refused(status, &message)
+    refused(format, status, &message)
 }

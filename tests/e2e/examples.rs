@@ -3,8 +3,9 @@
 //! admin in `ADMIN_EMAIL`/`ADMIN_PASSWORD`, and must exit 0.
 //!
 //! The Node examples need their npm dependencies installed first:
-//! `npm ci --prefix frontend-examples/socketio-client` and
-//! `npm ci --prefix frontend-examples/graphql-client`.
+//! `npm ci --prefix frontend-examples/socketio-client`,
+//! `npm ci --prefix frontend-examples/graphql-client` and
+//! `npm ci --prefix frontend-examples/apollo-typed-client`.
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -67,7 +68,8 @@ fn require_npm_install(example: &str) {
         "{} is missing: the example's npm dependencies are not installed.\n\
          Run from the repository root (Node.js >= 20):\n  \
          npm ci --prefix frontend-examples/socketio-client\n  \
-         npm ci --prefix frontend-examples/graphql-client",
+         npm ci --prefix frontend-examples/graphql-client\n  \
+         npm ci --prefix frontend-examples/apollo-typed-client",
         modules.display()
     );
 }
@@ -192,6 +194,72 @@ async fn graphql_client_example_sees_its_own_product() {
             run.describe()
         );
     }
+}
+
+#[tokio::test]
+async fn apollo_typed_client_example_persists_queries_and_updates_its_cache_from_a_subscription() {
+    require_npm_install("apollo-typed-client");
+    let app = TestApp::spawn().await;
+    // Generates the types, type-checks them with tsc, then runs.
+    let run = run_example(
+        &app,
+        "npm",
+        &["--prefix", "frontend-examples/apollo-typed-client", "start"],
+        &[],
+    )
+    .await;
+    run.assert_success();
+    for expected in [
+        "GET MyOrder hash only → 200 PersistedQueryNotFound, POST MyOrder query+hash → 200, GET MyOrder hash only → 200",
+        "subscription payload",
+        "watched query (cache-only) sees PROCESSING",
+        "is PROCESSING (readFragment)",
+        "OK:",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "the example's output mentions {expected:?}: {}",
+            run.describe()
+        );
+    }
+}
+
+/// The typed client's types come from `schema.graphql`: a document that asks
+/// for a field the schema does not have fails the generation (and so the
+/// example) before anything runs.
+#[tokio::test]
+async fn apollo_typed_client_generation_fails_when_a_document_disagrees_with_the_schema() {
+    require_npm_install("apollo-typed-client");
+    let app = TestApp::spawn().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let wrong = scratch.path().join("wrong.graphql");
+    std::fs::write(&wrong, "query Wrong { me { id noSuchField } }\n").unwrap();
+    let out = format!("{}/gql/", scratch.path().display());
+    let run = run_example(
+        &app,
+        "npm",
+        &[
+            "--prefix",
+            "frontend-examples/apollo-typed-client",
+            "run",
+            "codegen",
+        ],
+        &[
+            ("CODEGEN_EXTRA_DOCUMENTS", wrong.to_str().unwrap()),
+            ("CODEGEN_OUT", &out),
+        ],
+    )
+    .await;
+    assert!(
+        run.status.is_some_and(|status| !status.success()),
+        "the generation accepted a field the schema does not have: {}",
+        run.describe()
+    );
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("noSuchField"),
+        "the failure names the field: {}",
+        run.describe()
+    );
 }
 
 #[tokio::test]

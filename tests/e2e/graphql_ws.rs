@@ -292,3 +292,61 @@ async fn the_legacy_graphql_ws_subprotocol_refuses_a_connection_init_without_a_v
         );
     }
 }
+
+#[tokio::test]
+async fn persisted_queries_work_over_the_socket_too() {
+    use sha2::{Digest as _, Sha256};
+
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("gqlws-apq")).await;
+    let mut socket = legacy_socket(&app).await;
+    send_json(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "token": alice.token } }),
+    )
+    .await;
+    let ack = next_json(&mut socket, "connection_ack").await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let query = "query Me { me { id } }";
+    let hash = hex::encode(Sha256::digest(query.as_bytes()));
+    let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let me = json!({ "data": { "me": { "id": alice.id } } });
+
+    // Act + Assert: a miss is an error item, then the operation completes.
+    send_json(
+        &mut socket,
+        json!({ "type": "start", "id": "miss", "payload": { "extensions": persisted } }),
+    )
+    .await;
+    let miss = next_json(&mut socket, "data for the miss").await;
+    assert_eq!(
+        miss["payload"]["errors"][0]["message"], "PersistedQueryNotFound",
+        "{miss}"
+    );
+    assert_eq!(
+        miss["payload"]["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+        "{miss}"
+    );
+    let complete = next_json(&mut socket, "complete for the miss").await;
+    assert_eq!(complete, json!({ "type": "complete", "id": "miss" }));
+
+    // The query with its hash registers it; the hash alone then runs it.
+    for (id, payload) in [
+        (
+            "register",
+            json!({ "query": query, "extensions": persisted }),
+        ),
+        ("hit", json!({ "extensions": persisted })),
+    ] {
+        send_json(
+            &mut socket,
+            json!({ "type": "start", "id": id, "payload": payload }),
+        )
+        .await;
+        let data = next_json(&mut socket, "data").await;
+        assert_eq!(data, json!({ "type": "data", "id": id, "payload": me }));
+        let complete = next_json(&mut socket, "complete").await;
+        assert_eq!(complete, json!({ "type": "complete", "id": id }));
+    }
+}

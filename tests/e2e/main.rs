@@ -14,6 +14,7 @@ mod connections;
 mod contracts;
 mod docs;
 mod examples;
+mod graphql_http;
 mod graphql_ws;
 mod hardening;
 mod http_edges;

@@ -7,12 +7,12 @@ use futures::Stream;
 use super::context::idempotency_key_arg;
 use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
-use super::events::ProductRemoved;
 use super::live::{events, published};
 use super::scalars::DateTime;
 use super::totals::{Counted, Total};
+use crate::domain::ProductId;
 use crate::domain::{self, NewProduct, ProductListing, ProductPatch};
-use crate::hub::Event;
+use crate::hub::{Event, Published};
 
 /// A product in the catalogue.
 #[derive(Debug, Clone, SimpleObject)]
@@ -44,6 +44,31 @@ impl From<domain::Product> for Product {
             description: product.description.as_str().to_owned(),
             created_at: product.created_at.into(),
             updated_at: product.updated_at.into(),
+        }
+    }
+}
+
+/// A product was removed (everyone).
+#[derive(SimpleObject)]
+pub struct ProductRemoved {
+    /// Resume after this (empty for an event that has no position).
+    pub position: String,
+    /// When it happened.
+    pub at: DateTime,
+    /// The removed product's id.
+    pub product_id: ID,
+}
+
+impl ProductRemoved {
+    /// The payload of a published removal of `id`.
+    pub fn new(published: &Published, id: &ProductId) -> Self {
+        ProductRemoved {
+            position: published
+                .position
+                .map(|position| position.to_string())
+                .unwrap_or_default(),
+            at: DateTime::from(published.at),
+            product_id: ID(id.to_string()),
         }
     }
 }

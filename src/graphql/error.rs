@@ -124,13 +124,23 @@ fn add_default_code(error: &mut ServerError) {
 }
 
 /// Whether async-graphql raised `error` over what the client sent: before
-/// execution (no path), or for an argument value that does not fit.
+/// execution (no path), or, during it, over an argument or variable (the
+/// messages async-graphql 7 gives those, in `context.rs`, `error.rs` and
+/// `resolver_utils/container.rs`). Anything else is not the client's.
 fn is_input_error(error: &ServerError) -> bool {
-    const INPUT_PROBLEMS: [&str; 2] = ["Invalid value for argument", "Failed to parse"];
+    const INPUT_PROBLEMS: [&str; 6] = [
+        "Invalid value for",
+        "Failed to parse",
+        "Expected input type",
+        "Variable ",
+        "Cannot query field",
+        "Unknown fragment",
+    ];
     error.path.is_empty()
         || INPUT_PROBLEMS
             .iter()
             .any(|problem| error.message.starts_with(problem))
+        || error.message.contains("(occurred while parsing")
 }
 
 #[cfg(test)]
@@ -186,6 +196,14 @@ mod tests {
             ),
             (
                 "{ products(first: \"twenty\") { nodes { id } } }",
+                json!({}),
+            ),
+            (
+                "query ($n: Int) { products(first: $m) { nodes { id } } }",
+                json!({ "n": 3 }),
+            ),
+            (
+                "query ($s: String!) { login(email: \"a@example.test\", password: $s) { token } }",
                 json!({}),
             ),
         ] {

@@ -3,15 +3,14 @@
 //! does the work (`Connections::feed`): replay after `after`, then live,
 //! each event once; this module only maps its items to GraphQL types.
 
-use async_graphql::{Context, ID, SimpleObject, Subscription, Union};
+use async_graphql::{Context, SimpleObject, Subscription, Union};
 use futures::{Stream, StreamExt as _};
 
-use super::catalog::Product;
+use super::catalog::{Product, ProductRemoved};
 use super::chat::{Message, SeenReceipt, receipt};
 use super::context::ContextExt as _;
 use super::orders::Order;
 use super::scalars::DateTime;
-use crate::domain::ProductId;
 use crate::error::AppError;
 use crate::hub::{ConnectionId, Event, Published};
 use crate::services::Outbound;
@@ -67,31 +66,6 @@ pub struct ProductChanged {
     pub at: DateTime,
     /// The product after the change.
     pub product: Product,
-}
-
-/// A product was removed (everyone).
-#[derive(SimpleObject)]
-pub struct ProductRemoved {
-    /// Resume after this (empty for an event that has no position).
-    pub position: String,
-    /// When it happened.
-    pub at: DateTime,
-    /// The removed product's id.
-    pub product_id: ID,
-}
-
-impl ProductRemoved {
-    /// The payload of a published removal of `id`.
-    pub fn new(published: &Published, id: &ProductId) -> Self {
-        ProductRemoved {
-            position: published
-                .position
-                .map(|position| position.to_string())
-                .unwrap_or_default(),
-            at: DateTime::from(published.at),
-            product_id: ID(id.to_string()),
-        }
-    }
 }
 
 /// A chat message to or from the caller (not those sent on this very

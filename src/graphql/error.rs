@@ -150,24 +150,18 @@ mod tests {
     use async_graphql::{Request, Variables};
     use serde_json::json;
 
-    use crate::auth::{PasswordHasher, Principal};
-    use crate::config::Config;
+    use crate::auth::Principal;
+
     use crate::domain::{NewProduct, Quantity, Role, UserId};
     use crate::graphql::{Caller, schema};
-    use crate::hub::Hub;
+
     use crate::services::Services;
-    use crate::services::testing::fresh_store;
+    use crate::services::testing::{fresh_store, services_on};
     use crate::store::Store;
 
     async fn services() -> (Services, Arc<dyn Store>, tempfile::TempDir) {
         let (store, dir) = fresh_store().await;
-        let services = Services::new(
-            &Config::for_tests(),
-            store.clone(),
-            Hub::default(),
-            PasswordHasher::for_tests(),
-        );
-        (services, store, dir)
+        (services_on(store.clone()), store, dir)
     }
 
     fn code_of(response: &async_graphql::Response) -> String {

@@ -67,37 +67,21 @@ pub fn install_with_window(data: &mut Data, services: &Services, window: Duratio
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use async_graphql::Request;
 
     use super::install_with_window;
-    use crate::auth::{PasswordHasher, Principal};
-    use crate::config::Config;
+    use crate::auth::Principal;
+
     use crate::domain::{NewProduct, Quantity, Role, UserId};
     use crate::graphql::{Caller, schema};
-    use crate::hub::Hub;
-    use crate::services::Services;
-    use crate::store::counting::CountingStore;
-    use crate::store::{SqliteStore, Store, UserStore};
+
+    use crate::store::UserStore;
 
     #[tokio::test]
     async fn a_page_of_fifty_orders_costs_three_store_calls() {
         // Arrange: 50 orders by 50 users over 10 products, on a real SQLite store.
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("db.sqlite3"))
-                .await
-                .unwrap(),
-        );
-        let counting = Arc::new(CountingStore::new(sqlite));
-        let services = Services::new(
-            &Config::for_tests(),
-            counting.clone(),
-            Hub::default(),
-            PasswordHasher::for_tests(),
-        );
-        let _log = services.event_log.start().await.unwrap();
+        let (services, counting, _dir) = crate::services::testing::counted_services().await;
         let admin = Principal {
             user_id: UserId::generate(),
             role: Role::Admin,

@@ -65,36 +65,18 @@ impl Total {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use async_graphql::Request;
 
-    use crate::auth::{PasswordHasher, Principal};
-    use crate::config::Config;
+    use crate::auth::Principal;
+
     use crate::domain::{NewProduct, Role, UserId};
     use crate::graphql::{Caller, schema};
-    use crate::hub::Hub;
-    use crate::services::Services;
-    use crate::store::counting::CountingStore;
-    use crate::store::{SqliteStore, Store};
 
     #[tokio::test]
     async fn the_total_is_one_count_and_only_when_selected() {
         // Arrange: 30 products on a real SQLite store.
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("db.sqlite3"))
-                .await
-                .unwrap(),
-        );
-        let counting = Arc::new(CountingStore::new(sqlite));
-        let services = Services::new(
-            &Config::for_tests(),
-            counting.clone(),
-            Hub::default(),
-            PasswordHasher::for_tests(),
-        );
-        let _log = services.event_log.start().await.unwrap();
+        let (services, counting, _dir) = crate::services::testing::counted_services().await;
         let admin = Principal {
             user_id: UserId::generate(),
             role: Role::Admin,

@@ -213,6 +213,11 @@ impl Services {
 pub(crate) mod testing {
     use std::sync::Arc;
 
+    use super::Services;
+    use crate::auth::PasswordHasher;
+    use crate::config::Config;
+    use crate::hub::Hub;
+    use crate::store::counting::CountingStore;
     use crate::store::{SqliteStore, Store};
 
     /// A fresh, empty SQLite store in a temporary directory (kept while the
@@ -223,5 +228,26 @@ pub(crate) mod testing {
             .await
             .unwrap();
         (Arc::new(store), dir)
+    }
+
+    /// The services of one process on `store`, with the test settings
+    /// (cheap password hashing), the event log not started.
+    pub fn services_on(store: Arc<dyn Store>) -> Services {
+        Services::new(
+            &Config::for_tests(),
+            store,
+            Hub::default(),
+            PasswordHasher::for_tests(),
+        )
+    }
+
+    /// Services on a fresh SQLite store that counts its calls (to prove what
+    /// a request costs in store calls), with the event log started.
+    pub async fn counted_services() -> (Services, Arc<CountingStore>, tempfile::TempDir) {
+        let (sqlite, dir) = fresh_store().await;
+        let counting = Arc::new(CountingStore::new(sqlite));
+        let services = services_on(counting.clone());
+        let _log = services.event_log.start().await.unwrap();
+        (services, counting, dir)
     }
 }

@@ -2,7 +2,7 @@
 //! Redis and one MongoDB database act as one.
 //!
 //! It carries four things between processes, and owns none of the rules:
-//! - **events**: every envelope a process's hub publishes goes out on one
+//! - **events**: every event a process's hub publishes goes out on one
 //!   Redis pub/sub channel, and every process delivers what the others
 //!   publish to its own connections ([`Hub::deliver`](crate::hub::Hub::deliver);
 //!   logged events through the event log, which keeps position order);
@@ -61,13 +61,13 @@ const PING_EVERY: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Envelopes waiting to be published before new ones are dropped.
+/// Events waiting to be published before new ones are dropped.
 const OUTBOX: usize = 8192;
 
-/// Most envelopes published in one round trip.
+/// Most events published in one round trip.
 const PUBLISH_BATCH: usize = 256;
 
-/// Envelopes received and not yet delivered before new ones are dropped.
+/// Events received and not yet delivered before new ones are dropped.
 const INBOX: usize = 8192;
 
 /// Session ends kept while Redis is away, for the other processes once it
@@ -111,7 +111,7 @@ impl Relay for Backplane {
     }
 }
 
-/// An envelope as it crosses the backplane.
+/// A published event as it crosses the backplane.
 #[derive(Serialize, Deserialize)]
 struct Wire {
     /// The process that published it (which skips it on the way back).
@@ -152,7 +152,7 @@ impl Backplane {
 
     /// Starts the task that keeps the connection to Redis, publishes what
     /// [`relay`](Self::relay) queues and receives what the other processes
-    /// publish. Returns the task and the envelopes received (each once,
+    /// publish. Returns the task and the events received (each once,
     /// never this process's own); `None` when started before.
     pub fn start(&self) -> Option<(JoinHandle<()>, mpsc::Receiver<Published>)> {
         let outbox = lock(&self.inner.pending).take()?;
@@ -165,21 +165,21 @@ impl Backplane {
         Some((tokio::spawn(supervisor.run()), received))
     }
 
-    /// Queues an envelope this process published for the other processes.
+    /// Queues an event this process published for the other processes.
     /// Never waits: while Redis is down, or when the queue is full, the
-    /// envelope is dropped (logged events still reach the others through
+    /// event is dropped (logged events still reach the others through
     /// the store; live ones, such as typing, are gone), except session ends,
     /// which are held until Redis is back.
-    pub fn relay(&self, envelope: &Published) {
+    pub fn relay(&self, published: &Published) {
         let session_end = matches!(
-            envelope.event,
+            published.event,
             Event::SignedOut { .. } | Event::RoleChanged { .. } | Event::Deactivated { .. }
         );
         if !self.is_up() && !session_end {
             crate::metrics::backplane_dropped("outbox");
             return;
         }
-        let Some(wire) = self.encode(envelope) else {
+        let Some(wire) = self.encode(published) else {
             return;
         };
         if !self.is_up() {
@@ -250,20 +250,20 @@ impl Backplane {
         format!("{}{name}", self.inner.prefix)
     }
 
-    fn encode(&self, envelope: &Published) -> Option<Vec<u8>> {
+    fn encode(&self, published: &Published) -> Option<Vec<u8>> {
         let payload =
-            codec::encode(&envelope.event).or_else(|| codec::encode_live(&envelope.event))?;
+            codec::encode(&published.event).or_else(|| codec::encode_live(&published.event))?;
         let EventScope {
             everyone,
             admins,
             users,
-        } = codec::scope(&envelope.audience);
+        } = codec::scope(&published.audience);
         let wire = Wire {
             node: self.inner.node.clone(),
-            kind: envelope.event.kind().to_owned(),
+            kind: published.event.kind().to_owned(),
             payload,
-            position: envelope.position.map(Position::value),
-            at: envelope.at,
+            position: published.position.map(Position::value),
+            at: published.at,
             everyone,
             admins,
             users: users.iter().map(ToString::to_string).collect(),
@@ -271,7 +271,7 @@ impl Backplane {
         serde_json::to_vec(&wire).ok()
     }
 
-    /// The envelope another process published; `None` for this process's
+    /// The event another process published; `None` for this process's
     /// own and for what cannot be read (logged: a newer server's kind).
     fn decode(&self, bytes: &[u8]) -> Option<Published> {
         let wire: Wire = match serde_json::from_slice(bytes) {
@@ -395,8 +395,8 @@ impl Supervisor {
                 message = messages.next() => {
                     let Some(message) = message else { return };
                     crate::metrics::backplane_events("received", 1);
-                    if let Some(envelope) = self.backplane.decode(message.get_payload_bytes())
-                        && self.inbox.try_send(envelope).is_err()
+                    if let Some(published) = self.backplane.decode(message.get_payload_bytes())
+                        && self.inbox.try_send(published).is_err()
                     {
                         crate::metrics::backplane_dropped("inbox");
                     }
@@ -476,11 +476,11 @@ mod tests {
     }
 
     #[test]
-    fn an_envelope_crosses_to_another_process_intact_and_not_back_to_its_own() {
+    fn an_event_crosses_to_another_process_intact_and_not_back_to_its_own() {
         let here = backplane();
         let there = backplane();
         let user = UserId::generate();
-        for envelope in [
+        for published in [
             Published::new(
                 Some(Position::new(7)),
                 crate::store::now(),
@@ -497,8 +497,8 @@ mod tests {
                 },
             ),
         ] {
-            let wire = here.encode(&envelope).expect("every event crosses");
-            assert_eq!(there.decode(&wire), Some(envelope));
+            let wire = here.encode(&published).expect("every event crosses");
+            assert_eq!(there.decode(&wire), Some(published));
             assert_eq!(here.decode(&wire), None, "a process skips its own");
         }
         assert_eq!(there.decode(b"{not json"), None);

@@ -1,4 +1,4 @@
-//! The machine-readable contracts of the legacy doors, served beside them:
+//! The machine-readable API documents of the legacy doors, served beside them:
 //! `GET /openapi.json` (the REST routes, `openapi.rs`) and
 //! `GET /asyncapi.json` (the Socket.IO events, `asyncapi.rs`).
 //!
@@ -29,7 +29,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(openapi: utoipa::openapi::OpenAp
 fn rendered(document: &impl Serialize) -> Bytes {
     serde_json::to_vec(document)
         .map(Bytes::from)
-        .expect("BUG: the contract documents are plain JSON (string keys, finite numbers)")
+        .expect("BUG: the API documents are plain JSON (string keys, finite numbers)")
 }
 
 async fn json_document(body: Bytes) -> impl IntoResponse {

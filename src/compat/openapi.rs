@@ -10,7 +10,7 @@
 //! every operation can give (413, 500, 503).
 //!
 //! The envelope types here are never built: they describe JSON that the
-//! handlers assemble with `serde_json`. `tests/e2e/contracts.rs` checks real
+//! handlers assemble with `serde_json`. `tests/e2e/api_specs.rs` checks real
 //! responses against them.
 
 use std::collections::BTreeMap;

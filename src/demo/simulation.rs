@@ -486,10 +486,10 @@ async fn stay_online(services: Services, caller: Authenticated, seed: u64) {
     });
     while let Some(item) = live.next().await {
         live.handed_over(&item);
-        let Outbound::Event(envelope) = &item else {
+        let Outbound::Event(published) = &item else {
             continue;
         };
-        let Event::MessageSent { message, .. } = &envelope.event else {
+        let Event::MessageSent { message, .. } = &published.event else {
             continue;
         };
         if message.to != me.user_id {

@@ -63,8 +63,8 @@ async fn heard(live: &mut Subscription, wanted: impl Fn(&Event) -> bool) -> Even
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match live.next().await.expect("the hub stays open") {
-                HubItem::Event(envelope) if wanted(&envelope.event) => {
-                    return envelope.event.clone();
+                HubItem::Event(published) if wanted(&published.event) => {
+                    return published.event.clone();
                 }
                 _ => {}
             }

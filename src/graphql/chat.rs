@@ -415,7 +415,7 @@ impl ChatSubscription {
         let messages = connections.messages(principal.clone(), origin);
         Ok(messages.filter_map(move |item| {
             let message = match &item {
-                Outbound::Event(envelope) => match &envelope.event {
+                Outbound::Event(published) => match &published.event {
                     Event::MessageSent { message, .. } => Some(Ok(Message::from(message.clone()))),
                     _ => None,
                 },

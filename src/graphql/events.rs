@@ -158,15 +158,15 @@ fn live_event(item: &Outbound) -> Option<async_graphql::Result<LiveEvent>> {
         Outbound::ResyncRequired(reason) => Some(Err(super::error::render(
             &AppError::ResyncRequired(reason.as_str()),
         ))),
-        Outbound::Event(envelope) => logged(envelope).map(Ok),
+        Outbound::Event(published) => logged(published).map(Ok),
         Outbound::Ended(_) => None,
     }
 }
 
-fn logged(envelope: &Published) -> Option<LiveEvent> {
-    let position = envelope.position?.to_string();
-    let at = DateTime::from(envelope.at);
-    Some(match &envelope.event {
+fn logged(published: &Published) -> Option<LiveEvent> {
+    let position = published.position?.to_string();
+    let at = DateTime::from(published.at);
+    Some(match &published.event {
         Event::OrderPlaced(order) => LiveEvent::OrderPlaced(OrderPlaced {
             position,
             at,
@@ -187,7 +187,7 @@ fn logged(envelope: &Published) -> Option<LiveEvent> {
             at,
             product: Product::from(product.clone()),
         }),
-        Event::ProductRemoved(id) => LiveEvent::ProductRemoved(ProductRemoved::new(envelope, id)),
+        Event::ProductRemoved(id) => LiveEvent::ProductRemoved(ProductRemoved::new(published, id)),
         Event::MessageSent { message, .. } => LiveEvent::MessageSent(MessageSent {
             position,
             at,

@@ -24,8 +24,8 @@ pub fn published<T: Send + 'static>(
 ) -> impl Stream<Item = async_graphql::Result<T>> + Send + 'static {
     subscription.filter_map(move |item| {
         let next = match item {
-            HubItem::Event(envelope) => pick(&envelope).map(|item| {
-                metrics::event_delivered(Door::GraphqlWs, envelope.event.kind());
+            HubItem::Event(published) => pick(&published).map(|item| {
+                metrics::event_delivered(Door::GraphqlWs, published.event.kind());
                 Ok(item)
             }),
             HubItem::Lagged(missed) => {

@@ -24,7 +24,7 @@ use crate::compat::envelope;
 /// carried credentials (`Authorization`), and any request that is not an
 /// anonymous read (sign-in, registration, refresh and GraphQL POSTs hand out
 /// tokens or act for someone). Anonymous `GET`s (the catalogue, the
-/// dashboard's files, the contracts) keep their own caching.
+/// dashboard's files, the API documents) keep their own caching.
 pub async fn no_store_private(request: Request, next: Next) -> Response {
     let anonymous_read = matches!(*request.method(), Method::GET | Method::HEAD)
         && !request.headers().contains_key(header::AUTHORIZATION);

@@ -206,7 +206,7 @@ impl Rendered {
 }
 
 impl Clone for Rendered {
-    /// A copy of an envelope is rendered anew (it may be changed).
+    /// A copy of a published event is rendered anew (it may be changed).
     fn clone(&self) -> Self {
         Rendered::default()
     }
@@ -298,56 +298,56 @@ impl Hub {
     /// ([`EventLog::record`](crate::services::EventLog::record)), which
     /// publishes them here with their position, in position order.
     pub fn publish(&self, audience: Audience, event: Event) {
-        let envelope = Published::new(None, crate::store::now(), audience, event);
-        self.relay(&envelope);
-        self.send(envelope);
+        let published = Published::new(None, crate::store::now(), audience, event);
+        self.relay(&published);
+        self.send(published);
     }
 
     /// Sends an event this process published to the other processes of the
     /// cluster, if any (the event log relays its own logged events as soon
     /// as they have a position, and delivers them here in position order).
-    pub fn relay(&self, envelope: &Published) {
+    pub fn relay(&self, published: &Published) {
         if let Some(relay) = &self.inner.relay {
-            relay.relay(envelope);
+            relay.relay(published);
         }
     }
 
     /// Delivers an event to this process's connections only: logged events
     /// in position order (the event log does), and what other processes
     /// published (relaying those again would echo them around the cluster).
-    pub fn deliver(&self, envelope: Published) {
-        self.send(envelope);
+    pub fn deliver(&self, published: Published) {
+        self.send(published);
     }
 
-    fn send(&self, envelope: Published) {
-        crate::metrics::event_published(envelope.event.kind());
-        let envelope = Arc::new(envelope);
-        match &envelope.audience {
+    fn send(&self, published: Published) {
+        crate::metrics::event_published(published.event.kind());
+        let published = Arc::new(published);
+        match &published.audience {
             Audience::Everyone => {
-                let _ = self.inner.everyone.send(envelope.clone());
+                let _ = self.inner.everyone.send(published.clone());
             }
             Audience::Admins => {
-                let _ = self.inner.admins.send(envelope.clone());
+                let _ = self.inner.admins.send(published.clone());
             }
-            Audience::User(user_id) => self.send_to_user(user_id, &envelope),
+            Audience::User(user_id) => self.send_to_user(user_id, &published),
             Audience::Users(user_ids) => {
                 for user_id in user_ids {
-                    self.send_to_user(user_id, &envelope);
+                    self.send_to_user(user_id, &published);
                 }
             }
             Audience::UsersAndAdmins(user_ids) => {
                 for user_id in user_ids {
-                    self.send_to_user(user_id, &envelope);
+                    self.send_to_user(user_id, &published);
                 }
-                let _ = self.inner.admins.send(envelope.clone());
+                let _ = self.inner.admins.send(published.clone());
             }
         }
     }
 
-    fn send_to_user(&self, user_id: &UserId, envelope: &Arc<Published>) {
+    fn send_to_user(&self, user_id: &UserId, published: &Arc<Published>) {
         let sender = self.inner.users().get(user_id).cloned();
         if let Some(sender) = sender {
-            let _ = sender.send(envelope.clone());
+            let _ = sender.send(published.clone());
         }
     }
 
@@ -462,15 +462,15 @@ impl Stream for Subscription {
                 }
             }
             match item {
-                Some(Ok(envelope)) => {
-                    if this.recent.iter().any(|seen| Arc::ptr_eq(seen, &envelope)) {
+                Some(Ok(published)) => {
+                    if this.recent.iter().any(|seen| Arc::ptr_eq(seen, &published)) {
                         continue;
                     }
                     if this.recent.len() == RECENT {
                         this.recent.pop_front();
                     }
-                    this.recent.push_back(envelope.clone());
-                    return Poll::Ready(Some(HubItem::Event(envelope)));
+                    this.recent.push_back(published.clone());
+                    return Poll::Ready(Some(HubItem::Event(published)));
                 }
                 Some(Err(BroadcastStreamRecvError::Lagged(missed))) => {
                     return Poll::Ready(Some(HubItem::Lagged(missed)));
@@ -520,7 +520,7 @@ mod tests {
 
     async fn next_event(subscription: &mut Subscription) -> Arc<Published> {
         match tokio::time::timeout(Duration::from_secs(1), subscription.next()).await {
-            Ok(Some(HubItem::Event(envelope))) => envelope,
+            Ok(Some(HubItem::Event(published))) => published,
             other => panic!("expected an event, got {other:?}"),
         }
     }

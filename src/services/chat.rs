@@ -539,10 +539,10 @@ mod tests {
         typing.expire();
 
         let mut seen = Vec::new();
-        while let Some(Some(crate::hub::HubItem::Event(envelope))) =
+        while let Some(Some(crate::hub::HubItem::Event(published))) =
             futures::FutureExt::now_or_never(recipient.next())
         {
-            if let Event::UserTyping { typing, .. } = envelope.event {
+            if let Event::UserTyping { typing, .. } = published.event {
                 seen.push(typing);
             }
         }

@@ -162,8 +162,8 @@ impl Connections {
     /// delivered (not before: one the client could not take is replayed by
     /// the next connection).
     pub fn handed_over(&self, principal: &Principal, item: &Outbound) {
-        if let Outbound::Event(envelope) = item
-            && let Event::MessageSent { message, .. } = &envelope.event
+        if let Outbound::Event(published) = item
+            && let Event::MessageSent { message, .. } = &published.event
             && message.to == principal.user_id
         {
             self.chat.note_delivered(message.id.clone());
@@ -199,8 +199,8 @@ impl Connections {
         let user = principal.user_id.clone();
         self.hub.subscribe_user(&user).filter_map(move |item| {
             futures::future::ready(match item {
-                HubItem::Event(envelope) => {
-                    EndReason::of(&envelope.event, &user).map(Outbound::Ended)
+                HubItem::Event(published) => {
+                    EndReason::of(&published.event, &user).map(Outbound::Ended)
                 }
                 HubItem::Lagged(_) => None,
             })
@@ -339,20 +339,20 @@ impl Feed {
                 continue;
             }
             match self.live.next().await? {
-                HubItem::Event(envelope) => {
-                    if let Some(reason) = EndReason::of(&envelope.event, &self.principal.user_id) {
+                HubItem::Event(published) => {
+                    if let Some(reason) = EndReason::of(&published.event, &self.principal.user_id) {
                         return Some((Outbound::Ended(reason), self));
                     }
-                    if let Some(position) = envelope.position {
+                    if let Some(position) = published.position {
                         if position <= self.last {
                             continue; // already handed over by the replay
                         }
                         self.last = position;
                     }
-                    if self.echoes_own_message(&envelope) || self.handed_first(&envelope) {
+                    if self.echoes_own_message(&published) || self.handed_first(&published) {
                         continue;
                     }
-                    return Some((Outbound::Event(envelope), self));
+                    return Some((Outbound::Event(published), self));
                 }
                 HubItem::Lagged(missed) => {
                     // What was logged is read back; live-only news is gone.
@@ -406,15 +406,15 @@ impl Feed {
             Ok(events) => {
                 let full = events.len() == REPLAY_PAGE;
                 let mut reached = after;
-                for envelope in events {
-                    let Some(position) = envelope.position else {
+                for published in events {
+                    let Some(position) = published.position else {
                         continue;
                     };
                     reached = position;
-                    if self.echoes_own_message(&envelope) {
+                    if self.echoes_own_message(&published) {
                         continue;
                     }
-                    self.pending.push_back(Outbound::Event(envelope));
+                    self.pending.push_back(Outbound::Event(published));
                 }
                 if full {
                     self.replay_from = Some(reached);
@@ -451,16 +451,16 @@ impl Feed {
         }
     }
 
-    fn handed_first(&self, envelope: &Published) -> bool {
-        matches!(&envelope.event, Event::MessageSent { message, .. } if self.undelivered.contains(&message.id))
+    fn handed_first(&self, published: &Published) -> bool {
+        matches!(&published.event, Event::MessageSent { message, .. } if self.undelivered.contains(&message.id))
     }
 
-    fn echoes_own_message(&self, envelope: &Published) -> bool {
-        sent_from(&envelope.event, self.origin.as_ref())
+    fn echoes_own_message(&self, published: &Published) -> bool {
+        sent_from(&published.event, self.origin.as_ref())
     }
 }
 
-/// An undelivered message as the envelope a live one arrives in (it has no
+/// An undelivered message as the `Published` a live one arrives in (it has no
 /// position: it was read from the messages, not the log).
 fn undelivered(principal: &Principal, message: Message) -> Published {
     Published::new(
@@ -531,22 +531,22 @@ impl MessageFeed {
             }
             while let Some(message) = self.pending.pop_front() {
                 if self.shown.first_time(&message.id) {
-                    let envelope = undelivered(&self.principal, message);
-                    return Some((Outbound::Event(Arc::new(envelope)), self));
+                    let published = undelivered(&self.principal, message);
+                    return Some((Outbound::Event(Arc::new(published)), self));
                 }
             }
             match self.live.next().await? {
-                HubItem::Event(envelope) => {
-                    if let Some(reason) = EndReason::of(&envelope.event, &self.principal.user_id) {
+                HubItem::Event(published) => {
+                    if let Some(reason) = EndReason::of(&published.event, &self.principal.user_id) {
                         return Some((Outbound::Ended(reason), self));
                     }
-                    let Event::MessageSent { message, .. } = &envelope.event else {
+                    let Event::MessageSent { message, .. } = &published.event else {
                         continue;
                     };
-                    if !sent_from(&envelope.event, self.origin.as_ref())
+                    if !sent_from(&published.event, self.origin.as_ref())
                         && self.shown.first_time(&message.id)
                     {
-                        return Some((Outbound::Event(envelope), self));
+                        return Some((Outbound::Event(published), self));
                     }
                 }
                 HubItem::Lagged(missed) => {
@@ -620,8 +620,8 @@ mod tests {
                 .await
                 .expect("the feed keeps going")
                 .expect("the feed does not end");
-            if let Outbound::Event(envelope) = item {
-                seen.push(envelope.position.expect("logged").value());
+            if let Outbound::Event(published) = item {
+                seen.push(published.position.expect("logged").value());
             }
         }
         seen

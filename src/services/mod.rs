@@ -101,8 +101,8 @@ impl Services {
             tasks.push(connection);
             let services = self.clone();
             tasks.push(tokio::spawn(async move {
-                while let Some(envelope) = received.recv().await {
-                    services.arrived(envelope);
+                while let Some(published) = received.recv().await {
+                    services.arrived(published);
                 }
             }));
         }
@@ -114,12 +114,12 @@ impl Services {
     /// event log (position order); live ones to this process's connections,
     /// after what they change here (a session end voids the cached account
     /// status; a presence change, the mirror of who is online).
-    fn arrived(&self, envelope: Published) {
-        if envelope.position.is_some() {
-            self.event_log.arrived(envelope);
+    fn arrived(&self, published: Published) {
+        if published.position.is_some() {
+            self.event_log.arrived(published);
             return;
         }
-        match &envelope.event {
+        match &published.event {
             Event::SignedOut { user_id }
             | Event::Deactivated { user_id }
             | Event::RoleChanged { user_id, .. } => self.authenticator.forget(user_id),
@@ -128,7 +128,7 @@ impl Services {
             } => self.presence.heard(user_id, *online),
             _ => {}
         }
-        self.hub.deliver(envelope);
+        self.hub.deliver(published);
     }
 
     /// Wires the services of one process to one store and one hub.

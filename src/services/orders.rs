@@ -331,7 +331,7 @@ mod tests {
         let mut heard = Vec::new();
         while let Some(Some(item)) = subscription.next().now_or_never() {
             match item {
-                HubItem::Event(envelope) => heard.push(envelope),
+                HubItem::Event(published) => heard.push(published),
                 HubItem::Lagged(missed) => panic!("the subscriber lagged by {missed}"),
             }
         }

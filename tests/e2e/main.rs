@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api_specs;
 mod auth_graphql;
 mod auth_rest;
 mod binary;
@@ -11,7 +12,6 @@ mod catalog;
 mod chat;
 mod cluster;
 mod connections;
-mod contracts;
 mod docs;
 mod examples;
 mod graphql_http;

@@ -106,8 +106,8 @@ pub async fn list_events(
     Ok(Json(body))
 }
 
-fn event_body(envelope: &Published) -> Option<EventBody> {
-    let payload = match &envelope.event {
+fn event_body(published: &Published) -> Option<EventBody> {
+    let payload = match &published.event {
         Event::OrderPlaced(order) | Event::OrderStatusChanged(order) => {
             json!(OrderBody::from(order))
         }
@@ -124,9 +124,9 @@ fn event_body(envelope: &Published) -> Option<EventBody> {
         _ => return None,
     };
     Some(EventBody {
-        position: envelope.position?.to_string(),
-        kind: envelope.event.kind(),
-        at: timestamp(envelope.at),
+        position: published.position?.to_string(),
+        kind: published.event.kind(),
+        at: timestamp(published.at),
         payload,
     })
 }

@@ -1,5 +1,5 @@
 //! REST routes of the original design, at their documented paths and again
-//! under `/api/v1`, and the machine-readable contracts (`/openapi.json`,
+//! under `/api/v1`, and the machine-readable API documents (`/openapi.json`,
 //! `/asyncapi.json`).
 //!
 //! Each route is registered with `utoipa_axum::routes!`, which mounts the

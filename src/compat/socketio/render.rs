@@ -18,9 +18,9 @@ use crate::hub::{Event, Published};
 
 /// The frame of one hub event, `None` for events that end sessions (each
 /// connection ends itself).
-pub fn frame(envelope: &Published) -> Option<Utf8Bytes> {
-    envelope.rendered.get_or_render(|| {
-        render(envelope).map(|outbound| frame::event(outbound.event, &outbound.payload))
+pub fn frame(published: &Published) -> Option<Utf8Bytes> {
+    published.rendered.get_or_render(|| {
+        render(published).map(|outbound| frame::event(outbound.event, &outbound.payload))
     })
 }
 
@@ -34,9 +34,9 @@ struct Outbound {
 
 /// What one hub event becomes on the Socket.IO wire, with its position in
 /// the payload of resumable events.
-fn render(envelope: &Published) -> Option<Outbound> {
-    let position = envelope.position.map(|position| position.to_string());
-    let event = &envelope.event;
+fn render(published: &Published) -> Option<Outbound> {
+    let position = published.position.map(|position| position.to_string());
+    let event = &published.event;
     let plain = |event: &SocketEvent, payload: serde_json::Value| {
         Some(Outbound {
             event: event.name,

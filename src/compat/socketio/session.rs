@@ -80,8 +80,8 @@ async fn serve_connected(door: &SocketIo, link: &mut Link, mut socket: Connected
                     let written = link.send(frame).await;
                     if written.is_ok() {
                         socket.live.handed_over(&item);
-                        if let Outbound::Event(envelope) = &item {
-                            metrics::event_delivered(Door::SocketIo, envelope.event.kind());
+                        if let Outbound::Event(published) = &item {
+                            metrics::event_delivered(Door::SocketIo, published.event.kind());
                         }
                     }
                     written
@@ -185,7 +185,7 @@ enum Rendered {
 impl Connected {
     fn render(&self, item: &Outbound) -> Rendered {
         match item {
-            Outbound::Event(envelope) => match render::frame(envelope) {
+            Outbound::Event(published) => match render::frame(published) {
                 Some(frame) => Rendered::Frame(frame),
                 None => Rendered::Nothing,
             },

@@ -196,11 +196,11 @@ impl EventLog {
     /// A logged event another process wrote, as the backplane brought it:
     /// published here in position order, once. Never waits; when the queue
     /// is full the event is left to the next read of the store.
-    pub fn arrived(&self, envelope: Published) {
-        if let Some(position) = envelope.position {
+    pub fn arrived(&self, event: Published) {
+        if let Some(position) = event.position {
             self.inner.store.position_taken(position);
         }
-        if self.inner.arrivals.try_send(envelope).is_err() {
+        if self.inner.arrivals.try_send(event).is_err() {
             crate::metrics::backplane_dropped("event_log");
         }
     }
@@ -242,7 +242,7 @@ impl EventLog {
             .await?;
         Ok(entries
             .into_iter()
-            .filter_map(envelope)
+            .filter_map(decoded)
             .map(Arc::new)
             .collect())
     }
@@ -327,7 +327,7 @@ impl EventLog {
 
 /// A stored event as the hub carries it; `None` (logged) for a row this
 /// server cannot read.
-fn envelope(entry: LogEntry) -> Option<Published> {
+fn decoded(entry: LogEntry) -> Option<Published> {
     match codec::decode(&entry.entry.kind, &entry.entry.payload) {
         Ok(event) => Some(Published::new(
             Some(entry.position),
@@ -388,10 +388,10 @@ impl Appender {
         loop {
             let hole_deadline = self.hole_deadline;
             tokio::select! {
-                Some(envelope) = arrivals.recv() => {
-                    self.hold(envelope);
-                    while let Ok(envelope) = arrivals.try_recv() {
-                        self.hold(envelope);
+                Some(event) = arrivals.recv() => {
+                    self.hold(event);
+                    while let Ok(event) = arrivals.try_recv() {
+                        self.hold(event);
                     }
                     self.publish_held();
                 }
@@ -431,12 +431,12 @@ impl Appender {
     }
 
     /// Holds a logged event until its turn comes.
-    fn hold(&mut self, envelope: Published) {
-        let Some(position) = envelope.position else {
+    fn hold(&mut self, event: Published) {
+        let Some(position) = event.position else {
             return;
         };
         if position > self.published() && self.ahead.len() < AHEAD_LIMIT {
-            self.ahead.insert(position.value(), envelope);
+            self.ahead.insert(position.value(), event);
         }
     }
 
@@ -459,12 +459,12 @@ impl Appender {
                     "positions never arrived nor reached the event log; skipping them"
                 );
             }
-            let Some(envelope) = self.ahead.remove(&position) else {
+            let Some(event) = self.ahead.remove(&position) else {
                 break;
             };
             if position > published {
                 self.gap_since = None;
-                self.publish(envelope);
+                self.publish(event);
             }
         }
         self.hole_deadline = match (self.ahead.is_empty(), self.hole_deadline) {
@@ -505,13 +505,13 @@ impl Appender {
             Ok(positions) => {
                 let mut written = Vec::with_capacity(positions.len());
                 for (record, position) in waiting.into_iter().zip(positions) {
-                    let envelope =
+                    let event =
                         Published::new(Some(position), record.at, record.audience, record.event);
                     // The other processes hear of it at once, whatever this
                     // one still waits for: a writer that held its events
                     // back would hold up every process behind it.
-                    self.inner.hub.relay(&envelope);
-                    self.hold(envelope);
+                    self.inner.hub.relay(&event);
+                    self.hold(event);
                     written.push((record.done, position));
                 }
                 self.publish_held();
@@ -578,8 +578,8 @@ impl Appender {
                 }
                 self.gap_since = None;
                 let position = entry.position;
-                match envelope(entry) {
-                    Some(envelope) => self.publish(envelope),
+                match decoded(entry) {
+                    Some(event) => self.publish(event),
                     None => self
                         .inner
                         .published
@@ -595,12 +595,12 @@ impl Appender {
     /// Moves the head first, then publishes: a connection that subscribes
     /// and then reads the head may get this event both from its replay and
     /// live (and drops the second copy by its position), never from neither.
-    fn publish(&self, envelope: Published) {
-        let position = envelope.position.unwrap_or_default();
+    fn publish(&self, event: Published) {
+        let position = event.position.unwrap_or_default();
         self.inner
             .published
             .store(position.value(), Ordering::Release);
-        self.inner.hub.deliver(envelope);
+        self.inner.hub.deliver(event);
     }
 }
 
@@ -650,8 +650,8 @@ mod tests {
         let mut published = Vec::new();
         while published.len() < 3 {
             match tokio::time::timeout(Duration::from_secs(2), subscriber.next()).await {
-                Ok(Some(HubItem::Event(envelope))) => {
-                    published.push(envelope.position.unwrap().value());
+                Ok(Some(HubItem::Event(event))) => {
+                    published.push(event.position.unwrap().value());
                 }
                 other => panic!("expected an event, got {other:?} after {published:?}"),
             }

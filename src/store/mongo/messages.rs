@@ -10,8 +10,8 @@ use mongodb::IndexModel;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MongoStore, chrono, classify, collect, cursor_id, cursor_mismatch, date, domain_id, number,
-    object_id, stored, time_position, with_ids,
+    MongoStore, by_ids, chrono, classify, collect, cursor_id, cursor_mismatch, date, domain_id,
+    number, object_id, stored, time_position,
 };
 use crate::domain::{Conversation, Cursor, Message, MessageId, MessageText, SortKey, UserId};
 use crate::store::{MessageQuery, MessageStore, StoreError, StoreResult};
@@ -178,14 +178,7 @@ impl MessageStore for MongoStore {
     }
 
     async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let documents: Vec<MessageDoc> = collect(self.messages.find(with_ids(ids))).await?;
-        documents
-            .into_iter()
-            .map(MessageDoc::into_message)
-            .collect()
+        by_ids(&self.messages, ids, MessageDoc::into_message).await
     }
 
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {

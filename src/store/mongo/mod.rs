@@ -168,10 +168,23 @@ fn object_id<K>(id: &crate::domain::Id<K>) -> ObjectId {
     ObjectId::parse_str(id.as_str()).expect("BUG: domain ids are 24 hex digits")
 }
 
-/// The filter of every read of several documents by id.
-fn with_ids<K>(ids: &[crate::domain::Id<K>]) -> Document {
+/// The documents of `collection` whose id is in `ids`, each read by `read`,
+/// in no particular order; no ids, no query. The one read of several
+/// documents by id (the loaders' batches).
+async fn by_ids<K, D, T>(
+    collection: &Collection<D>,
+    ids: &[crate::domain::Id<K>],
+    read: fn(D) -> StoreResult<T>,
+) -> StoreResult<Vec<T>>
+where
+    D: serde::de::DeserializeOwned + Send + Sync + Unpin,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(object_id(id))).collect();
-    doc! { "_id": { "$in": ids } }
+    let documents = collect(collection.find(doc! { "_id": { "$in": ids } })).await?;
+    documents.into_iter().map(read).collect()
 }
 
 fn user_id(oid: &ObjectId) -> UserId {

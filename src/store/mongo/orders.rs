@@ -12,8 +12,8 @@ use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MongoStore, all_of, chrono, classify, collect, date, domain_id, number, object_id, stored,
-    time_position, with_ids,
+    MongoStore, all_of, by_ids, chrono, classify, collect, date, domain_id, number, object_id,
+    stored, time_position,
 };
 use crate::domain::{NewOrder, Order, OrderId, OrderStatus, Price, Quantity};
 use crate::store::{
@@ -181,11 +181,7 @@ impl OrderStore for MongoStore {
     }
 
     async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let documents: Vec<OrderDoc> = collect(self.orders.find(with_ids(ids))).await?;
-        documents.into_iter().map(OrderDoc::into_order).collect()
+        by_ids(&self.orders, ids, OrderDoc::into_order).await
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {

@@ -11,8 +11,8 @@ use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MongoStore, after_position, all_of, chrono, classify, collect, cursor_id, cursor_mismatch,
-    date, domain_id, object_id, stored, with_ids,
+    MongoStore, after_position, all_of, by_ids, chrono, classify, collect, cursor_id,
+    cursor_mismatch, date, domain_id, object_id, stored,
 };
 use crate::domain::{
     Description, Price, Product, ProductId, ProductName, ProductPatch, ProductSort, SortKey, Stock,
@@ -173,14 +173,7 @@ impl ProductStore for MongoStore {
     }
 
     async fn products_by_ids(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let documents: Vec<ProductDoc> = collect(self.products.find(with_ids(ids))).await?;
-        documents
-            .into_iter()
-            .map(ProductDoc::into_product)
-            .collect()
+        by_ids(&self.products, ids, ProductDoc::into_product).await
     }
 
     async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>> {

@@ -14,8 +14,7 @@ use mongodb::options::{IndexOptions, ReturnDocument};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    MongoStore, chrono, classify, collect, date, object_id, stored, time_position, user_id,
-    with_ids,
+    MongoStore, by_ids, chrono, classify, collect, date, object_id, stored, time_position, user_id,
 };
 use crate::domain::{AccountStatus, Cursor, Email, NewUser, Role, User, UserId, UserName};
 use crate::store::{Credentials, StoreResult, UserStore};
@@ -153,11 +152,7 @@ impl UserStore for MongoStore {
     }
 
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let documents: Vec<UserDoc> = collect(self.users.find(with_ids(ids))).await?;
-        documents.into_iter().map(UserDoc::into_user).collect()
+        by_ids(&self.users, ids, UserDoc::into_user).await
     }
 
     async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<Credentials>> {

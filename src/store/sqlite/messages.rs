@@ -172,17 +172,14 @@ impl MessageStore for SqliteStore {
     }
 
     async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        by_ids(MESSAGE_COLUMNS, "messages", ids)
-            .build_query_as::<MessageRow>()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(MessageRow::into_message)
-            .collect()
+        by_ids(
+            &self.pool,
+            MESSAGE_COLUMNS,
+            "messages",
+            ids,
+            MessageRow::into_message,
+        )
+        .await
     }
 
     async fn mark_delivered(&self, ids: &[MessageId]) -> StoreResult<()> {

@@ -181,20 +181,35 @@ mod products;
 mod tokens;
 mod users;
 
-/// `SELECT <columns> FROM <table> WHERE id IN (…)`: the one shape of every
-/// read of several rows by id (the loaders' batches).
-fn by_ids<K>(
+/// The rows of `table` whose id is in `ids` (`SELECT <columns> … WHERE id
+/// IN (…)`), each read by `read`, in no particular order; no ids, no query.
+/// The one read of several rows by id (the loaders' batches).
+async fn by_ids<K, R, T>(
+    pool: &SqlitePool,
     columns: &str,
     table: &str,
     ids: &[crate::domain::Id<K>],
-) -> QueryBuilder<sqlx::Sqlite> {
+    read: fn(R) -> StoreResult<T>,
+) -> StoreResult<Vec<T>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut sql = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE id IN ("));
     let mut list = sql.separated(", ");
     for id in ids {
         list.push_bind(id.as_str().to_owned());
     }
     sql.push(")");
-    sql
+    sql.build_query_as::<R>()
+        .fetch_all(pool)
+        .await
+        .map_err(classify)?
+        .into_iter()
+        .map(read)
+        .collect()
 }
 
 fn cursor_mismatch() -> StoreError {

@@ -174,17 +174,14 @@ impl OrderStore for SqliteStore {
     }
 
     async fn orders_by_ids(&self, ids: &[OrderId]) -> StoreResult<Vec<Order>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        by_ids(ORDER_COLUMNS, "orders", ids)
-            .build_query_as::<OrderRow>()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(OrderRow::into_order)
-            .collect()
+        by_ids(
+            &self.pool,
+            ORDER_COLUMNS,
+            "orders",
+            ids,
+            OrderRow::into_order,
+        )
+        .await
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> StoreResult<Vec<Order>> {

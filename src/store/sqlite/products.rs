@@ -180,17 +180,14 @@ impl ProductStore for SqliteStore {
     }
 
     async fn products_by_ids(&self, ids: &[ProductId]) -> StoreResult<Vec<Product>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        by_ids(PRODUCT_COLUMNS, "products", ids)
-            .build_query_as::<ProductRow>()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(ProductRow::into_product)
-            .collect()
+        by_ids(
+            &self.pool,
+            PRODUCT_COLUMNS,
+            "products",
+            ids,
+            ProductRow::into_product,
+        )
+        .await
     }
 
     async fn list_products(&self, query: &ProductQuery) -> StoreResult<Vec<Product>> {

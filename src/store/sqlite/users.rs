@@ -116,17 +116,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        by_ids(USER_COLUMNS, "users", ids)
-            .build_query_as::<UserRow>()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(UserRow::into_user)
-            .collect()
+        by_ids(&self.pool, USER_COLUMNS, "users", ids, UserRow::into_user).await
     }
 
     async fn credentials_by_email(&self, email: &Email) -> StoreResult<Option<Credentials>> {

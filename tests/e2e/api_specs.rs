@@ -1,4 +1,4 @@
-//! The machine-readable contracts, `/openapi.json` and `/asyncapi.json`,
+//! The machine-readable API documents, `/openapi.json` and `/asyncapi.json`,
 //! against what the running server serves.
 //!
 //! Both directions: every documented REST operation answers (neither 404

@@ -13,6 +13,7 @@ mod cluster;
 mod connections;
 mod contracts;
 mod docs;
+mod durability;
 mod examples;
 mod graphql_http;
 mod graphql_ws;

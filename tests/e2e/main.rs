@@ -13,6 +13,7 @@ mod chat;
 mod cluster;
 mod connections;
 mod docs;
+mod durability;
 mod examples;
 mod graphql_http;
 mod graphql_ws;

@@ -3,6 +3,9 @@
 //! MongoDB database and one Redis, each on its own port. A [`Process`]
 //! derefs to an [`Endpoint`], so the request and client helpers of
 //! `TestApp` (register, login, graphql, socket, …) work on it unchanged.
+//! A [`Process`] also runs on its own ([`Process::alone`], on SQLite or
+//! MongoDB), and comes back after a `kill -9` on the same data
+//! ([`Process::restart`]), for the durability tests.
 //!
 //! The Redis: `REDIS_URL` when set (a shared server: each cluster is
 //! namespaced by its MongoDB database name), otherwise a private server
@@ -18,7 +21,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::time::Instant;
 
-use super::{ADMIN_EMAIL, ADMIN_PASSWORD, Endpoint, mongo_database_uri};
+use super::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Endpoint, mongo_database_uri};
 
 /// The server binary under test.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_realtime-dashboard");
@@ -69,6 +72,11 @@ fn tail_of(path: &Path) -> String {
 /// A file for a child's stdout and stderr (both, interleaved).
 fn output_file(path: &Path) -> (Stdio, Stdio) {
     let file = File::create(path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    output_of(file)
+}
+
+/// Both output streams of a child into `file`.
+fn output_of(file: File) -> (Stdio, Stdio) {
     let second = file.try_clone().expect("cloning the output file handle");
     (Stdio::from(file), Stdio::from(second))
 }
@@ -282,15 +290,24 @@ async fn ping(port: u16) -> bool {
 // Server processes
 // ---------------------------------------------------------------------------
 
-/// One server process of a cluster.
+/// One server process: of a [`Cluster`], or on its own ([`Process::alone`]).
 pub struct Process {
     endpoint: Endpoint,
     /// `None` once killed.
     child: Option<Child>,
-    /// Its working directory (and `DATA_DIR`), holding `output.log`.
+    /// Its working directory (and `DATA_DIR`), holding `output.log`. Kept
+    /// across a [`restart`](Self::restart): it is the SQLite store.
     dir: tempfile::TempDir,
     /// Which process of the cluster (1-based, as the tests name them).
     pub number: usize,
+    /// The environment it was started with (besides `PATH`, `PORT` and
+    /// `DATA_DIR`), kept for [`restart`](Self::restart).
+    vars: Vec<(String, String)>,
+    /// How many times the binary was started in this directory.
+    starts: usize,
+    /// Whether dropping it during a panic prints its output tail (a process
+    /// on its own; a [`Cluster`] prints all of its processes' itself).
+    report_on_panic: bool,
 }
 
 impl std::ops::Deref for Process {
@@ -301,12 +318,44 @@ impl std::ops::Deref for Process {
     }
 }
 
+/// The environment every server process the tests start gets (a cluster's
+/// adds its MongoDB database and Redis): the shared signing secret (so a
+/// token survives a restart and works on every process), the bootstrap
+/// admin, a short presence grace, the test's `RUST_LOG`.
+fn common_vars() -> Vec<(String, String)> {
+    vec![
+        ("HOST".into(), "127.0.0.1".into()),
+        ("JWT_SECRET".into(), JWT_SECRET.into()),
+        ("ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
+        ("ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        (
+            "PRESENCE_GRACE".into(),
+            format!("{}ms", PRESENCE_GRACE.as_millis()),
+        ),
+        (
+            "RUST_LOG".into(),
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        ),
+    ]
+}
+
+/// `vars` with `extra` set (an extra variable replaces one of the same name).
+fn overridden(mut vars: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    for (name, value) in extra {
+        vars.retain(|(existing, _)| existing != name);
+        vars.push(((*name).to_owned(), (*value).to_owned()));
+    }
+    vars
+}
+
 impl Process {
     fn output_path(&self) -> PathBuf {
         self.dir.path().join("output.log")
     }
 
     /// The last lines the process printed (stdout and stderr), for failures.
+    /// After a [`restart`](Self::restart) the log goes on in the same file,
+    /// after a line naming the start, so the tail can show both sides of it.
     pub fn output_tail(&self) -> String {
         tail_of(&self.output_path())
     }
@@ -316,31 +365,96 @@ impl Process {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Starts the binary with `vars` (and only those, plus `PATH` and `PORT`).
+    /// One process on its own, ready (`/readyz` 200), on `backend`: SQLite
+    /// in its own `DATA_DIR` (a temp dir, kept until the `Process` drops),
+    /// or a fresh database on the MongoDB test server (`MONGODB_URI`); no
+    /// Redis. `extra` variables override the defaults. For tests that need
+    /// the real binary rather than an in-process [`TestApp`](super::TestApp):
+    /// a `kill -9`, a restart on the same data.
+    pub async fn alone(backend: Backend, extra: &[(&str, &str)]) -> Process {
+        let mut vars = common_vars();
+        if backend == Backend::Mongo {
+            vars.push(("MONGODB_URI".into(), mongo_database_uri()));
+        }
+        let mut process = Process::spawn(1, &overridden(vars, extra));
+        process.report_on_panic = true;
+        process.wait_until_ready().await;
+        process
+    }
+
+    /// Starts the binary with `vars` (and only those, plus `PATH`, `PORT`
+    /// and `DATA_DIR`).
     fn spawn(number: usize, vars: &[(String, String)]) -> Process {
-        let dir = tempfile::tempdir().expect("a temp dir for a server process");
-        let port = free_port();
         let mut process = Process {
-            endpoint: Endpoint::on_port(port),
+            endpoint: Endpoint::on_port(0),
             child: None,
-            dir,
+            dir: tempfile::tempdir().expect("a temp dir for a server process"),
             number,
+            vars: vars.to_vec(),
+            starts: 0,
+            report_on_panic: false,
         };
-        let (stdout, stderr) = output_file(&process.output_path());
+        process.launch();
+        process
+    }
+
+    /// Starts the binary in this process's directory with its environment,
+    /// on a new free port (the endpoint follows it).
+    fn launch(&mut self) {
+        assert!(self.child.is_none(), "process {} is running", self.number);
+        self.starts += 1;
+        let port = free_port();
+        self.endpoint = Endpoint::on_port(port);
+        let (stdout, stderr) = if self.starts == 1 {
+            output_file(&self.output_path())
+        } else {
+            let path = self.output_path();
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+            let banner = format!(
+                "==== start {} of process {} on the same data, port {port} ====\n",
+                self.starts, self.number
+            );
+            std::io::Write::write_all(&mut file, banner.as_bytes())
+                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            output_of(file)
+        };
         let child = Command::new(BINARY)
-            .current_dir(process.dir.path())
+            .current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("PORT", port.to_string())
-            .env("DATA_DIR", process.dir.path().join("data"))
-            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("DATA_DIR", self.dir.path().join("data"))
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
-        process.child = Some(child);
-        process
+        self.child = Some(child);
+    }
+
+    /// Starts the binary again after a [`kill9`](Self::kill9), as an
+    /// operator's supervisor would: the same directory (so the same SQLite
+    /// `DATA_DIR`), the same environment (so the same MongoDB database and
+    /// signing secret: stored data and issued tokens carry over), and waits
+    /// for `/readyz` 200. Only what the store kept survives; nothing the
+    /// killed process held in memory does, which is what a durability test
+    /// checks.
+    ///
+    /// The port is a new one (the endpoint follows it): the old one was
+    /// freed by the kill and may already belong to another test's server;
+    /// a client of the killed process must reconnect to [`address`](Endpoint::address).
+    pub async fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "process {} must be killed (kill9) before it is restarted",
+            self.number
+        );
+        self.launch();
+        self.wait_until_ready().await;
     }
 
     /// Waits until `/readyz` answers 200; panics with the output's tail if
@@ -352,7 +466,7 @@ impl Process {
                 && let Ok(Some(status)) = child.try_wait()
             {
                 panic!(
-                    "cluster process {} (port {}) exited with {status} before it was ready; \
+                    "server process {} (port {}) exited with {status} before it was ready; \
                      its output:\n{}",
                     self.number,
                     self.port,
@@ -376,7 +490,7 @@ impl Process {
             };
             if Instant::now() >= deadline {
                 panic!(
-                    "cluster process {} (port {}) did not answer /readyz 200 within \
+                    "server process {} (port {}) did not answer /readyz 200 within \
                      {READY_TIMEOUT:?} (last: {last}); its output:\n{}",
                     self.number,
                     self.port,
@@ -387,7 +501,8 @@ impl Process {
         }
     }
 
-    /// SIGKILL (`Child::kill` on Unix): no shutdown, no goodbye.
+    /// SIGKILL (`Child::kill` on Unix): no shutdown, no goodbye; its
+    /// directory stays, for [`restart`](Self::restart).
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("SIGKILL reaches the process");
@@ -407,6 +522,15 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill9();
+        if self.report_on_panic && std::thread::panicking() {
+            eprintln!(
+                "server process {} (port {}, started {} time(s)): its last output:\n{}",
+                self.number,
+                self.port,
+                self.starts,
+                self.output_tail()
+            );
+        }
     }
 }
 
@@ -429,26 +553,10 @@ impl Cluster {
     pub async fn start_with(n: usize, redis: &Redis, extra: &[(&str, &str)]) -> Cluster {
         assert!(n >= 1, "a cluster has at least one process");
         let database_uri = mongo_database_uri();
-        let mut vars: Vec<(String, String)> = vec![
-            ("HOST".into(), "127.0.0.1".into()),
-            ("MONGODB_URI".into(), database_uri.clone()),
-            ("REDIS_URL".into(), redis.url().to_owned()),
-            ("JWT_SECRET".into(), JWT_SECRET.into()),
-            ("ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
-            ("ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
-            (
-                "PRESENCE_GRACE".into(),
-                format!("{}ms", PRESENCE_GRACE.as_millis()),
-            ),
-            (
-                "RUST_LOG".into(),
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            ),
-        ];
-        for (name, value) in extra {
-            vars.retain(|(existing, _)| existing != name);
-            vars.push(((*name).to_owned(), (*value).to_owned()));
-        }
+        let mut vars = common_vars();
+        vars.push(("MONGODB_URI".into(), database_uri.clone()));
+        vars.push(("REDIS_URL".into(), redis.url().to_owned()));
+        let vars = overridden(vars, extra);
         // The first alone (it creates the database's indexes and the
         // bootstrap admin), then the others together.
         let mut first = Process::spawn(1, &vars);

@@ -74,8 +74,8 @@ async function showApp() {
     products.changed(productUpdated);
     stats.refresh();
   });
-  live.subscribe('productDeleted', Q.SUB_PRODUCT_DELETED, ({ productDeleted }) => {
-    products.deleted(productDeleted);
+  live.subscribe('productRemoved', Q.SUB_PRODUCT_REMOVED, ({ productRemoved }) => {
+    products.deleted(productRemoved.productId);
     stats.refresh();
   });
   live.subscribe('presenceChanged', Q.SUB_PRESENCE, ({ presenceChanged }) => {

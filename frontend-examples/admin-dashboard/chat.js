@@ -1,7 +1,7 @@
 // Chat: conversations with unread counts, one open thread with history paging,
 // sending, typing indicators both ways and seen ticks.
 //
-//   conversations, messages(with, first, before)      history
+//   conversationsConnection, messages(with, last, before)  history
 //   sendMessage, setTyping, markMessagesSeen          actions
 //   messageReceived, userTyping, messagesSeen         live
 
@@ -10,7 +10,8 @@ import { CONVERSATIONS, MESSAGES, SEND_MESSAGE, MARK_SEEN, SET_TYPING } from './
 import { describeError } from './api.js';
 import { presenceText } from './presence.js';
 
-const PAGE = 20;
+const PAGE = 20; // messages per page of a thread
+const CONVERSATION_PAGE = 100;
 const TYPING_REFRESH_MS = 2_000; // re-announce while typing (the server expires it after 5 s)
 const TYPING_IDLE_MS = 3_000; // stop after this long without a keystroke
 const TYPING_SHOW_MS = 6_000; // hide a peer's indicator if no update arrives
@@ -66,7 +67,7 @@ export class ChatView {
 
   async loadConversations() {
     try {
-      const { conversations } = await this.session.query(CONVERSATIONS);
+      const conversations = await this.allConversations();
       this.listError.hidden = true;
       this.conversations = new Map(conversations.filter((c) => c.peer).map((c) => [c.peer.id, c]));
       for (const c of conversations) this.known.add(c.lastMessage.id);
@@ -79,6 +80,18 @@ export class ChatView {
       if (!this.session.signedIn) return;
       this.listError.textContent = `Could not load conversations: ${describeError(err)}`;
       this.listError.hidden = false;
+    }
+  }
+
+  /** Every conversation, most recent first: conversationsConnection, page after page. */
+  async allConversations() {
+    const all = [];
+    let after = null;
+    for (;;) {
+      const { conversationsConnection: page } = await this.session.query(CONVERSATIONS, { first: CONVERSATION_PAGE, after });
+      all.push(...page.nodes);
+      if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor || page.pageInfo.endCursor === after) return all;
+      after = page.pageInfo.endCursor;
     }
   }
 
@@ -146,7 +159,7 @@ export class ChatView {
   async reloadThread() {
     const open = this.open;
     try {
-      const { messages } = await this.session.query(MESSAGES, { with: open.peer.id, first: PAGE });
+      const { messages } = await this.session.query(MESSAGES, { with: open.peer.id, last: PAGE });
       if (this.open !== open) return;
       if (open.messages.size === 0) {
         open.startCursor = messages.pageInfo.startCursor;
@@ -166,7 +179,7 @@ export class ChatView {
     if (!open?.hasPrevious) return;
     this.older.disabled = true;
     try {
-      const { messages } = await this.session.query(MESSAGES, { with: open.peer.id, first: PAGE, before: open.startCursor });
+      const { messages } = await this.session.query(MESSAGES, { with: open.peer.id, last: PAGE, before: open.startCursor });
       if (this.open !== open) return;
       open.startCursor = messages.pageInfo.startCursor;
       open.hasPrevious = messages.pageInfo.hasPreviousPage;

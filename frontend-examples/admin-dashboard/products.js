@@ -1,5 +1,5 @@
 // Products: create, edit, delete; other admins' changes arrive live
-// (`newProduct`, `productUpdated`, `productDeleted`).
+// (`newProduct`, `productUpdated`, `productRemoved`).
 
 import { h, replaceChildren, formatMoney, timeEl, flash, announce } from './dom.js';
 import { PRODUCTS, CREATE_PRODUCT, UPDATE_PRODUCT, DELETE_PRODUCT } from './queries.js';

@@ -48,12 +48,15 @@ export const SET_USER_ACTIVE = `mutation SetUserActive($id: ID!, $active: Boolea
   setUserActive(id: $id, active: $active) { ${USER} }
 }`;
 
-export const CONVERSATIONS = `query Conversations {
-  conversations { unreadCount peer { ${USER} } lastMessage { ${MESSAGE} } }
+export const CONVERSATIONS = `query Conversations($first: Int, $after: String) {
+  conversationsConnection(first: $first, after: $after) {
+    nodes { unreadCount peer { ${USER} } lastMessage { ${MESSAGE} } }
+    pageInfo { hasNextPage endCursor }
+  }
 }`;
 
-export const MESSAGES = `query Messages($with: ID!, $first: Int, $before: String) {
-  messages(with: $with, first: $first, before: $before) {
+export const MESSAGES = `query Messages($with: ID!, $last: Int, $before: String) {
+  messages(with: $with, last: $last, before: $before) {
     nodes { ${MESSAGE} }
     pageInfo { hasPreviousPage startCursor }
   }
@@ -70,7 +73,7 @@ export const SUB_NEW_ORDER = `subscription { newOrder { ${ORDER} } }`;
 export const SUB_ORDER_STATUS = `subscription { orderStatusUpdated { ${ORDER} } }`;
 export const SUB_NEW_PRODUCT = `subscription { newProduct { ${PRODUCT} } }`;
 export const SUB_PRODUCT_UPDATED = `subscription { productUpdated { ${PRODUCT} } }`;
-export const SUB_PRODUCT_DELETED = `subscription { productDeleted }`;
+export const SUB_PRODUCT_REMOVED = `subscription { productRemoved { productId } }`;
 export const SUB_PRESENCE = `subscription { presenceChanged { online lastActive user { ${USER} } } }`;
 export const SUB_MESSAGE = `subscription { messageReceived { ${MESSAGE} } }`;
 export const SUB_SEEN = `subscription { messagesSeen { ids seenAt by { id } } }`;

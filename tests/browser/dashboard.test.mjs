@@ -10,7 +10,7 @@
 // the real socket.io-client places an order over REST, which appears in the table
 // without reload; the admin ships it and the user's socket hears order_status_update;
 // a chat round trip shows typing both ways and the seen tick; the user shows online,
-// then offline after disconnecting. Also: products live and via the form, a token
+// then offline after disconnecting. Also: products live (added, changed, removed) and via the form, a token
 // refresh that reconnects the subscriptions, and nothing loaded from another origin.
 // Exit code 0 on success; on failure a message naming the step, and exit code 1.
 
@@ -345,6 +345,14 @@ async function main() {
     await row.locator('[data-testid="product-delete"]').click();
     await row.locator('[data-testid="product-confirm-delete"]').click();
     await row.waitFor({ state: 'detached', timeout: STEP_TIMEOUT_MS });
+  });
+
+  await step('a product another admin deletes leaves the table live (REST → productRemoved)', async () => {
+    const doomed = (await rest('POST', '/products', { name: `Discontinued ${suffix}`, price: 2, stock: 1 }, admin.token)).data;
+    assert(doomed?.id, 'POST /products gave no product id');
+    await waitVisible(sel.productRow(doomed.id), 'the product to delete in the products table');
+    await rest('DELETE', `/products/${doomed.id}`, undefined, admin.token);
+    await waitUntil((s) => !document.querySelector(s), sel.productRow(doomed.id), 'the product deleted by another admin stayed in the table');
   });
 
   let userMessage;

@@ -196,8 +196,11 @@ async fn graphql_client_example_sees_its_own_product() {
     }
 }
 
+/// The typed client proves its normalized cache against this server: each
+/// line below is printed only after the example checked it (and the client
+/// sent no HTTP request where it says so).
 #[tokio::test]
-async fn apollo_typed_client_example_persists_queries_and_updates_its_cache_from_a_subscription() {
+async fn apollo_typed_client_example_persists_queries_and_keeps_its_cache_live() {
     require_npm_install("apollo-typed-client");
     let app = TestApp::spawn().await;
     // Generates the types, type-checks them with tsc, then runs.
@@ -214,6 +217,16 @@ async fn apollo_typed_client_example_persists_queries_and_updates_its_cache_from
         "subscription payload",
         "watched query (cache-only) sees PROCESSING",
         "is PROCESSING (readFragment)",
+        // A Relay refetch by node(id:) writes over the cached order.
+        "refetched by node(id:): the same normalized object Order:",
+        "watched query (cache-only) sees SHIPPED",
+        // Read receipts: SeenReceipt.messages updates the cached thread.
+        "messagesSeen payload",
+        "watched thread (cache-only): 2 of 2 seen",
+        "cache: 2 of 2 messages seen (readFragment)",
+        // productRemoved: evicted from the cache by its productId.
+        "productRemoved payload",
+        "gone from the cache (readFragment null, not in cache.extract()), with no HTTP request",
         "OK:",
     ] {
         assert!(

@@ -99,3 +99,125 @@ export const OrderStatusUpdated = graphql(`
     }
   }
 `);
+
+/**
+ * A Relay-style refetch: the order by its id alone, through the `Node`
+ * interface. The result is an `Order` with its `id`, so the cache writes it
+ * over the entry `MyOrder` filled (`Order:<id>`), not beside it.
+ */
+export const OrderRefetch = graphql(`
+  query OrderRefetch($id: ID!) {
+    node(id: $id) {
+      __typename
+      id
+      ... on Order {
+        ...OrderStatusFields
+        quantity
+      }
+    }
+  }
+`);
+
+/** What a read receipt changes on a message. */
+export const MessageSeenFields = graphql(`
+  fragment MessageSeenFields on Message {
+    id
+    seen
+    seenAt
+  }
+`);
+
+export const SendMessage = graphql(`
+  mutation SendMessage($to: ID!, $text: String!) {
+    sendMessage(to: $to, text: $text) {
+      id
+      text
+      createdAt
+      ...MessageSeenFields
+    }
+  }
+`);
+
+/** The newest `last` messages of the thread with `with` (Relay backward paging). */
+export const Thread = graphql(`
+  query Thread($with: ID!, $last: Int!) {
+    messages(with: $with, last: $last) {
+      totalCount
+      nodes {
+        id
+        text
+        createdAt
+        ...MessageSeenFields
+      }
+      pageInfo {
+        hasPreviousPage
+        startCursor
+      }
+    }
+  }
+`);
+
+/**
+ * A read receipt with the messages it marked, each with its `id`: the cache
+ * merges `seen` and `seenAt` into the messages it holds by itself.
+ */
+export const ReceiptFields = graphql(`
+  fragment ReceiptFields on SeenReceipt {
+    ids
+    seenAt
+    messages {
+      ...MessageSeenFields
+    }
+  }
+`);
+
+export const MessagesSeen = graphql(`
+  subscription MessagesSeen {
+    messagesSeen {
+      ...ReceiptFields
+    }
+  }
+`);
+
+export const MarkMessagesSeen = graphql(`
+  mutation MarkMessagesSeen($with: ID!) {
+    markMessagesSeen(with: $with) {
+      ...ReceiptFields
+    }
+  }
+`);
+
+/** What the cache holds about a product. */
+export const ProductFields = graphql(`
+  fragment ProductFields on Product {
+    id
+    name
+    price
+    stock
+  }
+`);
+
+export const ProductById = graphql(`
+  query ProductById($id: ID!) {
+    product(id: $id) {
+      ...ProductFields
+    }
+  }
+`);
+
+export const DeleteProduct = graphql(`
+  mutation DeleteProduct($id: ID!) {
+    deleteProduct(id: $id)
+  }
+`);
+
+/** No object to normalize: the client evicts `Product:<productId>` itself. */
+export const ProductRemoved = graphql(`
+  subscription ProductRemoved {
+    productRemoved {
+      productId
+      position
+      at
+    }
+  }
+`);

@@ -106,8 +106,33 @@ struct Inner {
 
 /// The hub relays what this process publishes through the backplane.
 impl Relay for Backplane {
+    /// Queues an event this process published for the other processes.
+    /// Never waits: while Redis is down, or when the queue is full, the
+    /// event is dropped (logged events still reach the others through
+    /// the store; live ones, such as typing, are gone), except session ends,
+    /// which are held until Redis is back.
     fn relay(&self, published: &Published) {
-        Backplane::relay(self, published);
+        let session_end = matches!(
+            published.event,
+            Event::SignedOut { .. } | Event::RoleChanged { .. } | Event::Deactivated { .. }
+        );
+        if !self.is_up() && !session_end {
+            crate::metrics::backplane_dropped("outbox");
+            return;
+        }
+        let Some(wire) = self.encode(published) else {
+            return;
+        };
+        if !self.is_up() {
+            let mut held = lock(&self.inner.held);
+            if held.len() < HELD_SESSION_ENDS {
+                held.push(wire);
+            }
+            return;
+        }
+        if self.inner.outbox.try_send(wire).is_err() {
+            crate::metrics::backplane_dropped("outbox");
+        }
     }
 }
 
@@ -163,35 +188,6 @@ impl Backplane {
             inbox,
         };
         Some((tokio::spawn(supervisor.run()), received))
-    }
-
-    /// Queues an event this process published for the other processes.
-    /// Never waits: while Redis is down, or when the queue is full, the
-    /// event is dropped (logged events still reach the others through
-    /// the store; live ones, such as typing, are gone), except session ends,
-    /// which are held until Redis is back.
-    pub fn relay(&self, published: &Published) {
-        let session_end = matches!(
-            published.event,
-            Event::SignedOut { .. } | Event::RoleChanged { .. } | Event::Deactivated { .. }
-        );
-        if !self.is_up() && !session_end {
-            crate::metrics::backplane_dropped("outbox");
-            return;
-        }
-        let Some(wire) = self.encode(published) else {
-            return;
-        };
-        if !self.is_up() {
-            let mut held = lock(&self.inner.held);
-            if held.len() < HELD_SESSION_ENDS {
-                held.push(wire);
-            }
-            return;
-        }
-        if self.inner.outbox.try_send(wire).is_err() {
-            crate::metrics::backplane_dropped("outbox");
-        }
     }
 
     /// Whether Redis answered the last ping.

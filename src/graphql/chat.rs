@@ -133,13 +133,12 @@ impl SeenReceipt {
     #[graphql(complexity = "super::list_cost(crate::domain::MAX_PAGE_SIZE, child_complexity)")]
     async fn messages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Message>> {
         let principal = ctx.principal()?;
-        let mut messages = ctx
+        let messages = ctx
             .services()
             .chat
             .messages(principal, &self.message_ids)
             .await
             .graphql()?;
-        messages.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(messages.into_iter().map(Message::from).collect())
     }
 }

@@ -15,8 +15,7 @@ use super::chat::Message;
 use super::context::{ContextExt as _, id_arg};
 use super::error::IntoGraphql as _;
 use super::orders::Order;
-use crate::domain::{AnyId, MAX_PAGE_SIZE};
-use crate::error::AppError;
+use crate::domain::AnyId;
 use crate::services::Found;
 
 /// An object with a stable, globally unique id, which `node(id:)` fetches.
@@ -78,9 +77,6 @@ impl NodeQuery {
         ctx: &Context<'_>,
         ids: Vec<ID>,
     ) -> async_graphql::Result<Vec<Option<Node>>> {
-        if ids.len() > MAX_PAGE_SIZE {
-            return Err(AppError::invalid("ids", "at most 100 ids")).graphql();
-        }
         let ids = ids
             .iter()
             .map(|id| id_arg(id, "ids"))

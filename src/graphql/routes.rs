@@ -148,7 +148,7 @@ impl Format {
 }
 
 /// A JSON body with the caller's media type.
-fn json_response(format: Format, status: StatusCode, body: &serde_json::Value) -> Response {
+fn json_response<T: serde::Serialize>(format: Format, status: StatusCode, body: &T) -> Response {
     let mut response = (status, Json(body)).into_response();
     response
         .headers_mut()
@@ -166,7 +166,7 @@ fn json_response(format: Format, status: StatusCode, body: &serde_json::Value) -
 /// either way, never stored by a cache: Apollo's clients (and servers)
 /// treat it as a request to send the query again. A mutation over GET is
 /// 405 with `Allow: POST`.
-fn answer(format: Format, exchange: &Exchange, response: async_graphql::Response) -> Response {
+fn answer(format: Format, exchange: &Exchange, mut response: async_graphql::Response) -> Response {
     if exchange.refused_mutation_over_get() {
         let mut response = refused(format, StatusCode::METHOD_NOT_ALLOWED, MUTATION_OVER_GET);
         response
@@ -186,22 +186,24 @@ fn answer(format: Format, exchange: &Exchange, response: async_graphql::Response
         .then(|| response.cache_control.value())
         .flatten()
         .and_then(|value| HeaderValue::from_str(&value).ok());
-    let http_headers = response.http_headers.clone();
-    let mut body = match serde_json::to_value(&response) {
-        Ok(body) => body,
-        Err(error) => {
-            return refused_for(format, &AppError::Internal(anyhow::Error::new(error)));
-        }
-    };
-    let status = if refused_before_execution {
+    let http_headers = std::mem::take(&mut response.http_headers);
+    // Executed answers (every query that reached a resolver) are written
+    // once, straight from the response; only a refusal, which must lose its
+    // `data`, goes through a JSON value.
+    let mut answer = if refused_before_execution {
+        let mut body = match serde_json::to_value(&response) {
+            Ok(body) => body,
+            Err(error) => {
+                return refused_for(format, &AppError::Internal(anyhow::Error::new(error)));
+            }
+        };
         if let Some(body) = body.as_object_mut() {
             body.remove("data");
         }
-        StatusCode::BAD_REQUEST
+        json_response(format, StatusCode::BAD_REQUEST, &body)
     } else {
-        StatusCode::OK
+        json_response(format, StatusCode::OK, &response)
     };
-    let mut answer = json_response(format, status, &body);
     let headers = answer.headers_mut();
     if persisted_query_miss {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

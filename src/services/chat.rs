@@ -221,8 +221,8 @@ impl Chat {
     }
 
     /// The messages with these ids that the caller may read (the messages
-    /// a read receipt names, to show them as they are now); others and
-    /// unknown ids are left out.
+    /// a read receipt names, to show them as they are now), oldest first;
+    /// others and unknown ids are left out.
     ///
     /// # Errors
     /// `UNAVAILABLE` when the store is down.
@@ -233,6 +233,7 @@ impl Chat {
     ) -> Result<Vec<Message>, AppError> {
         let mut messages = self.store.messages_by_ids(ids).await?;
         messages.retain(|message| Self::readable(principal, message));
+        messages.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(messages)
     }
 

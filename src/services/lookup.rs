@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::{Accounts, Chat, Orders};
 use crate::auth::Principal;
-use crate::domain::{AnyId, Message, Order, Product, User};
+use crate::domain::{AnyId, MAX_PAGE_SIZE, Message, Order, Product, User};
 use crate::error::AppError;
 use crate::store::Store;
 
@@ -46,15 +46,20 @@ impl Lookup {
 
     /// The object each id names, if the caller may read it, in the order of
     /// `ids` (`None` for an id that names nothing the caller may read).
-    /// Anonymous callers see products only.
+    /// Anonymous callers see products only. At most [`MAX_PAGE_SIZE`] ids,
+    /// like any page.
     ///
     /// # Errors
+    /// `BAD_USER_INPUT` (naming `ids`) for more ids than that;
     /// `UNAVAILABLE` when the store is down.
     pub async fn by_ids(
         &self,
         principal: Option<&Principal>,
         ids: &[AnyId],
     ) -> Result<Vec<Option<Found>>, AppError> {
+        if ids.len() > MAX_PAGE_SIZE {
+            return Err(AppError::invalid("ids", "at most 100 ids"));
+        }
         let (product_ids, user_ids, order_ids, message_ids) =
             (kind(ids), kind(ids), kind(ids), kind(ids));
         let mut found: HashMap<String, Found> = HashMap::new();

@@ -161,6 +161,12 @@ pub fn message_persisted(elapsed: Duration) {
     metrics::histogram!("rtd_message_persist_seconds").record(elapsed.as_secs_f64());
 }
 
+/// The SQLite writer committed `writes` writes together (group commit):
+/// how well the chat path's writes share commits under load.
+pub fn sqlite_commit(writes: usize) {
+    metrics::histogram!("rtd_sqlite_writes_per_commit").record(writes as f64);
+}
+
 /// A store operation failed (`unavailable` or `internal`).
 pub fn store_error(kind: &'static str) {
     metrics::counter!("rtd_store_errors_total", "kind" => kind).increment(1);

@@ -36,13 +36,19 @@ const TYPING_REFRESH: Duration = Duration::from_secs(1);
 /// Most delivery marks written by one store call.
 const DELIVERY_MARK_BATCH: usize = 512;
 
+/// How long delivery marks gather before they are written: one store write
+/// per this window at most, whatever the message rate.
+const DELIVERY_MARK_WINDOW: Duration = Duration::from_millis(100);
+
 /// The writer of live delivery marks.
 ///
 /// Marking each live message delivered as it goes out cost one store write
 /// per message and per recipient connection, on the delivery path (W1 of
 /// BENCHMARKS.md). Instead, connections hand the ids to this task, which
-/// writes whatever has gathered while its previous write ran: one write per
-/// message when traffic is light, one per few hundred under load. A mark
+/// writes whatever has gathered within [`DELIVERY_MARK_WINDOW`] of the first
+/// one and while its previous write ran: at most ten writes a second, where
+/// one write per message cost a store round trip (and two thread wake-ups)
+/// per message at 500 messages a second (W1 of BENCHMARKS.md). A mark
 /// lost to a crash or a store outage leaves the message undelivered, so the
 /// recipient's next connection replays it: the guarantee stays
 /// at-least-once per user, with stable ids.
@@ -51,6 +57,15 @@ fn spawn_delivery_marks(store: Arc<dyn Store>) -> mpsc::UnboundedSender<MessageI
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(DELIVERY_MARK_BATCH);
         while noted.recv_many(&mut batch, DELIVERY_MARK_BATCH).await > 0 {
+            let window = tokio::time::sleep(DELIVERY_MARK_WINDOW);
+            tokio::pin!(window);
+            while batch.len() < DELIVERY_MARK_BATCH {
+                let room = DELIVERY_MARK_BATCH - batch.len();
+                tokio::select! {
+                    () = &mut window => break,
+                    gathered = noted.recv_many(&mut batch, room) => if gathered == 0 { break },
+                }
+            }
             if let Err(error) = store.mark_delivered(&batch).await {
                 AppError::from(error).log();
             }

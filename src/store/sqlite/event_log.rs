@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::writer::{execute, optional_row};
 use super::{SqliteStore, classify, stored, text, timestamp};
 use crate::domain::{Position, UserId};
 use crate::store::{
@@ -54,37 +55,45 @@ impl EventRow {
 #[async_trait]
 impl EventLogStore for SqliteStore {
     async fn append_events(&self, entries: &[NewLogEntry]) -> StoreResult<Vec<Position>> {
-        // One transaction on the one writer: positions are handed out in
-        // commit order, so a reader never sees `n` before `n - 1`.
-        let mut transaction = self.writer.begin().await.map_err(classify)?;
-        let mut positions = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let users = serde_json::to_string(
-                &entry
-                    .scope
-                    .users
-                    .iter()
-                    .map(UserId::as_str)
-                    .collect::<Vec<_>>(),
-            )
-            .map_err(|e| StoreError::Internal(e.into()))?;
-            let (position,): (i64,) = sqlx::query_as(
-                "INSERT INTO events (at, kind, everyone, admins, users, payload) \
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING position",
-            )
-            .bind(text(entry.at))
-            .bind(&entry.kind)
-            .bind(entry.scope.everyone)
-            .bind(entry.scope.admins)
-            .bind(users)
-            .bind(&entry.payload)
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(classify)?;
-            positions.push(Position::new(stored(u64::try_from(position), "position")?));
-        }
-        transaction.commit().await.map_err(classify)?;
-        Ok(positions)
+        let rows = entries
+            .iter()
+            .map(|entry| {
+                let users: Vec<&str> = entry.scope.users.iter().map(UserId::as_str).collect();
+                Ok((
+                    text(entry.at),
+                    entry.kind.clone(),
+                    entry.scope.everyone,
+                    entry.scope.admins,
+                    serde_json::to_string(&users).map_err(|e| StoreError::Internal(e.into()))?,
+                    entry.payload.clone(),
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        // One write on the one writer: positions are handed out in commit
+        // order, so a reader never sees `n` before `n - 1`.
+        let positions = self
+            .writer
+            .write(move |c| {
+                rows.into_iter()
+                    .map(|row| {
+                        optional_row(
+                            c,
+                            "INSERT INTO events (at, kind, everyone, admins, users, payload) \
+                             VALUES (?, ?, ?, ?, ?, ?) RETURNING position",
+                            row,
+                            |row| row.get::<_, i64>(0),
+                        )?
+                        .ok_or_else(|| {
+                            StoreError::Internal(anyhow::anyhow!("no position returned"))
+                        })
+                    })
+                    .collect::<StoreResult<Vec<i64>>>()
+            })
+            .await?;
+        positions
+            .into_iter()
+            .map(|position| Ok(Position::new(stored(u64::try_from(position), "position")?)))
+            .collect()
     }
 
     async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
@@ -124,13 +133,17 @@ impl EventLogStore for SqliteStore {
     }
 
     async fn trim_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let result = sqlx::query(
-            "DELETE FROM events WHERE at < ? AND position < (SELECT MAX(position) FROM events)",
-        )
-        .bind(text(before))
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
-        Ok(result.rows_affected())
+        let before = text(before);
+        let trimmed = self
+            .writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "DELETE FROM events WHERE at < ? AND position < (SELECT MAX(position) FROM events)",
+                    [before],
+                )
+            })
+            .await?;
+        Ok(trimmed as u64)
     }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
+use super::writer::{classify as classify_written, execute};
 use super::{
     SqliteStore, by_ids, classify, cursor_mismatch, push_time_keyset, stored, text, timestamp,
 };
@@ -70,20 +71,26 @@ fn push_participants(sql: &mut QueryBuilder<Sqlite>, participant: &UserId, peer:
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message.id.as_str())
-        .bind(message.from.as_str())
-        .bind(message.to.as_str())
-        .bind(message.text.as_str())
-        .bind(message.seen_at.map(text))
-        .bind(i64::from(message.delivered))
-        .bind(text(message.created_at))
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
-        Ok(())
+        let row = (
+            message.id.as_str().to_owned(),
+            message.from.as_str().to_owned(),
+            message.to.as_str().to_owned(),
+            message.text.as_str().to_owned(),
+            message.seen_at.map(text),
+            i64::from(message.delivered),
+            text(message.created_at),
+        );
+        self.writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "INSERT INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                .map(drop)
+            })
+            .await
     }
 
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
@@ -125,18 +132,29 @@ impl MessageStore for SqliteStore {
         peer: &UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<Vec<MessageId>> {
-        let ids: Vec<(String,)> = sqlx::query_as(
-            "UPDATE messages SET seen_at = ?1 WHERE to_id = ?2 AND from_id = ?3 AND seen_at IS NULL RETURNING id",
-        )
-        .bind(text(at))
-        .bind(reader.as_str())
-        .bind(peer.as_str())
-        .fetch_all(&self.writer)
-        .await
-        .map_err(classify)?;
+        let params = (
+            text(at),
+            reader.as_str().to_owned(),
+            peer.as_str().to_owned(),
+        );
+        let ids: Vec<String> = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE messages SET seen_at = ?1 \
+                     WHERE to_id = ?2 AND from_id = ?3 AND seen_at IS NULL RETURNING id",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map(params, |row| row.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .map_err(classify_written)
+            })
+            .await?;
         let mut ids = ids
-            .into_iter()
-            .map(|(id,)| stored(MessageId::parse(&id), "message id"))
+            .iter()
+            .map(|id| stored(MessageId::parse(id), "message id"))
             .collect::<StoreResult<Vec<_>>>()?;
         ids.sort();
         Ok(ids)
@@ -186,16 +204,20 @@ impl MessageStore for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "UPDATE messages SET delivered = 1 WHERE delivered = 0 AND id IN (",
-        );
-        let mut list = sql.separated(", ");
-        for id in ids {
-            list.push_bind(id.as_str().to_owned());
-        }
-        sql.push(")");
-        sql.build().execute(&self.writer).await.map_err(classify)?;
-        Ok(())
+        let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        self.writer
+            .write(move |c| {
+                let mut statement = c
+                    .prepare_cached(
+                        "UPDATE messages SET delivered = 1 WHERE id = ? AND delivered = 0",
+                    )
+                    .map_err(classify_written)?;
+                for id in &ids {
+                    statement.execute([id]).map_err(classify_written)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn conversations(

@@ -26,20 +26,20 @@ use sqlx::sqlite::{
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{Cursor, SortKey};
 
-/// The SQLite store. Cheap to clone (pool handles).
+/// The SQLite store. Cheap to clone (handles).
 ///
-/// Reads go to a pool of connections; every write goes through one writer
-/// connection. SQLite admits one writer at a time anyway: with writes spread
+/// Reads go to a pool of connections; every write goes to the one writer
+/// thread ([`writer`]), which commits the writes that queued meanwhile
+/// together. SQLite admits one writer at a time anyway: with writes spread
 /// over the pool, concurrent writers (a chat message, a batch of delivery
 /// marks, a last-active touch) found the file locked and slept in SQLite's
 /// busy handler, milliseconds at a time (W1 of BENCHMARKS.md: 1,800 sleeps
-/// in 4 s at 500 messages a second). Queued on one connection they wait for
-/// each other without sleeping, in arrival order. The writer does not
-/// checkpoint the log; a background task does, from a reader connection.
+/// in 4 s at 500 messages a second). The writer does not checkpoint the
+/// log; a background task does, from a reader connection.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    writer: SqlitePool,
+    writer: Writer,
 }
 
 /// How much of the database file SQLite may map into memory.
@@ -70,20 +70,22 @@ impl SqliteStore {
             // server's CPU in BENCHMARKS.md's chat profile). Address space
             // only, not memory.
             .pragma("mmap_size", MMAP_BYTES.to_string());
-        // The writer never checkpoints: a checkpoint inside a commit would
-        // hold up every write queued behind it. See `spawn_checkpoints`.
-        let writer = SqlitePoolOptions::new()
+        // Migrations run on a connection of their own (sqlx's migrator),
+        // closed before the writer thread opens the file.
+        let migrating = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("opening SQLite database {}", path.display()))
             .map_err(StoreError::Unavailable)?;
         migrator()
-            .run(&writer)
+            .run(&migrating)
             .await
             .context("applying SQLite migrations")
             .map_err(StoreError::Unavailable)?;
+        migrating.close().await;
+        let writer = Writer::start(path, MMAP_BYTES)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
@@ -119,7 +121,8 @@ fn spawn_checkpoints(pool: SqlitePool) {
     });
 }
 
-/// Driver errors, classified: unique violations are duplicates; pool,
+/// Driver errors (the readers' side; [`writer::classify`] is the writer's),
+/// classified: unique violations are duplicates; pool,
 /// I/O and lock timeouts mean the store is unavailable; the rest is a bug.
 fn classify(error: sqlx::Error) -> StoreError {
     match &error {
@@ -153,11 +156,22 @@ fn stored<T, E: std::fmt::Display>(value: Result<T, E>, what: &str) -> StoreResu
 }
 
 /// A row struct read by column name, as `#[derive(sqlx::FromRow)]` would
-/// read it, without sqlx's `macros` feature (Cargo.toml says why).
+/// read it, without sqlx's `macros` feature (Cargo.toml says why), by the
+/// readers (sqlx) and by the writer (`rusqlite`).
 macro_rules! sqlite_row {
     (struct $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
         struct $name {
             $($field: $ty),*
+        }
+
+        impl $name {
+            /// The same row, as the writer reads it (`RETURNING`).
+            #[allow(dead_code)]
+            fn from_written(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok($name {
+                    $($field: row.get(stringify!($field))?),*
+                })
+            }
         }
 
         impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $name {
@@ -180,6 +194,9 @@ mod orders;
 mod products;
 mod tokens;
 mod users;
+mod writer;
+
+use writer::Writer;
 
 /// The rows of `table` whose id is in `ids` (`SELECT <columns> … WHERE id
 /// IN (…)`), each read by `read`, in no particular order; no ids, no query.
@@ -355,8 +372,12 @@ mod tests {
     #[tokio::test]
     async fn the_writer_leaves_checkpoints_to_the_background_task() {
         let (store, _dir) = fresh_store().await;
-        let (writer,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
-            .fetch_one(&store.writer)
+        let writer: i64 = store
+            .writer
+            .write(|c| {
+                c.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+                    .map_err(writer::classify)
+            })
             .await
             .unwrap();
         assert_eq!(writer, 0);

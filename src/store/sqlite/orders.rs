@@ -1,12 +1,13 @@
 //! Orders on SQLite: [`OrderStore`] for [`SqliteStore`], the `orders` row
 //! and its SQL. Placing an order takes the product's stock in the same
-//! `BEGIN IMMEDIATE` transaction that writes the order.
+//! write (one transaction on the writer) that inserts the order.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
+use super::writer::{execute, optional_row};
 use super::{SqliteStore, by_ids, classify, push_time_keyset, stored, text, timestamp};
 use crate::domain::{NewOrder, Order, OrderId, OrderStatus, Price, ProductId, Quantity, UserId};
 use crate::store::{
@@ -73,70 +74,67 @@ impl SqliteStore {
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn place_order(&self, order: &NewOrder) -> StoreResult<PlaceOrder> {
-        // IMMEDIATE: the transaction takes the write lock up front, so a
-        // writer in another process makes it wait (busy timeout) rather
-        // than fail halfway; in this process orders queue on the writer.
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let order = order.clone();
+        // One write: the stock taken and the order row commit together
+        // (the batch's transaction takes the file's write lock up front).
+        self.writer
+            .write(move |c| {
+                let taken = optional_row(
+                    c,
+                    "UPDATE products SET stock = stock - ?1, updated_at = ?2 \
+                     WHERE id = ?3 AND stock >= ?1 RETURNING price_cents",
+                    (
+                        order.quantity.units(),
+                        text(order.created_at),
+                        order.product_id.as_str(),
+                    ),
+                    |row| row.get::<_, i64>(0),
+                )?;
+                let Some(unit_price_cents) = taken else {
+                    let exists = optional_row(
+                        c,
+                        "SELECT 1 FROM products WHERE id = ?",
+                        [order.product_id.as_str()],
+                        |_| Ok(()),
+                    )?;
+                    return Ok(if exists.is_some() {
+                        PlaceOrder::OutOfStock
+                    } else {
+                        PlaceOrder::UnknownProduct
+                    });
+                };
+                let total_cents = unit_price_cents
+                    .checked_mul(order.quantity.units())
+                    .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("order total overflows")))?;
+                execute(
+                    c,
+                    "INSERT INTO orders (id, user_id, product_id, quantity, unit_price_cents, total_cents, status, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        order.id.as_str(),
+                        order.user_id.as_str(),
+                        order.product_id.as_str(),
+                        order.quantity.units(),
+                        unit_price_cents,
+                        total_cents,
+                        OrderStatus::Pending.as_str(),
+                        text(order.created_at),
+                        text(order.created_at),
+                    ),
+                )?;
+                Ok(PlaceOrder::Placed(Order {
+                    unit_price: stored(Price::from_cents(unit_price_cents), "price")?,
+                    total: stored(Price::from_cents(total_cents), "order total")?,
+                    id: order.id,
+                    user_id: order.user_id,
+                    product_id: order.product_id,
+                    quantity: order.quantity,
+                    status: OrderStatus::Pending,
+                    created_at: order.created_at,
+                    updated_at: order.created_at,
+                }))
+            })
             .await
-            .map_err(classify)?;
-        let taken: Option<(i64,)> = sqlx::query_as(
-            "UPDATE products SET stock = stock - ?1, updated_at = ?2 \
-             WHERE id = ?3 AND stock >= ?1 RETURNING price_cents",
-        )
-        .bind(order.quantity.units())
-        .bind(text(order.created_at))
-        .bind(order.product_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(classify)?;
-        let Some((unit_price_cents,)) = taken else {
-            let exists: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM products WHERE id = ?")
-                .bind(order.product_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(classify)?;
-            tx.rollback().await.map_err(classify)?;
-            return Ok(if exists.is_some() {
-                PlaceOrder::OutOfStock
-            } else {
-                PlaceOrder::UnknownProduct
-            });
-        };
-        let unit_price = stored(Price::from_cents(unit_price_cents), "price")?;
-        let total_cents = unit_price_cents
-            .checked_mul(order.quantity.units())
-            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("order total overflows")))?;
-        let total = stored(Price::from_cents(total_cents), "order total")?;
-        sqlx::query(
-            "INSERT INTO orders (id, user_id, product_id, quantity, unit_price_cents, total_cents, status, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(order.id.as_str())
-        .bind(order.user_id.as_str())
-        .bind(order.product_id.as_str())
-        .bind(order.quantity.units())
-        .bind(unit_price_cents)
-        .bind(total_cents)
-        .bind(OrderStatus::Pending.as_str())
-        .bind(text(order.created_at))
-        .bind(text(order.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        tx.commit().await.map_err(classify)?;
-        Ok(PlaceOrder::Placed(Order {
-            id: order.id.clone(),
-            user_id: order.user_id.clone(),
-            product_id: order.product_id.clone(),
-            quantity: order.quantity,
-            unit_price,
-            total,
-            status: OrderStatus::Pending,
-            created_at: order.created_at,
-            updated_at: order.created_at,
-        }))
     }
 
     async fn move_order(
@@ -147,21 +145,25 @@ impl OrderStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<MoveOrder> {
         if !from.is_empty() {
-            let mut sql = QueryBuilder::<Sqlite>::new("UPDATE orders SET status = ");
-            sql.push_bind(to.as_str());
-            sql.push(", updated_at = ").push_bind(text(now));
-            sql.push(" WHERE id = ").push_bind(id.as_str().to_owned());
-            sql.push(" AND status IN (");
-            let mut list = sql.separated(", ");
-            for status in from {
-                list.push_bind(status.as_str());
-            }
-            sql.push(format!(") RETURNING {ORDER_COLUMNS}"));
-            let moved = sql
-                .build_query_as::<OrderRow>()
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(classify)?;
+            let sql = format!(
+                "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status IN ({}) \
+                 RETURNING {ORDER_COLUMNS}",
+                vec!["?"; from.len()].join(", ")
+            );
+            let mut params: Vec<String> =
+                vec![to.as_str().to_owned(), text(now), id.as_str().to_owned()];
+            params.extend(from.iter().map(|status| status.as_str().to_owned()));
+            let moved = self
+                .writer
+                .write(move |c| {
+                    optional_row(
+                        c,
+                        &sql,
+                        rusqlite::params_from_iter(params),
+                        OrderRow::from_written,
+                    )
+                })
+                .await?;
             if let Some(row) = moved {
                 return row.into_order().map(MoveOrder::Moved);
             }

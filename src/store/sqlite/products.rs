@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
+use super::writer::{execute, optional_row};
 use super::{SqliteStore, by_ids, classify, cursor_mismatch, stored, text, timestamp};
 use crate::domain::{
     Description, Price, Product, ProductId, ProductName, ProductPatch, ProductSort, SortKey, Stock,
@@ -46,17 +47,19 @@ fn prefix_upper_bound(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-async fn write_terms(
-    connection: &mut sqlx::SqliteConnection,
+/// Indexes the words of a product's name for search, in the product's
+/// own write.
+fn write_terms(
+    connection: &rusqlite::Connection,
     id: &ProductId,
     name: &ProductName,
-) -> Result<(), sqlx::Error> {
+) -> StoreResult<()> {
     for term in name.search_terms() {
-        sqlx::query("INSERT OR IGNORE INTO product_terms (term, product_id) VALUES (?, ?)")
-            .bind(term)
-            .bind(id.as_str())
-            .execute(&mut *connection)
-            .await?;
+        execute(
+            connection,
+            "INSERT OR IGNORE INTO product_terms (term, product_id) VALUES (?, ?)",
+            (term, id.as_str()),
+        )?;
     }
     Ok(())
 }
@@ -96,26 +99,27 @@ fn push_key(sql: &mut QueryBuilder<Sqlite>, sort: ProductSort, key: &SortKey) ->
 #[async_trait]
 impl ProductStore for SqliteStore {
     async fn insert_product(&self, product: &Product) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(classify)?;
-        sqlx::query(
-            "INSERT INTO products (id, name, name_key, price_cents, stock, description, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(product.id.as_str())
-        .bind(product.name.as_str())
-        .bind(product.name.sort_key())
-        .bind(product.price.cents())
-        .bind(product.stock.units())
-        .bind(product.description.as_str())
-        .bind(text(product.created_at))
-        .bind(text(product.updated_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        write_terms(&mut tx, &product.id, &product.name)
+        let product = product.clone();
+        self.writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "INSERT INTO products (id, name, name_key, price_cents, stock, description, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        product.id.as_str(),
+                        product.name.as_str(),
+                        product.name.sort_key(),
+                        product.price.cents(),
+                        product.stock.units(),
+                        product.description.as_str(),
+                        text(product.created_at),
+                        text(product.updated_at),
+                    ),
+                )?;
+                write_terms(c, &product.id, &product.name)
+            })
             .await
-            .map_err(classify)?;
-        tx.commit().await.map_err(classify)
     }
 
     async fn update_product(
@@ -124,46 +128,51 @@ impl ProductStore for SqliteStore {
         patch: &ProductPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Product>> {
-        let mut tx = self.writer.begin().await.map_err(classify)?;
-        let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE products SET name = COALESCE(?1, name), name_key = COALESCE(?2, name_key), \
-             price_cents = COALESCE(?3, price_cents), stock = COALESCE(?4, stock), \
-             description = COALESCE(?5, description), updated_at = ?6 \
-             WHERE id = ?7 RETURNING {PRODUCT_COLUMNS}"
-        ));
-        let row = sqlx::query_as::<_, ProductRow>(sql)
-            .bind(patch.name.as_ref().map(ProductName::as_str))
-            .bind(patch.name.as_ref().map(ProductName::sort_key))
-            .bind(patch.price.map(Price::cents))
-            .bind(patch.stock.map(Stock::units))
-            .bind(patch.description.as_ref().map(Description::as_str))
-            .bind(text(now))
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(classify)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        if let Some(name) = &patch.name {
-            sqlx::query("DELETE FROM product_terms WHERE product_id = ?")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-            write_terms(&mut tx, id, name).await.map_err(classify)?;
-        }
-        tx.commit().await.map_err(classify)?;
-        row.into_product().map(Some)
+        let (id, patch) = (id.clone(), patch.clone());
+        let row = self
+            .writer
+            .write(move |c| {
+                let sql = format!(
+                    "UPDATE products SET name = COALESCE(?1, name), name_key = COALESCE(?2, name_key), \
+                     price_cents = COALESCE(?3, price_cents), stock = COALESCE(?4, stock), \
+                     description = COALESCE(?5, description), updated_at = ?6 \
+                     WHERE id = ?7 RETURNING {PRODUCT_COLUMNS}"
+                );
+                let row = optional_row(
+                    c,
+                    &sql,
+                    (
+                        patch.name.as_ref().map(ProductName::as_str),
+                        patch.name.as_ref().map(ProductName::sort_key),
+                        patch.price.map(Price::cents),
+                        patch.stock.map(Stock::units),
+                        patch.description.as_ref().map(Description::as_str),
+                        text(now),
+                        id.as_str(),
+                    ),
+                    ProductRow::from_written,
+                )?;
+                if let (Some(_), Some(name)) = (&row, &patch.name) {
+                    execute(
+                        c,
+                        "DELETE FROM product_terms WHERE product_id = ?",
+                        [id.as_str()],
+                    )?;
+                    write_terms(c, &id, name)?;
+                }
+                Ok(row)
+            })
+            .await?;
+        row.map(ProductRow::into_product).transpose()
     }
 
     async fn delete_product(&self, id: &ProductId) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM products WHERE id = ?")
-            .bind(id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(classify)?;
-        Ok(result.rows_affected() > 0)
+        let id = id.as_str().to_owned();
+        let deleted = self
+            .writer
+            .write(move |c| execute(c, "DELETE FROM products WHERE id = ?", [id]))
+            .await?;
+        Ok(deleted > 0)
     }
 
     async fn product_by_id(&self, id: &ProductId) -> StoreResult<Option<Product>> {

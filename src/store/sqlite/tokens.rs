@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::writer::{execute, optional_row};
 use super::{SqliteStore, classify, stored, text};
 use crate::auth::RefreshTokenHash;
 use crate::domain::UserId;
@@ -13,17 +14,23 @@ use crate::store::{NewRefreshToken, RefreshUse, StoreResult, TokenStore};
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, user_id, family, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(token.hash.as_str())
-        .bind(token.user_id.as_str())
-        .bind(&token.family)
-        .bind(text(token.issued_at))
-        .bind(text(token.expires_at))
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
+        let row = (
+            token.hash.as_str().to_owned(),
+            token.user_id.as_str().to_owned(),
+            token.family.clone(),
+            text(token.issued_at),
+            text(token.expires_at),
+        );
+        self.writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "INSERT INTO refresh_tokens (token_hash, user_id, family, issued_at, expires_at) \
+                     VALUES (?, ?, ?, ?, ?)",
+                    row,
+                )
+            })
+            .await?;
         Ok(())
     }
 
@@ -32,31 +39,41 @@ impl TokenStore for SqliteStore {
         hash: &RefreshTokenHash,
         now: DateTime<Utc>,
     ) -> StoreResult<RefreshUse> {
-        let now = text(now);
-        let fresh: Option<(String, String)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET used_at = ?1 \
-             WHERE token_hash = ?2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1 \
-             RETURNING user_id, family",
-        )
-        .bind(&now)
-        .bind(hash.as_str())
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(classify)?;
+        let (now, hash) = (text(now), hash.as_str().to_owned());
+        let pair =
+            |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
+        // One write: the use and, when it was not fresh, the check for an
+        // earlier use see the same state.
+        let (fresh, reused) = self
+            .writer
+            .write(move |c| {
+                let fresh = optional_row(
+                    c,
+                    "UPDATE refresh_tokens SET used_at = ?1 \
+                     WHERE token_hash = ?2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1 \
+                     RETURNING user_id, family",
+                    (&now, &hash),
+                    pair,
+                )?;
+                if fresh.is_some() {
+                    return Ok((fresh, None));
+                }
+                let reused = optional_row(
+                    c,
+                    "SELECT user_id, family FROM refresh_tokens \
+                     WHERE token_hash = ? AND used_at IS NOT NULL AND revoked_at IS NULL",
+                    [&hash],
+                    pair,
+                )?;
+                Ok((None, reused))
+            })
+            .await?;
         if let Some((user_id, family)) = fresh {
             return Ok(RefreshUse::Fresh {
                 user_id: stored(UserId::parse(&user_id), "user id")?,
                 family,
             });
         }
-        let reused: Option<(String, String)> = sqlx::query_as(
-            "SELECT user_id, family FROM refresh_tokens \
-             WHERE token_hash = ? AND used_at IS NOT NULL AND revoked_at IS NULL",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(classify)?;
         match reused {
             Some((user_id, family)) => Ok(RefreshUse::Reused {
                 user_id: stored(UserId::parse(&user_id), "user id")?,
@@ -67,15 +84,18 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_refresh_family(&self, family: &str, now: DateTime<Utc>) -> StoreResult<u64> {
-        let result = sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
-        )
-        .bind(text(now))
-        .bind(family)
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
-        Ok(result.rows_affected())
+        let params = (text(now), family.to_owned());
+        let revoked = self
+            .writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL",
+                    params,
+                )
+            })
+            .await?;
+        Ok(revoked as u64)
     }
 
     async fn revoke_user_refresh_tokens(
@@ -83,15 +103,18 @@ impl TokenStore for SqliteStore {
         user: &UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let result = sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-        )
-        .bind(text(now))
-        .bind(user.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
-        Ok(result.rows_affected())
+        let params = (text(now), user.as_str().to_owned());
+        let revoked = self
+            .writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                    params,
+                )
+            })
+            .await?;
+        Ok(revoked as u64)
     }
 
     async fn refresh_token_owner(

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
+use super::writer::{execute, optional_row};
 use super::{SqliteStore, by_ids, classify, push_time_keyset, stored, text, timestamp};
 use crate::domain::{AccountStatus, Cursor, Email, NewUser, Role, User, UserId, UserName};
 use crate::store::{Credentials, StoreResult, UserStore};
@@ -60,19 +61,20 @@ impl SqliteStore {
         active: Option<bool>,
         sessions_valid_from: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "UPDATE users SET role = COALESCE(?, role), active = COALESCE(?, active), \
              sessions_valid_from = MAX(sessions_valid_from, ?) \
              WHERE id = ? RETURNING {USER_COLUMNS}"
-        ));
-        sqlx::query_as::<_, UserRow>(sql)
-            .bind(role.map(Role::as_str))
-            .bind(active.map(i64::from))
-            .bind(sessions_valid_from.timestamp_millis())
-            .bind(id.as_str())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(classify)?
+        );
+        let params = (
+            role.map(Role::as_str),
+            active.map(i64::from),
+            sessions_valid_from.timestamp_millis(),
+            id.as_str().to_owned(),
+        );
+        self.writer
+            .write(move |c| optional_row(c, &sql, params, UserRow::from_written))
+            .await?
             .map(UserRow::into_user)
             .transpose()
     }
@@ -81,18 +83,24 @@ impl SqliteStore {
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn insert_user(&self, user: &NewUser) -> StoreResult<User> {
-        sqlx::query(
-            "INSERT INTO users (id, name, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(user.id.as_str())
-        .bind(user.name.as_str())
-        .bind(user.email.as_str())
-        .bind(&user.password_hash)
-        .bind(user.role.as_str())
-        .bind(text(user.created_at))
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
+        let row = (
+            user.id.as_str().to_owned(),
+            user.name.as_str().to_owned(),
+            user.email.as_str().to_owned(),
+            user.password_hash.clone(),
+            user.role.as_str(),
+            text(user.created_at),
+        );
+        self.writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "INSERT INTO users (id, name, email, password_hash, role, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+            })
+            .await?;
         Ok(User {
             id: user.id.clone(),
             name: user.name.clone(),
@@ -151,15 +159,18 @@ impl UserStore for SqliteStore {
     }
 
     async fn end_user_sessions(&self, id: &UserId, from: DateTime<Utc>) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE users SET sessions_valid_from = MAX(sessions_valid_from, ?) WHERE id = ?",
-        )
-        .bind(from.timestamp_millis())
-        .bind(id.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
-        Ok(result.rows_affected() > 0)
+        let params = (from.timestamp_millis(), id.as_str().to_owned());
+        let changed = self
+            .writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "UPDATE users SET sessions_valid_from = MAX(sessions_valid_from, ?) WHERE id = ?",
+                    params,
+                )
+            })
+            .await?;
+        Ok(changed > 0)
     }
 
     async fn account_status(&self, id: &UserId) -> StoreResult<Option<AccountStatus>> {
@@ -191,12 +202,17 @@ impl UserStore for SqliteStore {
     }
 
     async fn touch_last_active(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET last_active = ?1 WHERE id = ?2 AND (last_active IS NULL OR last_active < ?1)")
-            .bind(text(at))
-            .bind(id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(classify)?;
+        let params = (text(at), id.as_str().to_owned());
+        self.writer
+            .write(move |c| {
+                execute(
+                    c,
+                    "UPDATE users SET last_active = ?1 \
+                     WHERE id = ?2 AND (last_active IS NULL OR last_active < ?1)",
+                    params,
+                )
+            })
+            .await?;
         Ok(())
     }
 

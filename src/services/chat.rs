@@ -17,7 +17,7 @@ use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
     Conversation, ConversationListing, IdempotencyKey, Message, MessageId, MessageListing,
-    Outgoing, Page, UserId,
+    Outgoing, Page, Position, UserId,
 };
 use crate::error::AppError;
 use crate::hub::{Audience, ConnectionId, Event, Hub};
@@ -73,6 +73,25 @@ fn spawn_delivery_marks(store: Arc<dyn Store>) -> mpsc::UnboundedSender<MessageI
         }
     });
     marks
+}
+
+/// Who hears that a message was sent: both people of its thread (the
+/// sender's other connections show it too).
+fn sent_to(message: &Message) -> Audience {
+    Audience::Users(vec![message.to.clone(), message.from.clone()])
+}
+
+/// A message the send stored now, with what is still to publish (its event,
+/// audience, log time and position; `None` for a retry's earlier message,
+/// published when it was first sent).
+struct Sent {
+    message: Message,
+    logged: Option<(
+        Audience,
+        Event,
+        chrono::DateTime<chrono::Utc>,
+        Option<Position>,
+    )>,
 }
 
 /// The chat service. Cheap to clone.
@@ -193,7 +212,12 @@ impl Chat {
                 &principal.user_id,
                 key,
                 &request,
-                |id: MessageId| async move { self.store.message_by_id(&id).await },
+                |id: MessageId| async move {
+                    Ok(self.store.message_by_id(&id).await?.map(|message| Sent {
+                        message,
+                        logged: None,
+                    }))
+                },
                 |id: MessageId| async move {
                     let message = Message {
                         id,
@@ -205,26 +229,38 @@ impl Chat {
                         created_at: now(),
                     };
                     let started = std::time::Instant::now();
-                    self.store.insert_message(&message).await?;
+                    // The message and its event's log entry in one store
+                    // write (one commit on SQLite; BENCHMARKS.md, W1).
+                    let audience = sent_to(&message);
+                    let event = Event::MessageSent {
+                        message: message.clone(),
+                        origin,
+                    };
+                    let logged = match self.events.entry(&audience, &event) {
+                        Some(entry) => {
+                            let position =
+                                self.store.insert_logged_message(&message, &entry).await?;
+                            Some((audience, event, entry.at, position))
+                        }
+                        None => {
+                            self.store.insert_message(&message).await?;
+                            self.events.record(audience, event).await;
+                            None
+                        }
+                    };
                     crate::metrics::message_persisted(started.elapsed());
-                    Ok(Ok(message))
+                    Ok(Ok(Sent { message, logged }))
                 },
             )
             .await?;
-        let message = match created {
-            Created::New(message) => message,
-            Created::Earlier(sent) => return Ok(sent),
+        let Sent { message, logged } = match created {
+            Created::New(sent) => sent,
+            Created::Earlier(sent) => return Ok(sent.message),
         };
         self.typing.stop(&message.from, &message.to);
-        self.events
-            .record(
-                Audience::Users(vec![message.to.clone(), message.from.clone()]),
-                Event::MessageSent {
-                    message: message.clone(),
-                    origin,
-                },
-            )
-            .await;
+        if let Some((audience, event, at, position)) = logged {
+            self.events.logged(audience, event, at, position).await;
+        }
         self.presence.touch(&principal.user_id).await;
         Ok(message)
     }

@@ -231,6 +231,15 @@ impl MessageStore for CountingStore {
         self.inner.insert_message(message).await
     }
 
+    async fn insert_logged_message(
+        &self,
+        message: &Message,
+        entry: &NewLogEntry,
+    ) -> StoreResult<Option<Position>> {
+        self.count("insert_logged_message");
+        self.inner.insert_logged_message(message, entry).await
+    }
+
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
         self.count("message_page");
         self.inner.message_page(query).await

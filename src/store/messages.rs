@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
-use crate::domain::{Conversation, Cursor, Message, MessageId, UserId};
+use super::{NewLogEntry, StoreResult};
+use crate::domain::{Conversation, Cursor, Message, MessageId, Position, UserId};
 
 /// A page of messages, newest first, before a position.
 #[derive(Debug, Clone)]
@@ -28,6 +28,18 @@ pub struct MessageQuery {
 pub trait MessageStore: Send + Sync {
     /// Stores a message (before anything is acknowledged or delivered).
     async fn insert_message(&self, message: &Message) -> StoreResult<()>;
+    /// Stores a message and appends `entry`, the log entry of its sending,
+    /// returning the entry's position: the chat path's one write. On SQLite
+    /// both are one transaction (one commit per message, or fewer, instead
+    /// of two). On MongoDB the message is inserted first, then the entry
+    /// appended; when only the append fails the message stands and the
+    /// answer is `None` (the event then goes out live, without a position,
+    /// as any event the log could not take).
+    async fn insert_logged_message(
+        &self,
+        message: &Message,
+        entry: &NewLogEntry,
+    ) -> StoreResult<Option<Position>>;
     /// Messages of a participant (or of one thread), newest first.
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>>;
     /// Number of messages of a participant (or of one thread, with `peer`):

@@ -107,8 +107,18 @@ struct Inner {
     requests: mpsc::Sender<Record>,
     /// Logged events other processes wrote, as the backplane brings them.
     arrivals: mpsc::Sender<Published>,
+    /// Events whose entry a store write of this process appended itself
+    /// ([`EventLog::logged`]).
+    written: mpsc::Sender<Published>,
     /// The appender's ends, taken by [`EventLog::start`].
-    pending: Mutex<Option<(mpsc::Receiver<Record>, mpsc::Receiver<Published>)>>,
+    pending: Mutex<Option<Receivers>>,
+}
+
+/// The appender's ends of its queues.
+struct Receivers {
+    requests: mpsc::Receiver<Record>,
+    arrivals: mpsc::Receiver<Published>,
+    written: mpsc::Receiver<Published>,
 }
 
 /// One event to append, and who waits for its position.
@@ -124,6 +134,7 @@ impl EventLog {
     pub fn new(store: Arc<dyn Store>, hub: Hub) -> Self {
         let (requests, pending_requests) = mpsc::channel(QUEUE);
         let (arrivals, pending_arrivals) = mpsc::channel(QUEUE);
+        let (written, pending_written) = mpsc::channel(QUEUE);
         EventLog {
             inner: Arc::new(Inner {
                 store,
@@ -131,7 +142,12 @@ impl EventLog {
                 published: AtomicU64::new(0),
                 requests,
                 arrivals,
-                pending: Mutex::new(Some((pending_requests, pending_arrivals))),
+                written,
+                pending: Mutex::new(Some(Receivers {
+                    requests: pending_requests,
+                    arrivals: pending_arrivals,
+                    written: pending_written,
+                })),
             }),
         }
     }
@@ -143,7 +159,7 @@ impl EventLog {
     /// # Errors
     /// `UNAVAILABLE` when the store cannot be read; `INTERNAL` when started twice.
     pub async fn start(&self) -> Result<JoinHandle<()>, AppError> {
-        let Some((requests, arrivals)) = self.inner.pending.lock().await.take() else {
+        let Some(receivers) = self.inner.pending.lock().await.take() else {
             return Err(AppError::Internal(anyhow::anyhow!(
                 "the event log was started twice"
             )));
@@ -158,7 +174,7 @@ impl EventLog {
                 ahead: BTreeMap::new(),
                 hole_deadline: None,
             }
-            .run(requests, arrivals)
+            .run(receivers)
             .await;
         }))
     }
@@ -191,6 +207,45 @@ impl EventLog {
             return None;
         }
         position.await.ok().flatten()
+    }
+
+    /// The log entry of `event`, for a store write that appends it in the
+    /// same transaction as the change it reports (a chat message:
+    /// [`MessageStore::insert_logged_message`](crate::store::MessageStore::insert_logged_message)),
+    /// then hands the position to [`logged`](Self::logged). `None` for a
+    /// live-only event.
+    pub fn entry(&self, audience: &Audience, event: &Event) -> Option<NewLogEntry> {
+        Some(NewLogEntry {
+            at: now(),
+            kind: event.kind().to_owned(),
+            scope: codec::scope(audience),
+            payload: codec::encode(event)?,
+        })
+    }
+
+    /// Publishes an event whose [`entry`](Self::entry) a store write
+    /// appended at `position`: relayed to the other processes at once, and
+    /// published here in position order, as [`record`](Self::record)
+    /// publishes. Without a position (the log could not take it) it goes
+    /// out live. Does not wait for the publication.
+    pub async fn logged(
+        &self,
+        audience: Audience,
+        event: Event,
+        at: chrono::DateTime<chrono::Utc>,
+        position: Option<Position>,
+    ) {
+        let Some(position) = position else {
+            self.inner.hub.publish(audience, event);
+            return;
+        };
+        let event = Published::new(Some(position), at, audience, event);
+        if let Err(mpsc::error::SendError(event)) = self.inner.written.send(event).await {
+            // Only when the appender is gone (shutdown): live is all there is.
+            self.inner
+                .hub
+                .publish(event.audience.clone(), event.event.clone());
+        }
     }
 
     /// A logged event another process wrote, as the backplane brought it:
@@ -375,11 +430,12 @@ struct Appender {
 }
 
 impl Appender {
-    async fn run(
-        mut self,
-        mut requests: mpsc::Receiver<Record>,
-        mut arrivals: mpsc::Receiver<Published>,
-    ) {
+    async fn run(mut self, receivers: Receivers) {
+        let Receivers {
+            mut requests,
+            mut arrivals,
+            mut written,
+        } = receivers;
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The batch being written: while the store works on it, what other
@@ -391,6 +447,17 @@ impl Appender {
                 Some(event) = arrivals.recv() => {
                     self.hold(event);
                     while let Ok(event) = arrivals.try_recv() {
+                        self.hold(event);
+                    }
+                    self.publish_held();
+                }
+                Some(event) = written.recv() => {
+                    // Written by this process: the others hear of it at
+                    // once, as of the appender's own batches.
+                    self.inner.hub.relay(&event);
+                    self.hold(event);
+                    while let Ok(event) = written.try_recv() {
+                        self.inner.hub.relay(&event);
                         self.hold(event);
                     }
                     self.publish_held();

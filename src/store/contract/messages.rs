@@ -7,8 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 
 use super::customer;
+use super::event_log::log_entry;
 use crate::domain::{Conversation, Message, MessageId, MessageText, UserId};
-use crate::store::{MessageQuery, Store, StoreError, now};
+use crate::store::{EventScope, LogQuery, MessageQuery, Store, StoreError, now};
 
 /// `from` writes to `to` at `at`: neither seen nor delivered yet.
 fn message_at(from: &UserId, to: &UserId, at: DateTime<Utc>) -> Message {
@@ -536,6 +537,50 @@ pub async fn a_message_is_found_by_id(store: &dyn Store) {
     assert_eq!(
         store.message_by_id(&MessageId::generate()).await.unwrap(),
         None
+    );
+}
+
+pub async fn a_logged_message_is_stored_with_its_entry_at_the_next_position(store: &dyn Store) {
+    let ada = customer(store, "ada-logged@example.com").await;
+    let bob = customer(store, "bob-logged@example.com").await;
+    let before = store
+        .append_events(&[log_entry("before", EventScope::default(), now())])
+        .await
+        .unwrap();
+    let message = message_at(&ada, &bob, now());
+    let entry = log_entry("sent", EventScope::default(), now());
+    let position = store
+        .insert_logged_message(&message, &entry)
+        .await
+        .unwrap()
+        .expect("the log took the entry");
+    assert_eq!(position, before[0].next());
+    assert_eq!(
+        store.message_by_id(&message.id).await.unwrap(),
+        Some(message.clone())
+    );
+    let logged = store
+        .read_events(&LogQuery {
+            after: before[0],
+            up_to: position,
+            reader: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].entry, entry);
+    assert!(
+        matches!(
+            store.insert_logged_message(&message, &entry).await,
+            Err(StoreError::Duplicate)
+        ),
+        "the same message twice"
+    );
+    assert_eq!(
+        store.event_log_bounds().await.unwrap().head,
+        position,
+        "a refused message leaves no entry behind"
     );
 }
 

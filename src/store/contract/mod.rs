@@ -42,6 +42,7 @@ macro_rules! for_each_contract_test {
             the_first_claim_of_an_idempotency_key_holds_until_it_expires,
             concurrent_claims_of_one_key_agree_on_one_result,
             a_message_is_found_by_id,
+            a_logged_message_is_stored_with_its_entry_at_the_next_position,
             messages_are_fetched_in_batches,
             users_are_counted,
             last_activity_is_recorded_and_never_moves_backwards,

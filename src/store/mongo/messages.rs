@@ -13,8 +13,12 @@ use super::{
     MongoStore, by_ids, chrono, classify, collect, cursor_id, cursor_mismatch, date, domain_id,
     number, object_id, stored, time_position,
 };
-use crate::domain::{Conversation, Cursor, Message, MessageId, MessageText, SortKey, UserId};
-use crate::store::{MessageQuery, MessageStore, StoreError, StoreResult};
+use crate::domain::{
+    Conversation, Cursor, Message, MessageId, MessageText, Position, SortKey, UserId,
+};
+use crate::store::{
+    EventLogStore as _, MessageQuery, MessageStore, NewLogEntry, StoreError, StoreResult,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,6 +100,22 @@ impl MessageStore for MongoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn insert_logged_message(
+        &self,
+        message: &Message,
+        entry: &NewLogEntry,
+    ) -> StoreResult<Option<Position>> {
+        self.insert_message(message).await?;
+        match self.append_events(std::slice::from_ref(entry)).await {
+            Ok(positions) => Ok(positions.first().copied()),
+            Err(error) => {
+                crate::metrics::store_error("event_log");
+                tracing::error!(%error, "could not log a stored message; it goes out live only");
+                Ok(None)
+            }
+        }
     }
 
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {

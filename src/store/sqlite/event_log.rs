@@ -52,48 +52,63 @@ impl EventRow {
     }
 }
 
+/// One log entry as the writer inserts it (owned: it crosses to the
+/// writer thread).
+pub(super) struct EventInsert {
+    at: String,
+    kind: String,
+    everyone: bool,
+    admins: bool,
+    users: String,
+    payload: String,
+}
+
+impl EventInsert {
+    pub(super) fn of(entry: &NewLogEntry) -> StoreResult<Self> {
+        let users: Vec<&str> = entry.scope.users.iter().map(UserId::as_str).collect();
+        Ok(EventInsert {
+            at: text(entry.at),
+            kind: entry.kind.clone(),
+            everyone: entry.scope.everyone,
+            admins: entry.scope.admins,
+            users: serde_json::to_string(&users).map_err(|e| StoreError::Internal(e.into()))?,
+            payload: entry.payload.clone(),
+        })
+    }
+
+    /// Appends the entry (on the writer thread) and returns its position.
+    pub(super) fn run(self, connection: &rusqlite::Connection) -> StoreResult<Position> {
+        let position = optional_row(
+            connection,
+            "INSERT INTO events (at, kind, everyone, admins, users, payload) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING position",
+            (
+                self.at,
+                self.kind,
+                self.everyone,
+                self.admins,
+                self.users,
+                self.payload,
+            ),
+            |row| row.get::<_, i64>(0),
+        )?
+        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no position returned")))?;
+        Ok(Position::new(stored(u64::try_from(position), "position")?))
+    }
+}
+
 #[async_trait]
 impl EventLogStore for SqliteStore {
     async fn append_events(&self, entries: &[NewLogEntry]) -> StoreResult<Vec<Position>> {
         let rows = entries
             .iter()
-            .map(|entry| {
-                let users: Vec<&str> = entry.scope.users.iter().map(UserId::as_str).collect();
-                Ok((
-                    text(entry.at),
-                    entry.kind.clone(),
-                    entry.scope.everyone,
-                    entry.scope.admins,
-                    serde_json::to_string(&users).map_err(|e| StoreError::Internal(e.into()))?,
-                    entry.payload.clone(),
-                ))
-            })
+            .map(EventInsert::of)
             .collect::<StoreResult<Vec<_>>>()?;
         // One write on the one writer: positions are handed out in commit
         // order, so a reader never sees `n` before `n - 1`.
-        let positions = self
-            .writer
-            .write(move |c| {
-                rows.into_iter()
-                    .map(|row| {
-                        optional_row(
-                            c,
-                            "INSERT INTO events (at, kind, everyone, admins, users, payload) \
-                             VALUES (?, ?, ?, ?, ?, ?) RETURNING position",
-                            row,
-                            |row| row.get::<_, i64>(0),
-                        )?
-                        .ok_or_else(|| {
-                            StoreError::Internal(anyhow::anyhow!("no position returned"))
-                        })
-                    })
-                    .collect::<StoreResult<Vec<i64>>>()
-            })
-            .await?;
-        positions
-            .into_iter()
-            .map(|position| Ok(Position::new(stored(u64::try_from(position), "position")?)))
-            .collect()
+        self.writer
+            .write(move |c| rows.into_iter().map(|row| row.run(c)).collect())
+            .await
     }
 
     async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {

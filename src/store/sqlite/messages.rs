@@ -6,12 +6,15 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
+use super::event_log::EventInsert;
 use super::writer::{classify as classify_written, execute};
 use super::{
     SqliteStore, by_ids, classify, cursor_mismatch, push_time_keyset, stored, text, timestamp,
 };
-use crate::domain::{Conversation, Cursor, Message, MessageId, MessageText, SortKey, UserId};
-use crate::store::{MessageQuery, MessageStore, StoreResult};
+use crate::domain::{
+    Conversation, Cursor, Message, MessageId, MessageText, Position, SortKey, UserId,
+};
+use crate::store::{MessageQuery, MessageStore, NewLogEntry, StoreResult};
 
 const MESSAGE_COLUMNS: &str = "id, from_id, to_id, text, seen_at, delivered, created_at";
 
@@ -38,6 +41,50 @@ impl MessageRow {
             delivered: self.delivered != 0,
             created_at: timestamp(&self.created_at)?,
         })
+    }
+}
+
+/// One message as the writer inserts it (owned: it crosses to the writer
+/// thread).
+struct MessageInsert {
+    id: String,
+    from: String,
+    to: String,
+    text: String,
+    seen_at: Option<String>,
+    delivered: i64,
+    created_at: String,
+}
+
+impl MessageInsert {
+    fn of(message: &Message) -> Self {
+        MessageInsert {
+            id: message.id.as_str().to_owned(),
+            from: message.from.as_str().to_owned(),
+            to: message.to.as_str().to_owned(),
+            text: message.text.as_str().to_owned(),
+            seen_at: message.seen_at.map(text),
+            delivered: i64::from(message.delivered),
+            created_at: text(message.created_at),
+        }
+    }
+
+    fn run(self, connection: &rusqlite::Connection) -> StoreResult<()> {
+        execute(
+            connection,
+            "INSERT INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.id,
+                self.from,
+                self.to,
+                self.text,
+                self.seen_at,
+                self.delivered,
+                self.created_at,
+            ),
+        )
+        .map(drop)
     }
 }
 
@@ -71,24 +118,22 @@ fn push_participants(sql: &mut QueryBuilder<Sqlite>, participant: &UserId, peer:
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> StoreResult<()> {
-        let row = (
-            message.id.as_str().to_owned(),
-            message.from.as_str().to_owned(),
-            message.to.as_str().to_owned(),
-            message.text.as_str().to_owned(),
-            message.seen_at.map(text),
-            i64::from(message.delivered),
-            text(message.created_at),
-        );
+        let row = MessageInsert::of(message);
+        self.writer.write(move |c| row.run(c)).await
+    }
+
+    async fn insert_logged_message(
+        &self,
+        message: &Message,
+        entry: &NewLogEntry,
+    ) -> StoreResult<Option<Position>> {
+        let row = MessageInsert::of(message);
+        let logged = EventInsert::of(entry)?;
+        // One write: the message and its log entry commit together.
         self.writer
             .write(move |c| {
-                execute(
-                    c,
-                    "INSERT INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                .map(drop)
+                row.run(c)?;
+                logged.run(c).map(Some)
             })
             .await
     }

@@ -156,14 +156,13 @@ fn serve(connection: &Connection, queue: &mpsc::Receiver<Job>, commits: &AtomicU
             }
         }
         crate::metrics::sqlite_commit(batch.len());
-        if commit_batch(connection, batch.drain(..)) {
-            commits.fetch_add(1, Ordering::Relaxed);
-        }
+        commit_batch(connection, batch.drain(..), commits);
     }
 }
 
-/// Runs one batch; true when its transaction committed.
-fn commit_batch(connection: &Connection, jobs: impl Iterator<Item = Job>) -> bool {
+/// Runs one batch in one transaction, counted in `commits` when it commits
+/// (before its callers hear of it).
+fn commit_batch(connection: &Connection, jobs: impl Iterator<Item = Job>, commits: &AtomicU64) {
     let mut answers: Vec<Answer> = Vec::with_capacity(BATCH);
     let mut begun = begin(connection);
     for job in jobs {
@@ -182,12 +181,12 @@ fn commit_batch(connection: &Connection, jobs: impl Iterator<Item = Job>) -> boo
         }
     }
     if begun.is_err() {
-        return false;
+        return;
     }
     match connection.execute_batch("COMMIT") {
         Ok(()) => {
+            commits.fetch_add(1, Ordering::Relaxed);
             answers.into_iter().for_each(|answer| answer(Ok(())));
-            true
         }
         Err(error) => {
             let why = error.to_string();
@@ -195,7 +194,6 @@ fn commit_batch(connection: &Connection, jobs: impl Iterator<Item = Job>) -> boo
                 let _ = connection.execute_batch("ROLLBACK");
             }
             fail_all(&mut answers, &why);
-            false
         }
     }
 }

@@ -51,7 +51,7 @@
 #     CHAT_SECONDS=5 benches/side-by-side.sh
 # Results: target/side-by-side/results.jsonl (one loadgen JSON line per run)
 # and target/side-by-side/tables.md (OUT=<dir> puts them, the logs and the
-# Node reference elsewhere).
+# Node references elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # W1 to W6 against Realtime Dashboard, the Express + Socket.IO reference and
-# the limit server, back to back with the same parameters; every server is
-# started fresh for every workload and stopped after it. W7 (one process
-# against two of one cluster) on request, see below.
+# the limit server, and the GraphQL workloads (W5 over GraphQL, W6) against
+# the Apollo Server 4 + graphql-ws reference too, back to back with the same
+# parameters; every server is started fresh for every workload and stopped
+# after it. W7 (one process against two of one cluster) on request, see below.
 #
 #   benches/side-by-side.sh            # the full run of BENCHMARKS.md
 #   CONNECTIONS=1000 benches/side-by-side.sh   # a lighter one
@@ -10,10 +11,23 @@
 #   WORKLOADS=cluster benches/side-by-side.sh   # W7 (opt-in, not in the default list)
 #
 # Needs: cargo, node and npm (not for WORKLOADS=cluster alone), python3 (for
-# the tables). The reference server
-# is copied out of NODE_REF (default: ../shared/peers/node-socketio-reference,
-# beside the checkout) into target/side-by-side and installed there with npm;
-# nothing of it is written into the repository.
+# the tables and the GraphQL reference's secret). The Socket.IO reference
+# server is copied out of NODE_REF (default:
+# ../shared/peers/node-socketio-reference, beside the checkout) into
+# $OUT/node-ref and installed there with npm; the GraphQL reference (for
+# `reads` and `subscriptions`) likewise out of GQL_REF (default:
+# ../shared/peers/node-graphql-reference) into $OUT/graphql-ref. Nothing of
+# either is written into the repository.
+#
+# The GraphQL reference (flavor `apollo`, port 4404) runs W5 `products(first:
+# 20)` over GraphQL and W6 right after ours, each on a fresh process with a
+# JWT_SECRET generated for it and passed in its environment only (never
+# written anywhere). Its Product has no createdAt/updatedAt, so its W5 read
+# selects 5 fields per product where ours selects 7 (loadgen notes it in the
+# result); it has no Socket.IO, so W1 to W4 do not run against it. The
+# tables then give the ratios issue 12 sets targets on: GraphQL products
+# requests per second ours / Apollo, W6 server CPU per delivery ours /
+# Apollo, and W6 p99 against our W2 p99 when W2 ran in the same run.
 #
 # W7, the `cluster` workload: ours only, on MongoDB with the Redis backplane.
 # For chat (PAIRS, RATE, CHAT_SECONDS, as W1) and for fan-out (CONNECTIONS,
@@ -37,11 +51,12 @@
 #     CHAT_SECONDS=5 benches/side-by-side.sh
 # Results: target/side-by-side/results.jsonl (one loadgen JSON line per run)
 # and target/side-by-side/tables.md (OUT=<dir> puts them, the logs and the
-# Node reference elsewhere).
+# Node references elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NODE_REF=${NODE_REF:-../shared/peers/node-socketio-reference}
+GQL_REF=${GQL_REF:-../shared/peers/node-graphql-reference}
 OUT=${OUT:-target/side-by-side}
 CONNECTIONS=${CONNECTIONS:-10000}
 PAIRS=${PAIRS:-50}
@@ -54,7 +69,7 @@ WORKLOADS=${WORKLOADS:-chat fanout idle connect reads subscriptions}
 PROFILE=${PROFILE:-release}
 ADMIN_EMAIL=admin@example.com
 ADMIN_PASSWORD=admin-password-1
-OURS_PORT=4400 NODE_PORT=4401 LIMIT_PORT=4402 OURS2_PORT=4403
+OURS_PORT=4400 NODE_PORT=4401 LIMIT_PORT=4402 OURS2_PORT=4403 APOLLO_PORT=4404
 
 mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
@@ -90,6 +105,13 @@ if wants chat || wants fanout || wants idle || wants connect || wants reads; the
   cp "$NODE_REF/server.js" "$NODE_REF/package.json" "$NODE_REF/package-lock.json" "$OUT/node-ref/"
   (cd "$OUT/node-ref" && npm ci --no-audit --no-fund --silent)
 fi
+if wants reads || wants subscriptions; then
+  echo "== installing the GraphQL reference into $OUT/graphql-ref"
+  rm -rf "$OUT/graphql-ref"
+  mkdir -p "$OUT/graphql-ref"
+  cp "$GQL_REF/server.js" "$GQL_REF/package.json" "$GQL_REF/package-lock.json" "$OUT/graphql-ref/"
+  (cd "$OUT/graphql-ref" && npm ci --no-audit --no-fund --silent)
+fi
 
 SERVER_PID=
 wait_for_port() {
@@ -119,6 +141,16 @@ start() {
       SERVER_PID=$!
       wait_for_port $NODE_PORT
       ;;
+    apollo)
+      # A signing secret of its own for every run, in its environment only
+      # (the reference would otherwise sign with a fixed default).
+      local secret
+      secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+      (cd "$OUT/graphql-ref" && PORT=$APOLLO_PORT JWT_SECRET="$secret" ADMIN_EMAIL=$ADMIN_EMAIL \
+        ADMIN_PASSWORD=$ADMIN_PASSWORD exec node server.js) >"$OUT/apollo.log" 2>&1 &
+      SERVER_PID=$!
+      wait_for_port $APOLLO_PORT
+      ;;
     limit)
       $LOADGEN limit-server --listen 127.0.0.1:$LIMIT_PORT >"$OUT/limit.log" 2>&1 &
       SERVER_PID=$!
@@ -132,7 +164,14 @@ stop() {
   # Let the closed connections of this run leave TIME_WAIT on the server side.
   sleep 2
 }
-port_of() { case "$1" in ours) echo $OURS_PORT ;; node) echo $NODE_PORT ;; limit) echo $LIMIT_PORT ;; esac; }
+port_of() {
+  case "$1" in
+    ours) echo $OURS_PORT ;;
+    node) echo $NODE_PORT ;;
+    limit) echo $LIMIT_PORT ;;
+    apollo) echo $APOLLO_PORT ;;
+  esac
+}
 
 # run <flavor> <workload> [args...]
 run() {
@@ -162,8 +201,12 @@ done
 wants reads && for flavor in ours node; do
   run $flavor reads --door rest --concurrency "$READ_CONCURRENCY" --duration "$READ_SECONDS"
 done
-wants reads && run ours reads --door graphql --concurrency "$READ_CONCURRENCY" --duration "$READ_SECONDS"
-wants subscriptions && run ours subscriptions --connections "$CONNECTIONS" --events "$EVENTS"
+wants reads && for flavor in ours apollo; do
+  run $flavor reads --door graphql --concurrency "$READ_CONCURRENCY" --duration "$READ_SECONDS"
+done
+wants subscriptions && for flavor in ours apollo; do
+  run $flavor subscriptions --connections "$CONNECTIONS" --events "$EVENTS"
+done
 
 # --- W7: one process against two of one cluster (MongoDB + Redis backplane)
 

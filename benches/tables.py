@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Markdown tables from loadgen's JSON lines (benches/side-by-side.sh).
 
-One table per workload (and per door for W5), one row per server, then the
-ratios of ours to each baseline for the figures the targets are set on. W7
+One table per workload (and per door for W5), one row per server, what
+loadgen noted about a row (a run cut short, the Apollo reference's smaller W5
+selection), then the ratios of ours to each baseline for the figures the
+targets are set on. Last, the GraphQL targets of issue 12 with their
+verdicts: GraphQL `products` requests per second ours / Apollo (at least
+4x), W6 server CPU per delivery ours / Apollo (at most 0.25x) and W6 p99
+against our W2 p99 from the same run (at most 1.5x). W7
 (`WORKLOADS=cluster`) compares two processes of one cluster with one process,
 both on MongoDB with the Redis backplane: the added p99 and the ratio of
 server CPU per unit (summed over the processes).
@@ -71,6 +76,13 @@ def main(path):
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rs:
             print(row(r))
+        remarks = [
+            f"- {label(r)}: {remark}"
+            for r in rs
+            for remark in ([r["limited_by"]] if r.get("limited_by") else []) + r.get("notes", [])
+        ]
+        if remarks:
+            print("\n" + "\n".join(remarks))
         ours = next((r for r in rs if r["flavor"] == "ours"), None)
         if ours:
             for base in (r for r in rs if r["flavor"] != "ours"):
@@ -84,10 +96,58 @@ def main(path):
         if key.startswith("W7"):
             cluster_comparison(rs)
         print()
-    w2 = next((r for r in runs if r["workload"] == "W2 fan-out" and r["flavor"] == "ours"), None)
-    w6 = next((r for r in runs if r["workload"] == "W6 subscriptions"), None)
-    if w2 and w6 and w2.get("latency") and w6.get("latency"):
-        print(f"W6 p99 / our W2 p99: {ratio(w6['latency']['p99_us'], w2['latency']['p99_us'])}\n")
+    graphql_targets(runs)
+
+
+def find(runs, workload, flavor, door=None):
+    """The first run of `workload` against `flavor` (through `door` for W5)."""
+    return next(
+        (
+            r
+            for r in runs
+            if r["workload"] == workload
+            and r["flavor"] == flavor
+            and (door is None or r["params"].get("door") == door)
+        ),
+        None,
+    )
+
+
+def verdict(value, bound, at_least):
+    """`value` (a ratio) against its target, or nothing when there is none."""
+    if value is None:
+        return "–"
+    met = value >= bound if at_least else value <= bound
+    sign = "≥" if at_least else "≤"
+    return f"{value:.2f}× (target {sign} {bound}×: {'met' if met else 'missed'})"
+
+
+def quotient(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def graphql_targets(runs):
+    """Issue 12's GraphQL targets, each printed only when both its runs are here."""
+    lines = []
+    ours_reads = find(runs, "W5 reads", "ours", "GraphQL products")
+    apollo_reads = find(runs, "W5 reads", "apollo", "GraphQL products")
+    if ours_reads and apollo_reads:
+        rps = quotient(ours_reads["per_second"], apollo_reads["per_second"])
+        lines.append(f"GraphQL products requests per second, ours / Apollo: {verdict(rps, 4, True)}")
+    ours_w6 = find(runs, "W6 subscriptions", "ours")
+    apollo_w6 = find(runs, "W6 subscriptions", "apollo")
+    if ours_w6 and apollo_w6:
+        cpu = quotient(ours_w6.get("server_cpu_us_per_unit"), apollo_w6.get("server_cpu_us_per_unit"))
+        lines.append(f"W6 server CPU per delivery, ours / Apollo: {verdict(cpu, 0.25, False)}")
+        p99_o = (ours_w6.get("latency") or {}).get("p99_us")
+        p99_a = (apollo_w6.get("latency") or {}).get("p99_us")
+        lines.append(f"W6 p99, ours / Apollo: {ratio(p99_o, p99_a)}")
+    w2 = find(runs, "W2 fan-out", "ours")
+    if w2 and ours_w6 and w2.get("latency") and ours_w6.get("latency"):
+        p99 = quotient(ours_w6["latency"]["p99_us"], w2["latency"]["p99_us"])
+        lines.append(f"W6 p99 / our W2 p99: {verdict(p99, 1.5, False)}")
+    if lines:
+        print("\n".join(lines) + "\n")
 
 
 def cluster_comparison(rs):

@@ -11,6 +11,12 @@
 #   - the JavaScript clients (socket.io-client, graphql-ws) under tests/js,
 #     the examples under frontend-examples/, playwright-core for the browser
 #     test under tests/browser, and Debian's chromium for it;
+#   - the GraphQL reference (Apollo Server 4 + graphql-ws) that the load
+#     generator's smoke test drives with `--flavor apollo`, when it sits
+#     beside the checkout (GQL_REF, default
+#     ../shared/peers/node-graphql-reference): copied into
+#     .test-env/graphql-ref, installed there with npm ci, and named in
+#     LOADGEN_GRAPHQL_REF; without it that one test says it was skipped;
 #   - a MongoDB-compatible server (secantusd-py from the secantusdb package,
 #     in a virtualenv under .test-env/), unless MONGODB_URI already points at
 #     a server, in which case that one is used (each test makes its own
@@ -42,6 +48,26 @@ for package in tests/js tests/browser frontend-examples/socketio-client frontend
         npm ci --prefix "$package" --no-audit --no-fund --loglevel=error
     fi
 done
+
+# Not part of the repository: a copy outside it, reinstalled only when its
+# lock file changes.
+GQL_REF=${GQL_REF:-../shared/peers/node-graphql-reference}
+if [ -f "$GQL_REF/server.js" ]; then
+    echo "==> The GraphQL reference for the load generator's smoke test ($GQL_REF)"
+    graphql_ref="$env_dir/graphql-ref"
+    if [ ! -d "$graphql_ref/node_modules" ] \
+        || ! cmp -s "$GQL_REF/package-lock.json" "$graphql_ref/package-lock.json"; then
+        rm -rf "$graphql_ref"
+        mkdir -p "$graphql_ref"
+        cp "$GQL_REF/package.json" "$GQL_REF/package-lock.json" "$graphql_ref/"
+        npm ci --prefix "$graphql_ref" --no-audit --no-fund --loglevel=error
+    fi
+    cp "$GQL_REF/server.js" "$graphql_ref/"
+    LOADGEN_GRAPHQL_REF="$(cd "$graphql_ref" && pwd)"
+    export LOADGEN_GRAPHQL_REF
+else
+    echo "==> No GraphQL reference at $GQL_REF: the load generator's apollo smoke test will be skipped"
+fi
 
 # apt-get, as root or through sudo, waiting up to APT_LOCK_WAIT seconds
 # (default 600) while another apt or dpkg process holds the package locks

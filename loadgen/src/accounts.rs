@@ -152,7 +152,8 @@ async fn post_json(
     Ok(answer)
 }
 
-/// Reads `{data: {token, user: {id}}}`, the shape both servers answer.
+/// Reads `{data: {token, user: {id}}}`, the shape every flavor's
+/// `/auth/register` and `/auth/login` answer (ours, and both Node references).
 fn session_from(answer: &Value) -> anyhow::Result<Session> {
     let data = &answer["data"];
     let token = data["token"]

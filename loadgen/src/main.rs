@@ -12,6 +12,16 @@
 //! - the open-file limit is raised as far as allowed, and a run that needs
 //!   more descriptors than that is cut down and says so.
 //!
+//! The servers it knows (`--flavor`): ours; the Express + Socket.IO
+//! reference (`node`, W1 to W5 over REST); the "limit" baseline (`limit`, W2
+//! to W4); and the Apollo Server 4 + `graphql-ws` reference (`apollo`, W5
+//! over GraphQL and W6), which has no Socket.IO and whose `Product` lacks
+//! `createdAt` and `updatedAt`, so its W5 read selects five fields where
+//! ours selects seven (`workloads::reads`). Every flavor is measured the same
+//! way: tokens from its own sign-up and sign-in, registrations spread over
+//! the same source addresses, latency from the same instants, server CPU
+//! from `/proc/<pid>` over the same phase.
+//!
 //! The same binary also serves the "limit" baseline (`loadgen limit-server`):
 //! the least per-connection work a Socket.IO server can do.
 

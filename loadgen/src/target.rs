@@ -21,6 +21,24 @@ pub enum Flavor {
     Node,
     /// `loadgen limit-server`: no accounts, no authentication.
     Limit,
+    /// The Apollo Server 4 + `graphql-ws` reference
+    /// (`shared/peers/node-graphql-reference`), the peer of our GraphQL door
+    /// for W5 over GraphQL and W6. It speaks no Socket.IO, and its `Product`
+    /// has no `createdAt`/`updatedAt` (see `workloads::reads`).
+    Apollo,
+}
+
+impl Flavor {
+    /// Whether the server has a Socket.IO endpoint (W1 to W4 need one).
+    pub fn speaks_socketio(self) -> bool {
+        matches!(self, Flavor::Ours | Flavor::Node | Flavor::Limit)
+    }
+
+    /// Whether the server has a GraphQL door, over HTTP and
+    /// `graphql-transport-ws` (W5 over GraphQL and W6 need one).
+    pub fn speaks_graphql(self) -> bool {
+        matches!(self, Flavor::Ours | Flavor::Apollo)
+    }
 }
 
 /// Where and what to measure, shared by every workload.
@@ -167,6 +185,38 @@ impl Target {
             })
         });
         Ok(Target { also, ..target })
+    }
+
+    /// Refuses a Socket.IO workload against a server without Socket.IO, so
+    /// that a mistaken flavor fails at once rather than after registering
+    /// users, with a message naming what to run instead.
+    ///
+    /// # Errors
+    /// `--flavor apollo`.
+    pub fn require_socketio(&self, workload: &str) -> anyhow::Result<()> {
+        if !self.flavor.speaks_socketio() {
+            bail!(
+                "{workload} speaks Socket.IO, which the {:?} reference does not: it is the \
+                 GraphQL peer (reads --door graphql, subscriptions)",
+                self.flavor
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses a GraphQL workload against a server without a GraphQL door.
+    ///
+    /// # Errors
+    /// `--flavor node` or `--flavor limit`.
+    pub fn require_graphql(&self, workload: &str) -> anyhow::Result<()> {
+        if !self.flavor.speaks_graphql() {
+            bail!(
+                "{workload} needs a GraphQL server: run it against --flavor ours or --flavor \
+                 apollo, not --flavor {}",
+                format!("{:?}", self.flavor).to_lowercase()
+            );
+        }
+        Ok(())
     }
 
     /// How many server processes this run drives: 1, or 2 with `--also-url`.
@@ -330,5 +380,26 @@ mod tests {
         assert!(node.is_err());
         // Its pid only with --also-url and --server-pid.
         assert!(target(&["--also-server-pid", "1"]).is_err());
+    }
+
+    #[test]
+    fn each_flavor_runs_only_the_workloads_its_protocols_allow() {
+        let apollo = target(&["--flavor", "apollo"]).expect("the Apollo reference");
+        assert_eq!(apollo.label, "apollo");
+        assert!(apollo.require_graphql("W6 subscriptions").is_ok());
+        let refused = apollo.require_socketio("W2 fan-out").unwrap_err();
+        assert!(refused.to_string().contains("GraphQL peer"), "{refused}");
+        for flavor in ["node", "limit"] {
+            let other = target(&["--flavor", flavor]).expect(flavor);
+            assert!(other.require_socketio("W2 fan-out").is_ok());
+            let refused = other.require_graphql("W6 subscriptions").unwrap_err();
+            assert!(
+                refused
+                    .to_string()
+                    .contains(&format!("not --flavor {flavor}"))
+            );
+        }
+        let ours = target(&[]).expect("ours");
+        assert!(ours.require_socketio("W1 chat").is_ok() && ours.require_graphql("W6").is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! The load generator's smoke run: every workload, a few connections and a
-//! few messages, against a real server (and W2 against the limit server).
+//! few messages, against a real server (and W2 against the limit server, W5
+//! over GraphQL and W6 against the Apollo reference when it is installed).
 //! It asserts delivery counts only; speed is for BENCHMARKS.md, never for
 //! a test.
 
@@ -77,8 +78,15 @@ fn newer_than(dir: &Path, time: SystemTime) -> Option<PathBuf> {
     None
 }
 
-/// Runs one workload against `url` and returns its JSON report.
+/// Runs one workload against `url`, a server inside this test process, and
+/// returns its JSON report.
 async fn loadgen(url: &str, flavor: &str, workload: &[&str]) -> Value {
+    loadgen_against(url, flavor, std::process::id(), workload).await
+}
+
+/// Runs one workload against `url`, served by process `server_pid`, and
+/// returns its JSON report.
+async fn loadgen_against(url: &str, flavor: &str, server_pid: u32, workload: &[&str]) -> Value {
     let output = Command::new(loadgen_binary())
         .args(workload)
         .args([
@@ -97,8 +105,7 @@ async fn loadgen(url: &str, flavor: &str, workload: &[&str]) -> Value {
             "--admin-password",
             ADMIN_PASSWORD,
         ])
-        // The server runs inside this test process.
-        .args(["--server-pid", &std::process::id().to_string()])
+        .args(["--server-pid", &server_pid.to_string()])
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -262,6 +269,122 @@ async fn the_limit_server_fans_out_like_a_socketio_server() {
     assert_eq!(report["delivered"], 20, "{report}");
     assert_eq!(report["lost"], 0, "{report}");
     let _ = limit.kill().await;
+}
+
+/// The GraphQL reference the `apollo` flavor drives (Apollo Server 4 +
+/// graphql-ws, `../shared/peers/node-graphql-reference`): not part of this
+/// repository, so tests/run.sh installs a copy into `.test-env/graphql-ref`
+/// when it finds one beside the checkout and names it in
+/// `LOADGEN_GRAPHQL_REF`. Without it the test below says so and passes: a
+/// clone without the peer still tests everything it holds.
+fn graphql_reference() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("LOADGEN_GRAPHQL_REF")?);
+    assert!(
+        dir.join("server.js").is_file() && dir.join("node_modules").is_dir(),
+        "LOADGEN_GRAPHQL_REF={} holds no installed reference (server.js and node_modules)",
+        dir.display()
+    );
+    Some(dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apollo_flavor_reads_and_subscribes_on_the_graphql_reference() {
+    let Some(dir) = graphql_reference() else {
+        eprintln!(
+            "skipped: LOADGEN_GRAPHQL_REF is not set (tests/run.sh sets it when the GraphQL \
+             reference sits beside the checkout)"
+        );
+        return;
+    };
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // Any secret but the reference's built-in default.
+    let secret = format!(
+        "{:x}{:x}",
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+        std::process::id()
+    );
+    let mut server = Command::new("node")
+        .arg("server.js")
+        .current_dir(&dir)
+        .env("PORT", port.to_string())
+        .env("JWT_SECRET", secret)
+        .env("ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs the reference (is Node.js >= 20 on PATH?)");
+    let pid = server.id().expect("the reference is running");
+    let mut listening = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listening, "the GraphQL reference did not listen on {port}");
+    let url = format!("http://127.0.0.1:{port}");
+    // Reads first: they need the catalogue to hold only their own products.
+    let reads = loadgen_against(
+        &url,
+        "apollo",
+        pid,
+        &[
+            "reads",
+            "--door",
+            "graphql",
+            "--concurrency",
+            "2",
+            "--duration",
+            "1",
+        ],
+    )
+    .await;
+    assert!(reads["delivered"].as_u64().unwrap() > 0, "{reads}");
+    assert_eq!(reads["errors"], 0, "{reads}");
+    assert_eq!(reads["delivered"], reads["expected"], "{reads}");
+    assert!(
+        reads["notes"][0].as_str().unwrap().contains("createdAt"),
+        "{reads}"
+    );
+    let subscriptions = loadgen_against(
+        &url,
+        "apollo",
+        pid,
+        &[
+            "subscriptions",
+            "--connections",
+            "8",
+            "--events",
+            "3",
+            "--interval-ms",
+            "20",
+        ],
+    )
+    .await;
+    assert_complete(&subscriptions, 24);
+    // No Socket.IO there: a Socket.IO workload is refused before it starts.
+    let fanout = Command::new(loadgen_binary())
+        .args(["fanout", "--url", &url, "--flavor", "apollo"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("loadgen runs");
+    assert!(!fanout.status.success());
+    let stderr = String::from_utf8_lossy(&fanout.stderr);
+    assert!(stderr.contains("Socket.IO"), "{stderr}");
+    let _ = server.kill().await;
 }
 
 #[tokio::test]

@@ -55,6 +55,7 @@ struct Tally {
 
 /// W1.
 pub async fn chat(target: Target, args: ChatArgs) -> anyhow::Result<Report> {
+    target.require_socketio("W1 chat")?;
     if args.pairs == 0 || args.rate == 0 {
         bail!("--pairs and --rate must be positive");
     }

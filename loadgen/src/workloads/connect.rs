@@ -26,6 +26,7 @@ pub struct ConnectArgs {
 /// W4. Each handshake is timed from the TCP connect to the Socket.IO
 /// `CONNECT` answer (the server has verified the token by then).
 pub async fn connect(target: Target, args: ConnectArgs) -> anyhow::Result<Report> {
+    target.require_socketio("W4 connect")?;
     let (wanted, budget_note) = target.connection_budget(args.connections);
     let sessions = accounts::register_users(&target, target.users.min(wanted.max(1))).await?;
     let latencies = Latencies::new();

@@ -29,6 +29,7 @@ pub struct IdleArgs {
 /// the growth of the server's resident set from before the first connection
 /// to the end of the hold, divided by the connections held.
 pub async fn idle(target: Target, args: IdleArgs) -> anyhow::Result<Report> {
+    target.require_socketio("W3 idle")?;
     let (wanted, budget_note) = target.connection_budget(args.connections);
     let sessions = accounts::register_users(&target, target.users.min(wanted.max(1))).await?;
     tokio::time::sleep(SETTLE).await;

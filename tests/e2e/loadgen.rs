@@ -287,15 +287,17 @@ fn graphql_reference() -> Option<PathBuf> {
     Some(dir)
 }
 
+/// Ignored by default, so that it is reported as not run (never as passed)
+/// where the reference is missing: it lives outside the repository.
+/// `tests/run.sh` runs it with `--ignored` when the reference sits beside
+/// the checkout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the GraphQL reference beside the checkout; tests/run.sh runs it when it is there"]
 async fn the_apollo_flavor_reads_and_subscribes_on_the_graphql_reference() {
-    let Some(dir) = graphql_reference() else {
-        eprintln!(
-            "skipped: LOADGEN_GRAPHQL_REF is not set (tests/run.sh sets it when the GraphQL \
-             reference sits beside the checkout)"
-        );
-        return;
-    };
+    let dir = graphql_reference().expect(
+        "LOADGEN_GRAPHQL_REF names the installed GraphQL reference (tests/run.sh sets it \
+         when the reference sits beside the checkout)",
+    );
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()

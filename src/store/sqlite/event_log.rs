@@ -1,7 +1,7 @@
 //! The event log on SQLite: [`EventLogStore`] for [`SqliteStore`], the
-//! `events` row and its SQL. Positions are the table's `INTEGER PRIMARY KEY`,
-//! handed out in commit order on the one writer; the audience is a JSON list
-//! filtered with `json_each`.
+//! `events` row and its SQL. Positions are the table's `INTEGER PRIMARY KEY`
+//! (the largest plus one), handed out in commit order on the one writer;
+//! the audience is a JSON list filtered with `json_each`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -154,7 +154,13 @@ impl EventLogStore for SqliteStore {
             .write(move |c| {
                 execute(
                     c,
-                    "DELETE FROM events WHERE at < ? AND position < (SELECT MAX(position) FROM events)",
+                    // In position order, up to the first event young
+                    // enough to keep (positions are handed out in time
+                    // order); the newest event always stays, so that its
+                    // position is never handed out again.
+                    "DELETE FROM events WHERE position < COALESCE( \
+                       (SELECT position FROM events WHERE at >= ?1 ORDER BY position LIMIT 1), \
+                       (SELECT MAX(position) FROM events))",
                     [before],
                 )
             })

@@ -292,6 +292,7 @@ fn migrator() -> sqlx::migrate::Migrator {
         4 "0004_account_status.sql",
         5 "0005_idempotency_keys.sql",
         6 "0006_event_log.sql",
+        7 "0007_lighter_chat_writes.sql",
     ])
 }
 

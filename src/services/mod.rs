@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use accounts::{Accounts, Registration, Session, SignIn};
 pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
-pub use catalog::Catalog;
+pub use catalog::{Catalog, Snapshot};
 pub use chat::{CONVERSATIONS_LIMIT, Chat};
 pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound, Wants};
 pub use dashboard::{Dashboard, DashboardStats};
@@ -183,6 +183,11 @@ impl Services {
             config.messages_per_second,
             config.typing_ttl,
         );
+        // The catalogue's kept listings move on with every write made here
+        // (the services tell it) and every event the hub carries (other
+        // processes' writes included).
+        let snapshot = Snapshot::new();
+        hub.observe_with(Arc::new(snapshot.clone()));
         let connections = Connections::new(
             hub.clone(),
             event_log.clone(),
@@ -191,8 +196,8 @@ impl Services {
         );
         Services {
             accounts,
-            catalog: Catalog::new(store.clone(), event_log.clone()),
-            orders: Orders::new(store.clone(), hub.clone(), event_log.clone()),
+            catalog: Catalog::new(store.clone(), event_log.clone(), snapshot.clone()),
+            orders: Orders::new(store.clone(), hub.clone(), event_log.clone(), snapshot),
             dashboard: Dashboard::new(store.clone(), presence.clone()),
             chat,
             connections,

@@ -37,9 +37,24 @@ use crate::config::Config;
 use crate::hub::{Event, Hub, Published};
 use crate::store::Store;
 
-/// Every service, built once at start-up and shared by all doors.
+/// Every service, built once at start-up and shared by all doors: a handle
+/// on one [`ServiceSet`], whose services it derefs to. Cheap to clone (one
+/// reference count), which matters: the HTTP router clones its state for
+/// every request, and a clone of every service (a token issuer with its
+/// keys, throttles, caches) cost allocations on every catalogue read.
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceSet>);
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+
+    fn deref(&self) -> &ServiceSet {
+        &self.0
+    }
+}
+
+/// The services of one process, behind [`Services`].
+pub struct ServiceSet {
     /// Accounts, sign-in and sessions.
     pub accounts: Accounts,
     /// The product catalogue.
@@ -194,7 +209,7 @@ impl Services {
             chat.clone(),
             presence.clone(),
         );
-        Services {
+        Services(Arc::new(ServiceSet {
             accounts,
             catalog: Catalog::new(store.clone(), event_log.clone(), snapshot.clone()),
             orders: Orders::new(store.clone(), hub.clone(), event_log.clone(), snapshot),
@@ -209,7 +224,7 @@ impl Services {
             event_log,
             backplane,
             hub,
-        }
+        }))
     }
 }
 

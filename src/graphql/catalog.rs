@@ -36,6 +36,12 @@ pub struct Product {
 
 impl From<domain::Product> for Product {
     fn from(product: domain::Product) -> Self {
+        Product::from(&product)
+    }
+}
+
+impl From<&domain::Product> for Product {
+    fn from(product: &domain::Product) -> Self {
         Product {
             id: ID(product.id.to_string()),
             name: product.name.as_str().to_owned(),
@@ -163,14 +169,15 @@ impl CatalogQuery {
         )
         .graphql()?;
         let total = Total::of(Counted::Products(listing.clone()));
-        let page = ctx.services().catalog.list(listing).await.graphql()?;
+        let listed = ctx.services().catalog.listed(listing).await.graphql()?;
+        let page = listed.page();
         let mut connection =
             Connection::with_additional_fields(false, page.next_cursor.is_some(), total);
-        connection
-            .edges
-            .extend(page.items.into_iter().map(|product| {
-                Edge::new(sort.cursor_after(&product).encode(), Product::from(product))
-            }));
+        connection.edges.extend(
+            page.items.iter().map(|product| {
+                Edge::new(sort.cursor_after(product).encode(), Product::from(product))
+            }),
+        );
         Ok(connection)
     }
 

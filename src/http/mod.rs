@@ -4,7 +4,23 @@
 //! no-store on private answers, JSON-only bodies, WebSocket origins). Every error a layer produces on its
 //! own (unknown route, body too large, timeout, panic) is rewritten into the
 //! documented envelope, so clients only ever see one error shape.
+//!
+//! What the layers cost, measured with `perf` on a catalogue read served from
+//! memory (W5 REST, 32 in flight, on the shared 2-core machine): everything
+//! from the outermost layer to the handler is about a quarter of the
+//! server's CPU per request, the handler itself about 5 %, and the rest is the
+//! kernel's TCP work and hyper. No layer stands out: a new request id was
+//! 2 to 3 % (a `getrandom` system call per id, now drawn from the thread's
+//! generator), CORS about 2.5 % (its `Vary` header, and a copy of its policy),
+//! the four security headers under 1 %, each `from_fn` guard 0.3 to 2 %, the
+//! trace span 0.3 % with logs at `warn`. About 10 % is dropping the copies
+//! of the route's layered service: axum and hyper clone a route's whole
+//! stack for every request, so whatever a layer or the state holds must be
+//! cheap to clone (the services are one `Arc`). Every route keeps the one
+//! stack: a lighter one for hot reads would save a few percent and have to
+//! repeat every header API.md promises.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::compat::socketio::SocketIo;
@@ -19,7 +35,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -71,7 +89,7 @@ pub fn router(
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomUuid))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let request_id = request
@@ -127,6 +145,30 @@ pub fn router(
         .layer(axum::Extension(client_addr::TrustedProxies::new(
             config.trusted_proxies.clone(),
         )))
+}
+
+/// New request ids: random UUIDs (version 4), as tower-http's
+/// `MakeRequestUuid` makes, drawn from the thread's random generator (a
+/// CSPRNG seeded by the OS) instead of one `getrandom` system call per
+/// request, which was 2 % of the server's CPU on a catalogue read (W5).
+#[derive(Clone, Copy)]
+struct RandomUuid;
+
+impl MakeRequestId for RandomUuid {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes: [u8; 16] = rand::random();
+        bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+        bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+        let mut text = String::with_capacity(36);
+        for (index, byte) in bytes.iter().enumerate() {
+            if matches!(index, 4 | 6 | 8 | 10) {
+                text.push('-');
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{byte:02x}");
+        }
+        HeaderValue::from_str(&text).ok().map(RequestId::new)
+    }
 }
 
 /// `CORS_ORIGINS` as a CORS policy; no origins means same-origin only (no
@@ -243,6 +285,30 @@ async fn readyz(State(services): State<Services>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        let request = Request::new(axum::body::Body::empty());
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let id = RandomUuid.make_request_id(&request).unwrap();
+            let text = id.header_value().to_str().unwrap().to_owned();
+            let groups: Vec<&str> = text.split('-').collect();
+            let lengths: Vec<usize> = groups.iter().map(|group| group.len()).collect();
+            assert_eq!(lengths, [8, 4, 4, 4, 12], "{text}");
+            assert!(
+                text.chars()
+                    .all(|c| c == '-' || matches!(c, '0'..='9' | 'a'..='f'))
+            );
+            assert!(groups[2].starts_with('4'), "version 4: {text}");
+            assert!(
+                matches!(&groups[3][..1], "8" | "9" | "a" | "b"),
+                "variant: {text}"
+            );
+            ids.insert(text);
+        }
+        assert_eq!(ids.len(), 1000);
+    }
 
     #[tokio::test]
     async fn a_detached_request_head_is_copied_intact() {

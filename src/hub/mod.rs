@@ -15,13 +15,18 @@
 //! [`Hub::deliver`]; services do not know the difference. The hub defines
 //! [`Relay`] and never names the backplane, which depends on the hub (its
 //! events and their codec), not the other way round.
+//!
+//! An [`Observer`] is told of every event, whatever its audience, when it
+//! enters the hub and before any subscriber can read it: for state in this
+//! process that must never be behind what a client heard (the catalogue
+//! snapshot).
 
 pub mod codec;
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -255,6 +260,8 @@ struct Inner {
     users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Published>>>>,
     /// The other processes of the cluster, when there are any.
     relay: Option<Arc<dyn Relay>>,
+    /// Told of every event before its subscribers (set up at start-up).
+    observers: RwLock<Vec<Arc<dyn Observer>>>,
 }
 
 /// Carries what this process publishes to the other processes of a
@@ -263,6 +270,15 @@ struct Inner {
 pub trait Relay: Send + Sync {
     /// Sends one event this process published to the other processes.
     fn relay(&self, published: &Published);
+}
+
+/// Learns of every event the hub carries (this process's and what other
+/// processes published), synchronously, before any subscriber can read it,
+/// so it is never behind what a client heard, and cannot lag as a
+/// subscriber can. Called on the publishing path: it must not wait.
+pub trait Observer: Send + Sync {
+    /// One event, as it enters the hub.
+    fn observe(&self, published: &Published);
 }
 
 impl Hub {
@@ -282,6 +298,7 @@ impl Hub {
                 admins: broadcast::channel(capacity).0,
                 users: Mutex::new(HashMap::new()),
                 relay,
+                observers: RwLock::new(Vec::new()),
             }),
         }
     }
@@ -319,8 +336,26 @@ impl Hub {
         self.send(published);
     }
 
+    /// Tells `observer` of every event from now on, before its subscribers.
+    pub fn observe_with(&self, observer: Arc<dyn Observer>) {
+        self.inner
+            .observers
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(observer);
+    }
+
     fn send(&self, published: Published) {
         crate::metrics::event_published(published.event.kind());
+        for observer in self
+            .inner
+            .observers
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+        {
+            observer.observe(&published);
+        }
         let published = Arc::new(published);
         match &published.audience {
             Audience::Everyone => {
@@ -644,6 +679,37 @@ mod tests {
             signed_out(&owner_who_is_admin.user_id)
         );
         assert!(nothing_pending(&mut bystander_tab));
+    }
+
+    #[tokio::test]
+    async fn an_observer_hears_every_event_whatever_its_audience_before_subscribers() {
+        struct Seen(Mutex<Vec<Audience>>);
+        impl Observer for Seen {
+            fn observe(&self, published: &Published) {
+                self.0.lock().unwrap().push(published.audience.clone());
+            }
+        }
+        let hub = Hub::default();
+        let seen = Arc::new(Seen(Mutex::new(Vec::new())));
+        hub.observe_with(seen.clone());
+        let user = principal(Role::User);
+        let mut tab = hub.subscribe(&user);
+
+        hub.publish(Audience::Admins, signed_out(&user.user_id));
+        hub.publish(
+            Audience::User(UserId::generate()),
+            signed_out(&user.user_id),
+        );
+        hub.deliver(Published::new(
+            None,
+            crate::store::now(),
+            Audience::User(user.user_id.clone()),
+            signed_out(&user.user_id),
+        ));
+
+        // Told synchronously: before the subscriber has read anything.
+        assert_eq!(seen.0.lock().unwrap().len(), 3);
+        assert_eq!(next_event(&mut tab).await.event, signed_out(&user.user_id));
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use accounts::{Accounts, Registration, Session, SignIn};
 pub use authenticator::{Authenticated, Authenticator, STATUS_FRESHNESS};
-pub use catalog::Catalog;
+pub use catalog::{Catalog, Snapshot};
 pub use chat::{CONVERSATIONS_LIMIT, Chat};
 pub use connection::{Connections, EndReason, LiveConnection, Opening, Outbound, Wants};
 pub use dashboard::{Dashboard, DashboardStats};
@@ -37,9 +37,24 @@ use crate::config::Config;
 use crate::hub::{Event, Hub, Published};
 use crate::store::Store;
 
-/// Every service, built once at start-up and shared by all doors.
+/// Every service, built once at start-up and shared by all doors: a handle
+/// on one [`ServiceSet`], whose services it derefs to. Cheap to clone (one
+/// reference count), which matters: the HTTP router clones its state for
+/// every request, and a clone of every service (a token issuer with its
+/// keys, throttles, caches) cost allocations on every catalogue read.
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceSet>);
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+
+    fn deref(&self) -> &ServiceSet {
+        &self.0
+    }
+}
+
+/// The services of one process, behind [`Services`].
+pub struct ServiceSet {
     /// Accounts, sign-in and sessions.
     pub accounts: Accounts,
     /// The product catalogue.
@@ -183,16 +198,21 @@ impl Services {
             config.messages_per_second,
             config.typing_ttl,
         );
+        // The catalogue's kept listings move on with every write made here
+        // (the services tell it) and every event the hub carries (other
+        // processes' writes included).
+        let snapshot = Snapshot::new();
+        hub.observe_with(Arc::new(snapshot.clone()));
         let connections = Connections::new(
             hub.clone(),
             event_log.clone(),
             chat.clone(),
             presence.clone(),
         );
-        Services {
+        Services(Arc::new(ServiceSet {
             accounts,
-            catalog: Catalog::new(store.clone(), event_log.clone()),
-            orders: Orders::new(store.clone(), hub.clone(), event_log.clone()),
+            catalog: Catalog::new(store.clone(), event_log.clone(), snapshot.clone()),
+            orders: Orders::new(store.clone(), hub.clone(), event_log.clone(), snapshot),
             dashboard: Dashboard::new(store.clone(), presence.clone()),
             chat,
             connections,
@@ -204,7 +224,7 @@ impl Services {
             event_log,
             backplane,
             hub,
-        }
+        }))
     }
 }
 

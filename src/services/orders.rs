@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::instrument;
 
-use super::{Created, EventLog, Idempotency};
+use super::{Created, EventLog, Idempotency, Snapshot};
 use crate::auth::Principal;
 use crate::domain::{
     IdempotencyKey, NewOrder, Order, OrderId, OrderListing, OrderStatus, Page, ProductId, Quantity,
@@ -21,17 +21,20 @@ pub struct Orders {
     hub: Hub,
     events: EventLog,
     idempotency: Idempotency,
+    /// The catalogue's kept listings: an order takes stock, which they show.
+    snapshot: Snapshot,
 }
 
 impl Orders {
     /// Wires the service.
-    pub fn new(store: Arc<dyn Store>, hub: Hub, events: EventLog) -> Self {
+    pub fn new(store: Arc<dyn Store>, hub: Hub, events: EventLog, snapshot: Snapshot) -> Self {
         let idempotency = Idempotency::new(store.clone());
         Orders {
             store,
             hub,
             events,
             idempotency,
+            snapshot,
         }
     }
 
@@ -77,7 +80,12 @@ impl Orders {
                     })
                 },
             )
-            .await?;
+            .await;
+        if !matches!(created, Ok(Created::Earlier(_))) {
+            // Stock taken, or perhaps taken: an error may come after the write.
+            self.snapshot.invalidate();
+        }
+        let created = created?;
         if let Created::New(order) = &created {
             tracing::info!(order.id = %order.id, "order placed");
             self.events
@@ -262,9 +270,11 @@ mod tests {
             let hub = Hub::default();
             let events = EventLog::new(store.clone(), hub.clone());
             let _appender = events.start().await.unwrap();
+            let snapshot = Snapshot::new();
+            hub.observe_with(Arc::new(snapshot.clone()));
             Fixture {
-                orders: Orders::new(store.clone(), hub.clone(), events.clone()),
-                catalog: Catalog::new(store.clone(), events),
+                orders: Orders::new(store.clone(), hub.clone(), events.clone(), snapshot.clone()),
+                catalog: Catalog::new(store.clone(), events, snapshot),
                 admin: Principal {
                     user_id: UserId::generate(),
                     role: Role::Admin,

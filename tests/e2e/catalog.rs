@@ -1,8 +1,11 @@
 //! The catalogue on REST and GraphQL, on both stores: the two doors agree,
-//! only admins write, bad input writes nothing, search / filters / sorts, and
-//! cursor pages that stay correct while products are inserted.
+//! only admins write, bad input writes nothing, search / filters / sorts,
+//! cursor pages that stay correct while products are inserted, and listings
+//! (served from memory once read) that show every change at once, also one
+//! made by another process on the same store.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -982,5 +985,209 @@ async fn an_empty_product_update_is_refused_under_the_name_each_door_uses() {
             .get("input")
             .is_some(),
         "GraphQL names its argument: {body}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// A change shows in the very next listing
+// ---------------------------------------------------------------------------
+
+/// `(name, stock)` of each product of the default `GET /products` page (what
+/// most clients ask for, and what the server keeps in memory once read).
+async fn rest_default_listing(app: &TestApp) -> Vec<(String, i64)> {
+    let response = app.get("/products", None).await;
+    let status = response.status();
+    let content_type = response.headers()["content-type"].clone();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "GET /products: {body}");
+    assert_eq!(content_type, "application/json");
+    names_and_stock(&body["data"])
+}
+
+/// The same for GraphQL `products(first: 20)`.
+async fn graphql_default_listing(app: &TestApp) -> Vec<(String, i64)> {
+    let data = app
+        .graphql_ok(
+            "{ products(first: 20) { nodes { name stock } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    names_and_stock(&data["products"]["nodes"])
+}
+
+fn names_and_stock(products: &Value) -> Vec<(String, i64)> {
+    products
+        .as_array()
+        .expect("a list of products")
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().expect("a name").to_owned();
+            (name, p["stock"].as_i64().expect("a stock"))
+        })
+        .collect()
+}
+
+/// Both doors' default listings, which must agree; `what` names the step.
+async fn both_listings(app: &TestApp, what: &str) -> Vec<(String, i64)> {
+    let rest = rest_default_listing(app).await;
+    let graphql = graphql_default_listing(app).await;
+    assert_eq!(rest, graphql, "the doors disagree {what}");
+    rest
+}
+
+fn one(name: &str, stock: i64) -> Vec<(String, i64)> {
+    vec![(name.to_owned(), stock)]
+}
+
+async fn a_change_through_either_door_shows_in_the_very_next_listing_on_both(backend: Backend) {
+    // Arrange: both listings read (and so kept) before every change.
+    let app = TestApp::spawn_with(backend, |_| {}).await;
+    let admin = app.login_as_admin().await;
+    let buyer = app.register(&unique_email("snapshot-buyer")).await;
+    let token = Some(admin.token.as_str());
+    assert_eq!(both_listings(&app, "at first").await, []);
+
+    // Added over REST.
+    let product = app.create_product(&admin.token, "Kept lamp", 12.5, 5).await;
+    let id = product["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        both_listings(&app, "after a REST create").await,
+        one("Kept lamp", 5)
+    );
+
+    // Renamed over GraphQL.
+    app.graphql_ok(
+        &update_mutation(),
+        json!({ "id": id, "input": { "name": "Kept desk lamp" } }),
+        token,
+    )
+    .await;
+    assert_eq!(
+        both_listings(&app, "after a GraphQL update").await,
+        one("Kept desk lamp", 5)
+    );
+
+    // Restocked over REST.
+    let response = app
+        .put(&format!("/products/{id}"), json!({ "stock": 9 }), token)
+        .await;
+    assert_eq!(response.status(), 200, "PUT /products/:id");
+    assert_eq!(
+        both_listings(&app, "after a REST update").await,
+        one("Kept desk lamp", 9)
+    );
+
+    // Ordered over REST, then over GraphQL: the stock shown is what is left.
+    let response = app.place_order(&buyer.token, &id, 2).await;
+    assert_eq!(response.status(), 201, "POST /orders");
+    assert_eq!(
+        both_listings(&app, "after a REST order").await,
+        one("Kept desk lamp", 7)
+    );
+    app.graphql_ok(
+        "mutation($id: ID!) { placeOrder(productId: $id, quantity: 3) { id } }",
+        json!({ "id": id }),
+        Some(&buyer.token),
+    )
+    .await;
+    assert_eq!(
+        both_listings(&app, "after a GraphQL order").await,
+        one("Kept desk lamp", 4)
+    );
+
+    // Removed over GraphQL, then another added over GraphQL.
+    app.graphql_ok(DELETE_MUTATION, json!({ "id": id }), token)
+        .await;
+    assert_eq!(both_listings(&app, "after a GraphQL delete").await, []);
+    app.graphql_ok(
+        &create_mutation(),
+        json!({ "input": { "name": "Second lamp", "price": 3.0, "stock": 1 } }),
+        token,
+    )
+    .await;
+    assert_eq!(
+        both_listings(&app, "after a GraphQL create").await,
+        one("Second lamp", 1)
+    );
+}
+
+on_both_stores!(a_change_through_either_door_shows_in_the_very_next_listing_on_both);
+
+/// Whether a Socket.IO line is `event` about the product `id`.
+fn product_event(event: &'static str, id: &str) -> impl Fn(&Value) -> bool {
+    let id = id.to_owned();
+    move |line| {
+        line["kind"] == "event" && line["event"] == event && line["args"][0]["productId"] == id
+    }
+}
+
+/// How long another process may take to hear of a write without Redis: its
+/// event log reads the store every 500 ms (plenty of room on a loaded machine).
+const HEARD_WITHIN: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn a_change_made_by_another_process_without_redis_shows_once_its_event_arrived() {
+    // Arrange: two servers on one MongoDB database and no Redis; the second
+    // has its listings kept, and a socket that hears the catalogue's news.
+    let first = TestApp::spawn_with(Backend::Mongo, |_| {}).await;
+    let second = first.another_on_the_same_store().await;
+    let admin = first.login_as_admin().await;
+    let buyer = second.register(&unique_email("snapshot-elsewhere")).await;
+    // An admin's socket: it hears of orders too.
+    let mut news = second.socket(&admin.token).await;
+    assert_eq!(both_listings(&second, "at first").await, []);
+
+    // Act: a product added through the first.
+    let product = first
+        .create_product(&admin.token, "Far lamp", 12.5, 5)
+        .await;
+    let id = product["id"].as_str().unwrap().to_owned();
+
+    // Assert: once the second announced it, its listings show it (no retry:
+    // the kept pages moved on before any connection heard of the event).
+    news.expect(
+        "new_product on the second",
+        HEARD_WITHIN,
+        product_event("new_product", &id),
+    )
+    .await;
+    assert_eq!(
+        both_listings(&second, "once the second heard of the create").await,
+        one("Far lamp", 5)
+    );
+
+    // An order taking stock through the first.
+    let response = first.place_order(&buyer.token, &id, 2).await;
+    assert_eq!(response.status(), 201, "POST /orders on the first");
+    news.expect(
+        "new_order on the second",
+        HEARD_WITHIN,
+        product_event("new_order", &id),
+    )
+    .await;
+    assert_eq!(
+        both_listings(&second, "once the second heard of the order").await,
+        one("Far lamp", 3)
+    );
+
+    // A change through the first.
+    let response = first
+        .put(
+            &format!("/products/{id}"),
+            json!({ "name": "Far desk lamp" }),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "PUT /products/:id on the first");
+    news.expect(
+        "product_updated on the second",
+        HEARD_WITHIN,
+        product_event("product_updated", &id),
+    )
+    .await;
+    assert_eq!(
+        both_listings(&second, "once the second heard of the change").await,
+        one("Far desk lamp", 3)
     );
 }

@@ -840,6 +840,105 @@ async fn an_order_reaches_an_admin_on_another_process_and_a_product_reaches_all_
     );
 }
 
+/// `(name, stock)` of each product on `process`'s default listings, REST
+/// `GET /products` and GraphQL `products(first: 20)`, which must agree.
+async fn default_listings(process: &Process, what: &str) -> Vec<(String, i64)> {
+    let pairs = |products: &Value| -> Vec<(String, i64)> {
+        products
+            .as_array()
+            .expect("a list of products")
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_owned(),
+                    p["stock"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let response = process.get("/products", None).await;
+    assert_eq!(response.status(), 200, "GET /products {what}");
+    let rest: Value = response.json().await.unwrap();
+    let graphql = process
+        .graphql_ok(
+            "{ products(first: 20) { nodes { name stock } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    let (rest, graphql) = (pairs(&rest["data"]), pairs(&graphql["products"]["nodes"]));
+    assert_eq!(
+        rest, graphql,
+        "the doors disagree on process {} {what}",
+        process.number
+    );
+    rest
+}
+
+#[tokio::test]
+async fn a_catalogue_change_on_one_process_is_in_the_next_listing_of_another_once_heard_there() {
+    // Arrange: process 2 keeps its listings in memory once read, and an
+    // admin socket on it hears of products and orders.
+    let redis = Redis::for_tests().await;
+    let cluster = Cluster::start_with(2, &redis, RELAXED).await;
+    let (p1, p2) = (cluster.process(1), cluster.process(2));
+    let admin = p1.login_as_admin().await;
+    let buyer = p1.register(&unique_email("cl-snapshot")).await;
+    let mut news = connect(p2, &admin.token).await;
+    assert_eq!(default_listings(p2, "at first").await, []);
+
+    // Act: a product added through process 1.
+    let product = p1
+        .create_product(&admin.token, "Shared lamp", 12.5, 5)
+        .await;
+    let id = id_of(&product);
+
+    // Assert: once process 2 announced it, its very next listing shows it
+    // (no retry: the kept pages move on before any connection hears).
+    news.expect(
+        "new_product on process 2",
+        WAIT,
+        event_with("new_product", "productId", &id),
+    )
+    .await;
+    let what = "once it heard of the create";
+    assert_eq!(
+        default_listings(p2, what).await,
+        [("Shared lamp".to_owned(), 5)]
+    );
+
+    // An order through process 1 takes stock.
+    let response = p1.place_order(&buyer.token, &id, 2).await;
+    assert_eq!(response.status(), 201, "POST /orders on process 1");
+    news.expect(
+        "new_order on process 2",
+        WAIT,
+        event_with("new_order", "productId", &id),
+    )
+    .await;
+    let what = "once it heard of the order";
+    assert_eq!(
+        default_listings(p2, what).await,
+        [("Shared lamp".to_owned(), 3)]
+    );
+
+    // A removal through process 1.
+    let response = p1
+        .delete(&format!("/products/{id}"), Some(&admin.token))
+        .await;
+    assert_eq!(response.status(), 200, "DELETE /products/:id on process 1");
+    news.expect(
+        "product_deleted on process 2",
+        WAIT,
+        event_with("product_deleted", "productId", &id),
+    )
+    .await;
+    assert_eq!(
+        default_listings(p2, "once it heard of the removal").await,
+        []
+    );
+}
+
 // ---------------------------------------------------------------------------
 // c. Presence is the cluster's
 // ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 //! `/products`: the catalogue over REST.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
@@ -16,7 +17,7 @@ use crate::compat::openapi::{
     DeletedEnvelope, ErrorEnvelope, ProductEnvelope, ProductPage, product_sort_schema,
 };
 use crate::compat::wire::ProductBody;
-use crate::domain::{NewProduct, ProductId, ProductListing, ProductPatch};
+use crate::domain::{NewProduct, Page, ProductId, ProductListing, ProductPatch};
 use crate::error::AppError;
 use crate::services::Services;
 
@@ -94,10 +95,24 @@ pub async fn list_products(
         params.cursor.as_deref(),
     )
     .map_err(|e| e.renamed("after", "cursor"))?;
-    let page = services.catalog.list(listing).await?;
-    Ok(Json(page_body(
-        page.map(|product| ProductBody::from(&product)),
-    )))
+    let listed = services.catalog.listed(listing).await?;
+    // Serialised once per kept page (and catalogue version), then shared:
+    // the same bytes and header `Json` would give.
+    let body = listed.rendered(|page| {
+        let items = page.items.iter().map(ProductBody::from).collect();
+        let page = Page {
+            items,
+            next_cursor: page.next_cursor.clone(),
+        };
+        Bytes::from(page_body(page).to_string())
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    ))
 }
 
 /// One product.

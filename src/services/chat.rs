@@ -17,10 +17,10 @@ use super::{Created, EventLog, Idempotency};
 use crate::auth::Principal;
 use crate::domain::{
     Conversation, ConversationListing, IdempotencyKey, Message, MessageId, MessageListing,
-    Outgoing, Page, Position, UserId,
+    Outgoing, Page, UserId,
 };
 use crate::error::AppError;
-use crate::hub::{Audience, ConnectionId, Event, Hub};
+use crate::hub::{Audience, ConnectionId, Event, Hub, Published};
 use crate::store::{MessageQuery, Store, now};
 
 /// At most this many missed messages are replayed on connect; older ones
@@ -81,17 +81,11 @@ fn sent_to(message: &Message) -> Audience {
     Audience::Users(vec![message.to.clone(), message.from.clone()])
 }
 
-/// A message the send stored now, with what is still to publish (its event,
-/// audience, log time and position; `None` for a retry's earlier message,
-/// published when it was first sent).
+/// A message the send stored, with its event still to publish (`None` for a
+/// retry's earlier message, published when it was first sent).
 struct Sent {
     message: Message,
-    logged: Option<(
-        Audience,
-        Event,
-        chrono::DateTime<chrono::Utc>,
-        Option<Position>,
-    )>,
+    event: Option<Published>,
 }
 
 /// The chat service. Cheap to clone.
@@ -215,7 +209,7 @@ impl Chat {
                 |id: MessageId| async move {
                     Ok(self.store.message_by_id(&id).await?.map(|message| Sent {
                         message,
-                        logged: None,
+                        event: None,
                     }))
                 },
                 |id: MessageId| async move {
@@ -236,30 +230,34 @@ impl Chat {
                         message: message.clone(),
                         origin,
                     };
-                    let logged = match self.events.entry(&audience, &event) {
-                        Some(entry) => {
-                            let position =
-                                self.store.insert_logged_message(&message, &entry).await?;
-                            Some((audience, event, entry.at, position))
-                        }
+                    let (at, position) = match self.events.entry(&audience, &event) {
+                        Some(entry) => (
+                            entry.at,
+                            self.store.insert_logged_message(&message, &entry).await?,
+                        ),
+                        // Not for a sent message, which is always logged;
+                        // were it live-only, it would go out without a position.
                         None => {
                             self.store.insert_message(&message).await?;
-                            self.events.record(audience, event).await;
-                            None
+                            (now(), None)
                         }
                     };
                     crate::metrics::message_persisted(started.elapsed());
-                    Ok(Ok(Sent { message, logged }))
+                    let event = Published::new(position, at, audience, event);
+                    Ok(Ok(Sent {
+                        message,
+                        event: Some(event),
+                    }))
                 },
             )
             .await?;
-        let Sent { message, logged } = match created {
+        let Sent { message, event } = match created {
             Created::New(sent) => sent,
             Created::Earlier(sent) => return Ok(sent.message),
         };
         self.typing.stop(&message.from, &message.to);
-        if let Some((audience, event, at, position)) = logged {
-            self.events.logged(audience, event, at, position).await;
+        if let Some(event) = event {
+            self.events.logged(event).await;
         }
         self.presence.touch(&principal.user_id).await;
         Ok(message)

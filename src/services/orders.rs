@@ -81,10 +81,7 @@ impl Orders {
                 },
             )
             .await;
-        if !matches!(created, Ok(Created::Earlier(_))) {
-            // Stock taken, or perhaps taken: an error may come after the write.
-            self.snapshot.invalidate();
-        }
+        self.snapshot.invalidate_after(&created);
         let created = created?;
         if let Created::New(order) = &created {
             tracing::info!(order.id = %order.id, "order placed");

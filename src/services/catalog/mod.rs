@@ -87,10 +87,7 @@ impl Catalog {
                 },
             )
             .await;
-        if !matches!(created, Ok(Created::Earlier(_))) {
-            // Added, or perhaps added: an error may come after the write.
-            self.snapshot.invalidate();
-        }
+        self.snapshot.invalidate_after(&created);
         let created = created?;
         if let Created::New(product) = &created {
             tracing::info!(product.id = %product.id, "product created");

@@ -77,7 +77,9 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::domain::{Page, Product, ProductListing};
+use crate::error::AppError;
 use crate::hub::{Event, Observer, Published};
+use crate::services::Created;
 
 /// How many listings are kept at most.
 pub const CAPACITY: usize = 32;
@@ -252,6 +254,16 @@ impl Snapshot {
         let mut state = self.state();
         state.version += 1;
         state.pages.clear();
+    }
+
+    /// After an idempotent creating write that may change listings (a
+    /// product added, an order that took stock): invalidates unless the
+    /// answer was an earlier request's (nothing written now). An error may
+    /// come after the write, so it invalidates too.
+    pub fn invalidate_after<T>(&self, created: &Result<Created<T>, AppError>) {
+        if !matches!(created, Ok(Created::Earlier(_))) {
+            self.invalidate();
+        }
     }
 
     /// How many pages are kept (for tests).

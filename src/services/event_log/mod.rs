@@ -224,28 +224,22 @@ impl EventLog {
     }
 
     /// Publishes an event whose [`entry`](Self::entry) a store write
-    /// appended at `position`: relayed to the other processes at once, and
+    /// appended at its position: relayed to the other processes at once, and
     /// published here in position order, as [`record`](Self::record)
     /// publishes. Without a position (the log could not take it) it goes
     /// out live. Does not wait for the publication.
-    pub async fn logged(
-        &self,
-        audience: Audience,
-        event: Event,
-        at: chrono::DateTime<chrono::Utc>,
-        position: Option<Position>,
-    ) {
-        let Some(position) = position else {
-            self.inner.hub.publish(audience, event);
-            return;
+    pub async fn logged(&self, event: Published) {
+        let event = if event.position.is_some() {
+            match self.inner.written.send(event).await {
+                Ok(()) => return,
+                // Only when the appender is gone (shutdown): live is all
+                // there is.
+                Err(mpsc::error::SendError(event)) => event,
+            }
+        } else {
+            event
         };
-        let event = Published::new(Some(position), at, audience, event);
-        if let Err(mpsc::error::SendError(event)) = self.inner.written.send(event).await {
-            // Only when the appender is gone (shutdown): live is all there is.
-            self.inner
-                .hub
-                .publish(event.audience.clone(), event.event.clone());
-        }
+        self.inner.hub.publish(event.audience, event.event);
     }
 
     /// A logged event another process wrote, as the backplane brought it:
@@ -452,13 +446,9 @@ impl Appender {
                     self.publish_held();
                 }
                 Some(event) = written.recv() => {
-                    // Written by this process: the others hear of it at
-                    // once, as of the appender's own batches.
-                    self.inner.hub.relay(&event);
-                    self.hold(event);
+                    self.hold_own(event);
                     while let Ok(event) = written.try_recv() {
-                        self.inner.hub.relay(&event);
-                        self.hold(event);
+                        self.hold_own(event);
                     }
                     self.publish_held();
                 }
@@ -495,6 +485,15 @@ impl Appender {
                 }
             }
         }
+    }
+
+    /// An event this process logged: the other processes hear of it at
+    /// once, whatever this one still waits for (a writer that held its
+    /// events back would hold up every process behind it); here it waits
+    /// for its turn.
+    fn hold_own(&mut self, event: Published) {
+        self.inner.hub.relay(&event);
+        self.hold(event);
     }
 
     /// Holds a logged event until its turn comes.
@@ -572,13 +571,12 @@ impl Appender {
             Ok(positions) => {
                 let mut written = Vec::with_capacity(positions.len());
                 for (record, position) in waiting.into_iter().zip(positions) {
-                    let event =
-                        Published::new(Some(position), record.at, record.audience, record.event);
-                    // The other processes hear of it at once, whatever this
-                    // one still waits for: a writer that held its events
-                    // back would hold up every process behind it.
-                    self.inner.hub.relay(&event);
-                    self.hold(event);
+                    self.hold_own(Published::new(
+                        Some(position),
+                        record.at,
+                        record.audience,
+                        record.event,
+                    ));
                     written.push((record.done, position));
                 }
                 self.publish_held();

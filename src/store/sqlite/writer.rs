@@ -110,18 +110,6 @@ impl Writer {
     }
 }
 
-#[cfg(test)]
-impl Writer {
-    /// [`write`](Self::write) on an owned handle, for a spawned task.
-    async fn write_owned<T, W>(self, write: W) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        W: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-    {
-        self.write(write).await
-    }
-}
-
 fn stopped() -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("the SQLite writer has stopped"))
 }
@@ -370,11 +358,18 @@ mod tests {
         // Keep the thread busy, so that the next writes queue behind it.
         let (started, running) = mpsc::channel::<()>();
         let (release, hold) = mpsc::channel::<()>();
-        let busy = tokio::spawn(writer.clone().write_owned(move |_| {
-            started.send(()).unwrap();
-            hold.recv().unwrap();
-            Ok(())
-        }));
+        let busy = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .write(move |_| {
+                        started.send(()).unwrap();
+                        hold.recv().unwrap();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
         tokio::task::spawn_blocking(move || running.recv().unwrap())
             .await
             .unwrap();

@@ -83,11 +83,11 @@ impl App {
                 .context("creating the bootstrap admin (ADMIN_EMAIL)")?;
         }
 
-        let schema = graphql::schema(services.clone());
+        let engine = graphql::engine(services.clone());
         let io = socketio::SocketIo::new(&services);
         let graphql_door = graphql::routes::GraphqlDoor {
             services: services.clone(),
-            schema,
+            engine,
             websocket: graphql::routes::WebSocketLimits {
                 max_message_bytes: config.body_limit,
                 init_timeout: config.connection_init_timeout,

@@ -2,12 +2,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
-};
 use async_graphql::{ErrorExtensions as _, Response, ServerError, Value};
-use futures::StreamExt as _;
-use futures::stream::BoxStream;
 
 use crate::error::AppError;
 
@@ -61,40 +56,9 @@ pub fn render(error: &AppError) -> async_graphql::Error {
 /// code was raised inside execution by something other than a service (a
 /// missing context value, a panic caught by async-graphql): the server's
 /// fault, `INTERNAL`, and logged as such.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            add_default_code(error);
-        }
-        response
-    }
-
-    /// The same over a WebSocket, for every item of the stream (errors
-    /// raised before it starts come as its first item).
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
-            .map(|mut response| {
-                for error in &mut response.errors {
-                    add_default_code(error);
-                }
-                response
-            })
-            .boxed()
+pub fn add_default_codes(response: &mut Response) {
+    for error in &mut response.errors {
+        add_default_code(error);
     }
 }
 
@@ -153,7 +117,7 @@ mod tests {
     use crate::auth::Principal;
 
     use crate::domain::{NewProduct, Quantity, Role, UserId};
-    use crate::graphql::{Caller, schema};
+    use crate::graphql::{Caller, engine};
 
     use crate::services::Services;
     use crate::services::testing::{fresh_store, services_on};
@@ -180,7 +144,7 @@ mod tests {
     #[tokio::test]
     async fn what_the_client_sent_wrong_is_bad_user_input() {
         let (services, _store, _dir) = services().await;
-        let schema = schema(services);
+        let schema = engine(services);
         for (query, variables) in [
             ("{ products { nodes { id } ", json!({})),
             ("{ products { nodes { nope } } }", json!({})),
@@ -232,7 +196,7 @@ mod tests {
             .place(&buyer, &lamp.id, Quantity::parse(1).unwrap(), None)
             .await
             .unwrap();
-        let schema = schema(services);
+        let schema = engine(services);
 
         // No loaders installed (the HTTP door installs them): `Order.user`
         // cannot find its loader, a fault of the server, never of the query.

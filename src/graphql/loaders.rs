@@ -74,7 +74,7 @@ mod tests {
     use crate::auth::Principal;
 
     use crate::domain::{NewProduct, Quantity, Role, UserId};
-    use crate::graphql::{Caller, schema};
+    use crate::graphql::{Caller, engine};
 
     use crate::store::UserStore;
 
@@ -105,7 +105,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let schema = schema(services.clone());
+        let schema = engine(services.clone());
         counting.reset();
 
         // Act

@@ -10,9 +10,9 @@ mod accounts;
 mod catalog;
 mod chat;
 mod context;
+mod engine;
 mod error;
 mod events;
-mod exchange;
 mod live;
 pub mod loaders;
 mod node;
@@ -21,12 +21,10 @@ pub mod routes;
 mod scalars;
 mod totals;
 
-use async_graphql::extensions::apollo_persisted_queries::{
-    ApolloPersistedQueries, LruCacheStorage,
-};
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub use context::Caller;
+pub use engine::{Engine, Method, Stage};
 
 use crate::services::Services;
 
@@ -109,16 +107,13 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
-    .extension(ApolloPersistedQueries::new(LruCacheStorage::new(
-        PERSISTED_QUERIES,
-    )))
-    .extension(exchange::Stages)
-    .extension(error::ErrorCodes)
 }
 
-/// The schema with the services every resolver reaches through the context.
-pub fn schema(services: Services) -> AppSchema {
-    builder().data(services).finish()
+/// The schema with the services every resolver reaches through the context,
+/// in the engine both transports run it through. The schema has no
+/// extension: what extensions would do is done around it (`engine.rs`).
+pub fn engine(services: Services) -> Engine {
+    Engine::new(builder().data(services).finish())
 }
 
 /// The SDL as checked in at `schema.graphql` (`print-schema` writes it).

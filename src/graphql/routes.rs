@@ -19,10 +19,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::{SinkExt as _, StreamExt as _};
 
-use super::Caller;
-use super::error::PERSISTED_QUERY_NOT_FOUND;
-use super::exchange::{Exchange, MUTATION_OVER_GET};
-use super::{AppSchema, loaders};
+use super::engine::MUTATION_OVER_GET;
+use super::{Caller, Engine, Method, Stage, loaders};
 use crate::auth::{Principal, bearer_token};
 use crate::client_addr::ClientIp;
 use crate::domain::UserId;
@@ -41,8 +39,8 @@ const GRAPHIQL_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline
 /// (for the caller's token and the loaders), and the WebSocket limits.
 #[derive(Clone)]
 pub struct GraphqlDoor {
-    /// The schema, with the services in its data.
-    pub schema: AppSchema,
+    /// The schema, with the services in its data, in its engine.
+    pub engine: Engine,
     /// The services every door calls.
     pub services: Services,
     /// Limits of a GraphQL WebSocket.
@@ -66,7 +64,7 @@ async fn graphql_post(
         Ok(request) => request.into_inner(),
         Err(GraphQLRejection(error)) => return bad_request(Format::of(&headers), &error),
     };
-    execute(&state, client, &headers, request, Exchange::post()).await
+    execute(&state, client, &headers, request, Method::Post).await
 }
 
 /// Runs one operation for its HTTP caller: POST, or GET for queries.
@@ -75,20 +73,17 @@ async fn execute(
     client: std::net::IpAddr,
     headers: &HeaderMap,
     request: async_graphql::Request,
-    exchange: Arc<Exchange>,
+    method: Method,
 ) -> Response {
     let format = Format::of(headers);
     let caller = match caller_from_headers(&state.services.authenticator, headers).await {
         Ok(caller) => caller,
         Err(error) => return refused_for(format, &error),
     };
-    let mut request = request
-        .data(caller)
-        .data(ClientIp(client))
-        .data(exchange.clone());
+    let mut request = request.data(caller).data(ClientIp(client));
     loaders::install(&mut request.data, &state.services);
-    let response = state.schema.execute(request).await;
-    answer(format, &exchange, response)
+    let (response, stage) = state.engine.execute_http(request, method).await;
+    answer(format, stage, response)
 }
 
 /// The media type of the GraphQL over HTTP specification for responses.
@@ -166,21 +161,16 @@ fn json_response<T: serde::Serialize>(format: Format, status: StatusCode, body: 
 /// either way, never stored by a cache: Apollo's clients (and servers)
 /// treat it as a request to send the query again. A mutation over GET is
 /// 405 with `Allow: POST`.
-fn answer(format: Format, exchange: &Exchange, mut response: async_graphql::Response) -> Response {
-    if exchange.refused_mutation_over_get() {
+fn answer(format: Format, stage: Stage, mut response: async_graphql::Response) -> Response {
+    if stage == Stage::MutationOverGet {
         let mut response = refused(format, StatusCode::METHOD_NOT_ALLOWED, MUTATION_OVER_GET);
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let persisted_query_miss = !exchange.executed()
-        && response
-            .errors
-            .iter()
-            .any(|error| error.message == PERSISTED_QUERY_NOT_FOUND);
-    let refused_before_execution =
-        !exchange.executed() && !persisted_query_miss && format == Format::GraphqlResponse;
+    let persisted_query_miss = stage == Stage::PersistedQueryMiss;
+    let refused_before_execution = stage == Stage::Refused && format == Format::GraphqlResponse;
     let cache_control = response
         .is_ok()
         .then(|| response.cache_control.value())
@@ -229,7 +219,7 @@ struct GetParameters {
 /// `GET /graphql?query=…`: a query over GET, as the GraphQL over HTTP
 /// specification has it (cacheable, linkable), or a persisted query's hash
 /// alone in `extensions`. A mutation is refused with 405 and `Allow: POST`,
-/// also when it comes as a hash (`exchange.rs` checks the document that
+/// also when it comes as a hash (`engine.rs` checks the document that
 /// would run), so a link or a prefetch can never change anything.
 async fn graphql_get_operation(
     state: &GraphqlDoor,
@@ -265,8 +255,7 @@ async fn graphql_get_operation(
             }
         }
     }
-    let exchange = Exchange::get(request.operation_name.clone());
-    execute(state, client, headers, request, exchange).await
+    execute(state, client, headers, request, Method::Get).await
 }
 
 /// A GraphQL-shaped refusal made before any resolver runs.
@@ -320,7 +309,7 @@ async fn graphql_get(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let schema = state.schema.clone();
+    let engine = state.engine.clone();
     let services = state.services.clone();
     let limits = state.websocket;
     upgrade
@@ -334,7 +323,7 @@ async fn graphql_get(
         // as long as it stays. The Socket.IO door reads with the same size.
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            serve_websocket(socket, schema, protocol, services, limits, ClientIp(client))
+            serve_websocket(socket, engine, protocol, services, limits, ClientIp(client))
         })
 }
 
@@ -381,7 +370,7 @@ struct Closing {
 /// limit with 1009; neither touches any other connection.
 async fn serve_websocket(
     socket: WebSocket,
-    schema: super::AppSchema,
+    engine: Engine,
     protocol: GraphQLProtocol,
     services: Services,
     limits: WebSocketLimits,
@@ -435,7 +424,7 @@ async fn serve_websocket(
     data.insert(connection);
     loaders::install(&mut data, &services);
     let (signed_in, session) = tokio::sync::oneshot::channel::<(Principal, i64)>();
-    let serve = GraphQLWebSocket::new_with_pair(graphql_sink, stream, schema, protocol)
+    let serve = GraphQLWebSocket::new_with_pair(graphql_sink, stream, engine, protocol)
         .with_data(data)
         .on_connection_init(move |payload| async move {
             let (principal, expires_at) = authenticate_connection(&authenticator, &payload)

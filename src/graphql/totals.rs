@@ -71,7 +71,7 @@ mod tests {
     use crate::auth::Principal;
 
     use crate::domain::{NewProduct, Role, UserId};
-    use crate::graphql::{Caller, schema};
+    use crate::graphql::{Caller, engine};
 
     #[tokio::test]
     async fn the_total_is_one_count_and_only_when_selected() {
@@ -86,7 +86,7 @@ mod tests {
             let new = NewProduct::parse(&format!("{name} {n}"), 10.0, Some(1), None).unwrap();
             services.catalog.create(&admin, new, None).await.unwrap();
         }
-        let schema = schema(services.clone());
+        let schema = engine(services.clone());
         let run = async |query: &str| {
             counting.reset();
             let response = schema

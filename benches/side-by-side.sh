@@ -186,7 +186,7 @@ run() {
   stop
 }
 
-wants chat && for flavor in ours node; do
+wants chat && for flavor in ours node limit; do
   run $flavor chat --pairs "$PAIRS" --rate "$RATE" --duration "$CHAT_SECONDS"
 done
 wants fanout && for flavor in ours node limit; do

@@ -293,6 +293,7 @@ fn migrator() -> sqlx::migrate::Migrator {
         5 "0005_idempotency_keys.sql",
         6 "0006_event_log.sql",
         7 "0007_lighter_chat_writes.sql",
+        8 "0008_messages_by_id.sql",
     ])
 }
 

@@ -123,10 +123,13 @@ fn open(path: &Path, mmap_bytes: u64) -> rusqlite::Result<Connection> {
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // The file is already in WAL mode (set when it was migrated). The
     // writer never checkpoints: a checkpoint inside a commit would hold up
-    // every write queued behind it (see `spawn_checkpoints`).
+    // every write queued behind it (see `spawn_checkpoints`). Statement
+    // journals (a multi-row UPDATE such as the delivery marks needs one)
+    // stay in memory instead of a file created and deleted every time.
     connection.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = {mmap_bytes};"
+         PRAGMA wal_autocheckpoint = 0; PRAGMA mmap_size = {mmap_bytes}; \
+         PRAGMA temp_store = MEMORY;"
     ))?;
     Ok(connection)
 }
@@ -171,7 +174,7 @@ fn commit_batch(connection: &Connection, jobs: impl Iterator<Item = Job>, commit
     if begun.is_err() {
         return;
     }
-    match connection.execute_batch("COMMIT") {
+    match control(connection, "COMMIT") {
         Ok(()) => {
             commits.fetch_add(1, Ordering::Relaxed);
             answers.into_iter().for_each(|answer| answer(Ok(())));
@@ -179,7 +182,7 @@ fn commit_batch(connection: &Connection, jobs: impl Iterator<Item = Job>, commit
         Err(error) => {
             let why = error.to_string();
             if !connection.is_autocommit() {
-                let _ = connection.execute_batch("ROLLBACK");
+                let _ = control(connection, "ROLLBACK");
             }
             fail_all(&mut answers, &why);
         }
@@ -190,9 +193,13 @@ fn commit_batch(connection: &Connection, jobs: impl Iterator<Item = Job>, commit
 /// writer in another process makes it wait (busy timeout) rather than fail
 /// halfway through.
 fn begin(connection: &Connection) -> Result<(), String> {
-    connection
-        .execute_batch("BEGIN IMMEDIATE")
-        .map_err(|error| error.to_string())
+    control(connection, "BEGIN IMMEDIATE").map_err(|error| error.to_string())
+}
+
+/// Runs one transaction-control statement, prepared once: these run for
+/// every write, and parsing them again each time showed in profiles.
+fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 fn fail_all(answers: &mut Vec<Answer>, why: &str) {
@@ -206,17 +213,13 @@ fn in_savepoint<T>(
     connection: &Connection,
     write: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    connection
-        .execute_batch("SAVEPOINT write")
-        .map_err(classify)?;
+    control(connection, "SAVEPOINT write").map_err(classify)?;
     let outcome = write(connection);
-    let end = if outcome.is_ok() {
-        "RELEASE write"
-    } else {
-        "ROLLBACK TO write; RELEASE write"
-    };
     if !connection.is_autocommit() {
-        connection.execute_batch(end).map_err(classify)?;
+        if outcome.is_err() {
+            control(connection, "ROLLBACK TO write").map_err(classify)?;
+        }
+        control(connection, "RELEASE write").map_err(classify)?;
     }
     outcome
 }

@@ -107,12 +107,7 @@ fn return_large_allocations_to_the_os() {
 
 /// Runs a command on a multi-threaded runtime; any error is one line on stderr.
 fn run(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if std::env::var_os(WORKER_THREADS_VARIABLE).is_none() {
-        builder.worker_threads(default_worker_threads());
-    }
-    let runtime = match builder.build() {
+    let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -126,23 +121,6 @@ fn run(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Tokio's own setting for the number of async worker threads; when set,
-/// it is obeyed.
-const WORKER_THREADS_VARIABLE: &str = "TOKIO_WORKER_THREADS";
-
-/// One async worker per core but one (at least one). The spare core runs
-/// what is not async: the SQLite writer thread, password hashing, the
-/// kernel's network work. A worker per core made them compete, and workers
-/// woke each other to steal single tasks: on two cores, one worker took W1
-/// chat from about 5.8 to 4.7 context switches and from about 385 to 320 µs
-/// of CPU per message (BENCHMARKS.md, issue 12).
-fn default_worker_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .saturating_sub(1)
-        .max(1)
 }
 
 async fn serve() -> anyhow::Result<()> {

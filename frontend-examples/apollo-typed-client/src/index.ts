@@ -335,23 +335,44 @@ async function main(): Promise<void> {
   const second = await user.client.query({ query: MyOrder, variables: { id: orderId }, fetchPolicy: "network-only" });
   const reads = user.sent.slice(before);
   info(`requests: ${show(reads)}`);
+  const hitByHash = (request: Sent | undefined) =>
+    request !== undefined &&
+    request.method === "GET" &&
+    !request.withQuery &&
+    request.withHash &&
+    request.status === 200 &&
+    !request.persistedQueryNotFound;
   const [miss, registration, hit] = reads;
-  if (
-    reads.length !== 3 ||
-    !miss ||
-    !registration ||
-    !hit ||
-    !(miss.method === "GET" && !miss.withQuery && miss.withHash && miss.persistedQueryNotFound) ||
-    !(registration.method === "POST" && registration.withQuery && registration.withHash && registration.status === 200) ||
-    !(hit.method === "GET" && !hit.withQuery && hit.withHash && hit.status === 200 && !hit.persistedQueryNotFound)
-  ) {
-    throw new Error(`expected a hash miss over GET, the query with its hash over POST, then a hit by hash over GET`);
+  // A server that already holds the hash (this example run before against
+  // it, or another client registered the query) answers the first read by
+  // its hash at once.
+  const registeredBefore = reads.length === 2 && reads.every(hitByHash);
+  const registeredNow =
+    reads.length === 3 &&
+    miss?.method === "GET" &&
+    !miss.withQuery &&
+    miss.withHash &&
+    miss.persistedQueryNotFound &&
+    registration?.method === "POST" &&
+    registration.withQuery &&
+    registration.withHash &&
+    registration.status === 200 &&
+    hitByHash(hit);
+  if (!registeredBefore && !registeredNow) {
+    throw new Error(
+      `expected a hash miss over GET, the query with its hash over POST, then a hit by hash over GET ` +
+        `(or, when the server already holds the hash, two hits by hash over GET)`,
+    );
   }
   const status: OrderStatus | undefined = second.data?.order?.status;
   if (first.data?.order?.id !== orderId || status !== "PENDING") {
     throw new Error(`MyOrder answered ${JSON.stringify(second.data)}`);
   }
-  info(`APQ: the first read missed and registered the query, the second ran by its hash alone`);
+  info(
+    registeredNow
+      ? `APQ: the first read missed and registered the query, the second ran by its hash alone`
+      : `APQ: the server already held the query; both reads ran by its hash alone`,
+  );
   info(`cache: Order ${orderId} is ${cachedOrder(user.client, orderId)?.status} (readFragment)`);
 
   step("subscribe to orderStatusUpdated and watch the order in the cache only");
@@ -578,7 +599,7 @@ async function main(): Promise<void> {
 
   await finish(
     0,
-    "OK: typed operations, persisted queries (miss, registration, hit over GET), and the normalized cache " +
+    "OK: typed operations, persisted queries (run by their hash over GET), and the normalized cache " +
       "updated without a refetch by orderStatusUpdated and messagesSeen payloads, a productRemoved eviction, " +
       "and a node(id:) refetch landing on the same cached order.",
   );

@@ -390,6 +390,102 @@ mod tests {
         assert!(reader > 0, "readers keep SQLite's default");
     }
 
+    /// Migration 0008 rebuilds `messages` (WITHOUT ROWID, a partial index
+    /// of the undelivered): a database written before it keeps every
+    /// message, with its delivery and seen state.
+    #[tokio::test]
+    async fn messages_written_before_migration_8_survive_it() {
+        use crate::domain::{MessageId, UserId};
+        use crate::store::MessageStore;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .unwrap()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let old = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let before_8: Vec<_> = migrator()
+            .iter()
+            .filter(|migration| migration.version < 8)
+            .cloned()
+            .collect();
+        sqlx::migrate::Migrator::with_migrations(before_8)
+            .run(&old)
+            .await
+            .unwrap();
+        let (alice, bob) = ("a00000000000000000000001", "b00000000000000000000002");
+        for (id, email) in [(alice, "alice@example.com"), (bob, "bob@example.com")] {
+            sqlx::query(
+                "INSERT INTO users (id, name, email, password_hash, role, created_at) \
+                 VALUES (?, 'n', ?, 'h', 'user', '2026-11-30T10:00:00.000Z')",
+            )
+            .bind(id)
+            .bind(email)
+            .execute(&old)
+            .await
+            .unwrap();
+        }
+        let messages = [
+            (
+                "c00000000000000000000001",
+                1,
+                Some("2026-11-30T10:01:00.000Z"),
+                "10:00:01",
+            ),
+            ("c00000000000000000000002", 0, None, "10:00:02"),
+            ("c00000000000000000000003", 0, None, "10:00:03"),
+        ];
+        for (id, delivered, seen_at, at) in messages {
+            sqlx::query(
+                "INSERT INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) \
+                 VALUES (?, ?, ?, 'hello', ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(alice)
+            .bind(bob)
+            .bind(seen_at)
+            .bind(delivered)
+            .bind(format!("2026-11-30T{at}.000Z"))
+            .execute(&old)
+            .await
+            .unwrap();
+        }
+        old.close().await;
+
+        let store = SqliteStore::open(&path).await.unwrap();
+
+        let bob = UserId::parse(bob).unwrap();
+        let owed: Vec<String> = store
+            .undelivered_messages(&bob, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|message| message.id.as_str().to_owned())
+            .collect();
+        assert_eq!(
+            owed,
+            ["c00000000000000000000002", "c00000000000000000000003"]
+        );
+        let first = MessageId::parse("c00000000000000000000001").unwrap();
+        let first = store.message_by_id(&first).await.unwrap().expect("kept");
+        assert!(first.seen_at.is_some(), "{first:?}");
+        let (table, index): (String, String) = sqlx::query_as(
+            "SELECT (SELECT sql FROM sqlite_master WHERE name = 'messages'), \
+                    (SELECT sql FROM sqlite_master WHERE name = 'messages_undelivered')",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert!(table.contains("WITHOUT ROWID"), "{table}");
+        assert!(index.contains("WHERE delivered = 0"), "{index}");
+    }
+
     #[tokio::test]
     async fn reopening_keeps_the_data_and_reapplies_nothing() {
         let dir = tempfile::tempdir().unwrap();

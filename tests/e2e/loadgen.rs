@@ -228,8 +228,22 @@ async fn reads_are_answered_on_both_doors() {
     }
 }
 
+/// One workload against the limit server at `url`; its report.
+async fn against_limit(url: &str, workload: &[&str]) -> Value {
+    let output = Command::new(loadgen_binary())
+        .args(workload)
+        .args(["--url", url, "--flavor", "limit"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("loadgen runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    serde_json::from_str(stdout.lines().rfind(|l| l.starts_with('{')).unwrap()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_limit_server_fans_out_like_a_socketio_server() {
+async fn the_limit_server_fans_out_and_relays_chat_like_a_socketio_server() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
@@ -248,26 +262,31 @@ async fn the_limit_server_fans_out_like_a_socketio_server() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let output = Command::new(loadgen_binary())
-        .args(["fanout", "--url", &url, "--flavor", "limit"])
-        .args([
+    let fanout = against_limit(
+        &url,
+        &[
+            "fanout",
             "--connections",
             "10",
             "--events",
             "2",
             "--interval-ms",
             "20",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("loadgen runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
-    let report: Value =
-        serde_json::from_str(stdout.lines().rfind(|l| l.starts_with('{')).unwrap()).unwrap();
-    assert_eq!(report["delivered"], 20, "{report}");
-    assert_eq!(report["lost"], 0, "{report}");
+        ],
+    )
+    .await;
+    assert_eq!(fanout["delivered"], 20, "{fanout}");
+    assert_eq!(fanout["lost"], 0, "{fanout}");
+
+    // W1's floor: every message reaches its addressee and is acked.
+    let chat = against_limit(
+        &url,
+        &["chat", "--pairs", "3", "--rate", "30", "--duration", "1"],
+    )
+    .await;
+    assert_eq!(chat["expected"], 30, "{chat}");
+    assert_eq!(chat["delivered"], 30, "{chat}");
+    assert_eq!(chat["errors"], 0, "{chat}");
     let _ = limit.kill().await;
 }
 

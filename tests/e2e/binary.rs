@@ -219,6 +219,38 @@ async fn create_admin_makes_an_account_that_signs_in_as_admin() {
     assert_eq!(body["user"]["role"], "admin");
 }
 
+/// The server owns its SQLite store (and the chat journal's lock);
+/// `create-admin` run beside it still creates the account, and the running
+/// server signs it in.
+#[tokio::test]
+async fn create_admin_works_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let output = command(dir.path(), &[("ADMIN_PASSWORD", "operator-password-2")])
+        .args([
+            "create-admin",
+            "--email",
+            "ops@example.test",
+            "--name",
+            "Ops",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (status, body) = post(
+        &server.base,
+        "/auth/login",
+        json!({ "email": "ops@example.test", "password": "operator-password-2" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["role"], "admin");
+}
+
 #[test]
 fn help_lists_every_configuration_variable() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,16 +1,20 @@
 //! The event log on SQLite: [`EventLogStore`] for [`SqliteStore`], the
-//! `events` row and its SQL. Positions are the table's `INTEGER PRIMARY KEY`
-//! (the largest plus one), handed out in commit order on the one writer;
-//! the audience is a JSON list filtered with `json_each`.
+//! `events` row and its SQL. Positions are the table's `INTEGER PRIMARY KEY`,
+//! handed out by the chat journal (`journal.rs`) of the process that owns
+//! the file, for chat messages and for the writer's appends alike; the
+//! audience is a JSON list filtered with `json_each`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::writer::{execute, optional_row};
-use super::{SqliteStore, classify, stored, text, timestamp};
+use super::chat_rows::EventInsert;
+use super::journal::Journal;
+use super::statements::execute;
+use super::writer::entry_position;
+use super::{SqliteStore, classify, not_the_owner, stored, text, timestamp};
 use crate::domain::{Position, UserId};
 use crate::store::{
-    EventLogStore, EventScope, LogBounds, LogEntry, LogQuery, NewLogEntry, StoreError, StoreResult,
+    EventLogStore, EventScope, LogBounds, LogEntry, LogQuery, NewLogEntry, StoreResult,
 };
 
 /// A position as SQLite stores it (an `INTEGER` is signed).
@@ -52,49 +56,16 @@ impl EventRow {
     }
 }
 
-/// One log entry as the writer inserts it (owned: it crosses to the
-/// writer thread).
-pub(super) struct EventInsert {
-    at: String,
-    kind: String,
-    everyone: bool,
-    admins: bool,
-    users: String,
-    payload: String,
-}
-
-impl EventInsert {
-    pub(super) fn of(entry: &NewLogEntry) -> StoreResult<Self> {
-        let users: Vec<&str> = entry.scope.users.iter().map(UserId::as_str).collect();
-        Ok(EventInsert {
-            at: text(entry.at),
-            kind: entry.kind.clone(),
-            everyone: entry.scope.everyone,
-            admins: entry.scope.admins,
-            users: serde_json::to_string(&users).map_err(|e| StoreError::Internal(e.into()))?,
-            payload: entry.payload.clone(),
-        })
-    }
-
-    /// Appends the entry (on the writer thread) and returns its position.
-    pub(super) fn run(self, connection: &rusqlite::Connection) -> StoreResult<Position> {
-        let position = optional_row(
-            connection,
-            "INSERT INTO events (at, kind, everyone, admins, users, payload) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING position",
-            (
-                self.at,
-                self.kind,
-                self.everyone,
-                self.admins,
-                self.users,
-                self.payload,
-            ),
-            |row| row.get::<_, i64>(0),
-        )?
-        .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no position returned")))?;
-        Ok(Position::new(stored(u64::try_from(position), "position")?))
-    }
+/// Appends `row` (on the writer thread) at the journal's next position,
+/// and returns it.
+pub(super) fn append_entry(
+    row: &EventInsert,
+    connection: &rusqlite::Connection,
+    journal: &Journal,
+) -> StoreResult<Position> {
+    let position = entry_position(journal, connection)?;
+    row.run_at(connection, position.value())?;
+    Ok(position)
 }
 
 #[async_trait]
@@ -106,12 +77,20 @@ impl EventLogStore for SqliteStore {
             .collect::<StoreResult<Vec<_>>>()?;
         // One write on the one writer: positions are handed out in commit
         // order, so a reader never sees `n` before `n - 1`.
+        let Some(journal) = self.writer.journal_handle() else {
+            return Err(not_the_owner());
+        };
         self.writer
-            .write(move |c| rows.into_iter().map(|row| row.run(c)).collect())
+            .write(move |c| {
+                rows.iter()
+                    .map(|row| append_entry(row, c, &journal))
+                    .collect()
+            })
             .await
     }
 
     async fn read_events(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        self.writer.settle().await?;
         let (reader, admin) = match &query.reader {
             Some(reader) => (Some(reader.user.as_str()), reader.admin),
             None => (None, true),
@@ -135,6 +114,7 @@ impl EventLogStore for SqliteStore {
     }
 
     async fn event_log_bounds(&self) -> StoreResult<LogBounds> {
+        self.writer.settle().await?;
         let (first, head): (Option<i64>, Option<i64>) =
             sqlx::query_as("SELECT MIN(position), MAX(position) FROM events")
                 .fetch_one(&self.pool)

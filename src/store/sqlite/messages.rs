@@ -6,10 +6,14 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
-use super::event_log::EventInsert;
-use super::writer::{classify as classify_written, execute};
+use super::chat_rows::{EventInsert, MessageInsert};
+use super::event_log::append_entry;
+use super::journal::Appended;
+use super::statements::classify as classify_written;
+use super::writer::copy_journaled;
 use super::{
-    SqliteStore, by_ids, classify, cursor_mismatch, push_time_keyset, stored, text, timestamp,
+    SqliteStore, by_ids, classify, cursor_mismatch, not_the_owner, push_time_keyset, stored, text,
+    timestamp,
 };
 use crate::domain::{
     Conversation, Cursor, Message, MessageId, MessageText, Position, SortKey, UserId,
@@ -44,50 +48,6 @@ impl MessageRow {
     }
 }
 
-/// One message as the writer inserts it (owned: it crosses to the writer
-/// thread).
-struct MessageInsert {
-    id: String,
-    from: String,
-    to: String,
-    text: String,
-    seen_at: Option<String>,
-    delivered: i64,
-    created_at: String,
-}
-
-impl MessageInsert {
-    fn of(message: &Message) -> Self {
-        MessageInsert {
-            id: message.id.as_str().to_owned(),
-            from: message.from.as_str().to_owned(),
-            to: message.to.as_str().to_owned(),
-            text: message.text.as_str().to_owned(),
-            seen_at: message.seen_at.map(text),
-            delivered: i64::from(message.delivered),
-            created_at: text(message.created_at),
-        }
-    }
-
-    fn run(self, connection: &rusqlite::Connection) -> StoreResult<()> {
-        execute(
-            connection,
-            "INSERT INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                self.id,
-                self.from,
-                self.to,
-                self.text,
-                self.seen_at,
-                self.delivered,
-                self.created_at,
-            ),
-        )
-        .map(drop)
-    }
-}
-
 /// The messages of `participant` (with `peer`: of their thread only): what
 /// a page reads and a count counts.
 fn push_participants(sql: &mut QueryBuilder<Sqlite>, participant: &UserId, peer: Option<&UserId>) {
@@ -119,7 +79,20 @@ fn push_participants(sql: &mut QueryBuilder<Sqlite>, participant: &UserId, peer:
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> StoreResult<()> {
         let row = MessageInsert::of(message);
-        self.writer.write(move |c| row.run(c)).await
+        let journal = self.writer.journal_handle();
+        self.writer
+            .write(move |c| {
+                // After the journaled ones, which may hold the same id.
+                if let Some(journal) = &journal {
+                    copy_journaled(journal, c)?;
+                }
+                row.run(c)?;
+                if let Some(journal) = &journal {
+                    journal.stored_message(&row.id);
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn insert_logged_message(
@@ -129,16 +102,36 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Option<Position>> {
         let row = MessageInsert::of(message);
         let logged = EventInsert::of(entry)?;
-        // One write: the message and its log entry commit together.
+        let Some(journal) = self.writer.journal() else {
+            return Err(not_the_owner());
+        };
+        // The usual way: journaled, then copied into SQLite by the writer
+        // with others (see `journal.rs`).
+        let (row, logged) = match journal.append(row, logged)? {
+            Appended::Journaled { position, wake } => {
+                if wake {
+                    self.writer.wake();
+                }
+                return Ok(Some(position));
+            }
+            Appended::NotNewest(handed_back) => *handed_back,
+        };
+        // An id that may already be stored: one write, checked against the
+        // table, the message and its log entry committed together.
+        let journal = self.writer.journal_handle().ok_or_else(not_the_owner)?;
         self.writer
             .write(move |c| {
+                copy_journaled(&journal, c)?;
                 row.run(c)?;
-                logged.run(c).map(Some)
+                let position = append_entry(&logged, c, &journal)?;
+                journal.stored_message(&row.id);
+                Ok(Some(position))
             })
             .await
     }
 
     async fn message_page(&self, query: &MessageQuery) -> StoreResult<Vec<Message>> {
+        self.writer.settle().await?;
         let mut sql =
             QueryBuilder::<Sqlite>::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE "));
         push_participants(&mut sql, &query.participant, query.peer.as_ref());
@@ -161,6 +154,7 @@ impl MessageStore for SqliteStore {
         participant: &UserId,
         peer: Option<&UserId>,
     ) -> StoreResult<u64> {
+        self.writer.settle().await?;
         let mut sql = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM messages WHERE ");
         push_participants(&mut sql, participant, peer);
         let (count,): (i64,) = sql
@@ -206,6 +200,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn undelivered_messages(&self, to: &UserId, limit: usize) -> StoreResult<Vec<Message>> {
+        self.writer.settle().await?;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_id = ? AND delivered = 0 \
              ORDER BY created_at ASC, id ASC LIMIT ?"
@@ -222,6 +217,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn message_by_id(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        self.writer.settle().await?;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
         ));
@@ -235,6 +231,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+        self.writer.settle().await?;
         by_ids(
             &self.pool,
             MESSAGE_COLUMNS,
@@ -271,6 +268,7 @@ impl MessageStore for SqliteStore {
         after: Option<&Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
+        self.writer.settle().await?;
         // Conversations are ordered by their latest message (time, then id),
         // so the cursor is that message's position.
         let after = match after {
@@ -328,6 +326,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn count_conversations(&self, user: &UserId) -> StoreResult<u64> {
+        self.writer.settle().await?;
         let (count,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM (SELECT to_id FROM messages WHERE from_id = ?1 \
              UNION SELECT from_id FROM messages WHERE to_id = ?1)",
@@ -340,6 +339,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn conversation_peers(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        self.writer.settle().await?;
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT to_id FROM messages WHERE from_id = ?1 UNION SELECT from_id FROM messages WHERE to_id = ?1",
         )

@@ -12,6 +12,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -85,7 +86,13 @@ impl SqliteStore {
             .context("applying SQLite migrations")
             .map_err(StoreError::Unavailable)?;
         migrating.close().await;
-        let writer = Writer::start(path, MMAP_BYTES)?;
+        let writer = match Writer::running(path) {
+            Some(writer) => writer,
+            None => {
+                let journal = open_journal(path).await?.map(Arc::new);
+                Writer::start(path, MMAP_BYTES, journal)?
+            }
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
@@ -96,6 +103,95 @@ impl SqliteStore {
         spawn_checkpoints(pool.clone());
         Ok(SqliteStore { pool, writer })
     }
+}
+
+/// How long opening waits for the chat journal's lock before it goes on
+/// without it: a store dropped just before (a test reopening its file, a
+/// restart in-process) lets go of it when its writer thread ends.
+const JOURNAL_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the chat journal of the store at `path`, copies what it holds
+/// into SQLite (what a killed process journaled), and empties it. `None`
+/// when another process owns the store (see `journal.rs`).
+async fn open_journal(path: &Path) -> StoreResult<Option<Journal>> {
+    let waited_since = std::time::Instant::now();
+    let files = loop {
+        if let Some(files) = journal::open_files(path)? {
+            break files;
+        }
+        if waited_since.elapsed() >= JOURNAL_LOCK_WAIT {
+            tracing::warn!(
+                path = %path.display(),
+                "another process owns this SQLite store: this one writes no chat messages \
+                 and no events (the embedded store belongs to one process)"
+            );
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || recover(&path, files))
+        .await
+        .map_err(|error| StoreError::Internal(error.into()))?
+        .map(Some)
+}
+
+/// Replays the journal's files into the database and empties them.
+fn recover(path: &Path, files: [std::fs::File; 2]) -> StoreResult<Journal> {
+    let fail = |error: rusqlite::Error| {
+        StoreError::Unavailable(
+            anyhow::Error::new(error).context("replaying the chat journal into SQLite"),
+        )
+    };
+    let connection = rusqlite::Connection::open(path).map_err(fail)?;
+    connection
+        .busy_timeout(Duration::from_secs(5))
+        .map_err(fail)?;
+    let mut records = Vec::new();
+    for file in &files {
+        records.extend(journal::read_records(file)?);
+    }
+    if !records.is_empty() {
+        connection.execute_batch("BEGIN IMMEDIATE").map_err(fail)?;
+        for record in &records {
+            match record.apply(&connection) {
+                Ok(()) => {}
+                Err(StoreError::Unavailable(error)) => return Err(StoreError::Unavailable(error)),
+                // A record SQLite refuses (a bug) must not keep the store
+                // from opening.
+                Err(error) => {
+                    tracing::error!(%error, "a journaled chat message could not be replayed");
+                }
+            }
+        }
+        connection.execute_batch("COMMIT").map_err(fail)?;
+        tracing::info!(
+            messages = records.len(),
+            "chat messages journaled before the last stop are in the database"
+        );
+    }
+    for file in &files {
+        file.set_len(0).map_err(|error| {
+            StoreError::Unavailable(anyhow::Error::new(error).context("emptying the chat journal"))
+        })?;
+    }
+    let (head, newest): (Option<i64>, Option<String>) = connection
+        .query_row(
+            "SELECT (SELECT MAX(position) FROM events), (SELECT MAX(id) FROM messages)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(fail)?;
+    let head = head.and_then(|head| u64::try_from(head).ok()).unwrap_or(0);
+    Ok(Journal::new(files, head, newest.unwrap_or_default()))
+}
+
+/// What a process that does not own the store gets for a write only the
+/// owner may make (a log entry: its positions are the owner's).
+fn not_the_owner() -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!(
+        "another process owns this SQLite store's event log"
+    ))
 }
 
 /// How often the write-ahead log is copied back into the database file.
@@ -121,7 +217,7 @@ fn spawn_checkpoints(pool: SqlitePool) {
     });
 }
 
-/// Driver errors (the readers' side; [`writer::classify`] is the writer's),
+/// Driver errors (the readers' side; [`statements::classify`] is the writer's),
 /// classified: unique violations are duplicates; pool,
 /// I/O and lock timeouts mean the store is unavailable; the rest is a bug.
 fn classify(error: sqlx::Error) -> StoreError {
@@ -187,15 +283,19 @@ macro_rules! sqlite_row {
 
 // Declared below `sqlite_row!`: each aggregate's rows use it, and a
 // `macro_rules!` macro is visible only after its definition.
+mod chat_rows;
 mod event_log;
 mod idempotency;
+mod journal;
 mod messages;
 mod orders;
 mod products;
+mod statements;
 mod tokens;
 mod users;
 mod writer;
 
+use journal::Journal;
 use writer::Writer;
 
 /// The rows of `table` whose id is in `ids` (`SELECT <columns> … WHERE id
@@ -339,7 +439,9 @@ mod tests {
     }
 
     use super::*;
-    use crate::store::{UserStore, contract};
+    use crate::domain::{Message, MessageText, Position};
+    use crate::store::{EventLogStore as _, LogQuery, MessageStore as _, NewLogEntry};
+    use crate::store::{UserStore, contract, now};
 
     async fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -378,7 +480,7 @@ mod tests {
             .writer
             .write(|c| {
                 c.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
-                    .map_err(writer::classify)
+                    .map_err(statements::classify)
             })
             .await
             .unwrap();
@@ -484,6 +586,99 @@ mod tests {
         .unwrap();
         assert!(table.contains("WITHOUT ROWID"), "{table}");
         assert!(index.contains("WHERE delivered = 0"), "{index}");
+    }
+
+    /// What a killed process leaves: records in both journal files, none
+    /// copied into SQLite (no writer ran).
+    fn journal_as_if_killed(path: &Path, head: u64, sent: &[(Message, NewLogEntry)]) {
+        let files = journal::open_files(path).unwrap().expect("not locked");
+        let journal = Journal::new(files, head, String::new());
+        for (i, (message, entry)) in sent.iter().enumerate() {
+            if i == 1 {
+                // The writer took the first: the second goes to the other file.
+                let taken = journal.take_for_batch();
+                assert_eq!(taken.retired, Some(0));
+            }
+            let appended = journal
+                .append(
+                    chat_rows::MessageInsert::of(message),
+                    chat_rows::EventInsert::of(entry).unwrap(),
+                )
+                .unwrap();
+            assert!(matches!(appended, journal::Appended::Journaled { .. }));
+        }
+    }
+
+    #[tokio::test]
+    async fn chat_messages_journaled_before_a_kill_are_stored_when_the_store_opens_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.sqlite3");
+        let (ada, bob) = (
+            contract::new_user("ada-journal@example.com"),
+            contract::new_user("bob-journal@example.com"),
+        );
+        let head = {
+            let store = SqliteStore::open(&path).await.unwrap();
+            store.insert_user(&ada).await.unwrap();
+            store.insert_user(&bob).await.unwrap();
+            store
+                .append_events(&[contract::log_entry("before", Default::default(), now())])
+                .await
+                .unwrap()[0]
+        };
+        let sent: Vec<(Message, NewLogEntry)> = (0..2)
+            .map(|i| {
+                let message = Message {
+                    id: crate::domain::MessageId::generate(),
+                    from: ada.id.clone(),
+                    to: bob.id.clone(),
+                    text: MessageText::parse(&format!("journaled {i}")).unwrap(),
+                    seen_at: None,
+                    delivered: false,
+                    created_at: now(),
+                };
+                let entry = contract::log_entry(&format!("sent {i}"), Default::default(), now());
+                (message, entry)
+            })
+            .collect();
+        // The store above let go of the lock when its writer thread ended.
+        let files = loop {
+            if let Some(files) = journal::open_files(&path).unwrap() {
+                break files;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        drop(files);
+        journal_as_if_killed(&path, head.value(), &sent);
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        for (message, _) in &sent {
+            assert_eq!(
+                store.message_by_id(&message.id).await.unwrap().as_ref(),
+                Some(message)
+            );
+        }
+        let logged = store
+            .read_events(&LogQuery {
+                after: head,
+                up_to: Position::new(head.value() + 10),
+                reader: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        let positions: Vec<u64> = logged.iter().map(|entry| entry.position.value()).collect();
+        assert_eq!(positions, [head.value() + 1, head.value() + 2]);
+        assert_eq!(logged[1].entry, sent[1].1);
+        for file in journal::paths(&path) {
+            assert_eq!(std::fs::metadata(file).unwrap().len(), 0, "emptied");
+        }
+        // Positions go on after the replayed ones.
+        let next = store
+            .append_events(&[contract::log_entry("after", Default::default(), now())])
+            .await
+            .unwrap();
+        assert_eq!(next[0].value(), head.value() + 3);
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
-use super::writer::{execute, optional_row};
+use super::statements::{execute, optional_row};
 use super::{SqliteStore, by_ids, classify, push_time_keyset, stored, text, timestamp};
 use crate::domain::{NewOrder, Order, OrderId, OrderStatus, Price, ProductId, Quantity, UserId};
 use crate::store::{

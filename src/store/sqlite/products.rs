@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::sqlite::Sqlite;
 
-use super::writer::{execute, optional_row};
+use super::statements::{execute, optional_row};
 use super::{SqliteStore, by_ids, classify, cursor_mismatch, stored, text, timestamp};
 use crate::domain::{
     Description, Price, Product, ProductId, ProductName, ProductPatch, ProductSort, SortKey, Stock,

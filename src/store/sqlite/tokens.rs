@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::writer::{execute, optional_row};
+use super::statements::{execute, optional_row};
 use super::{SqliteStore, classify, stored, text};
 use crate::auth::RefreshTokenHash;
 use crate::domain::UserId;

@@ -77,7 +77,7 @@ impl EventLogStore for SqliteStore {
             .collect::<StoreResult<Vec<_>>>()?;
         // One write on the one writer: positions are handed out in commit
         // order, so a reader never sees `n` before `n - 1`.
-        let Some(journal) = self.writer.journal_handle() else {
+        let Some(journal) = self.writer.journal() else {
             return Err(not_the_owner());
         };
         self.writer

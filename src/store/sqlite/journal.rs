@@ -118,7 +118,6 @@ struct State {
     newest_message: String,
     /// Journaled, not yet taken by the writer.
     pending: Vec<Record>,
-    journaled: u64,
     /// Taken by a write for its log entry, for its batch to keep.
     carried: Option<Taken>,
 }
@@ -209,7 +208,6 @@ impl Journal {
                 next_position: head + 1,
                 newest_message,
                 pending: Vec::new(),
-                journaled: 0,
                 carried: None,
             }),
             journaled: AtomicU64::new(0),
@@ -269,8 +267,9 @@ impl Journal {
         state.newest_message.clone_from(&record.message.id);
         record.position = position;
         state.pending.push(record);
-        state.journaled += 1;
-        self.journaled.store(state.journaled, Ordering::Release);
+        // Counted under the lock, so that a writer taking the records reads
+        // a count that matches them.
+        self.journaled.fetch_add(1, Ordering::AcqRel);
         let waiting = state.pending.len();
         Ok(Appended::Journaled {
             position: Position::new(position),
@@ -296,18 +295,14 @@ impl Journal {
     /// appends move to the other file when it is empty.
     pub(super) fn take_for_batch(&self) -> Taken {
         let mut state = self.lock();
-        let records = std::mem::take(&mut state.pending);
-        let retired = (state.spare_empty && state.ends[state.current] > 0).then(|| {
+        let mut taken = self.drain(&mut state);
+        taken.retired = (state.spare_empty && state.ends[state.current] > 0).then(|| {
             let retired = state.current;
             state.current = 1 - retired;
             state.spare_empty = false;
             retired
         });
-        Taken {
-            records,
-            through: state.journaled,
-            retired,
-        }
+        taken
     }
 
     /// The writer takes the next log position for an entry it inserts,
@@ -316,12 +311,7 @@ impl Journal {
         let mut state = self.lock();
         let position = state.next_position;
         state.next_position += 1;
-        let taken = Taken {
-            records: std::mem::take(&mut state.pending),
-            through: state.journaled,
-            retired: None,
-        };
-        (Position::new(position), taken)
+        (Position::new(position), self.drain(&mut state))
     }
 
     /// Records a write took with its position ([`take_position`]
@@ -347,10 +337,14 @@ impl Journal {
 
     /// The writer takes the waiting records for a write that must see them.
     pub(super) fn take_pending(&self) -> Taken {
-        let mut state = self.lock();
+        self.drain(&mut self.lock())
+    }
+
+    /// Every waiting record, with the count they bring the writer to.
+    fn drain(&self, state: &mut State) -> Taken {
         Taken {
             records: std::mem::take(&mut state.pending),
-            through: state.journaled,
+            through: self.journaled.load(Ordering::Acquire),
             retired: None,
         }
     }

@@ -79,7 +79,7 @@ fn push_participants(sql: &mut QueryBuilder<Sqlite>, participant: &UserId, peer:
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> StoreResult<()> {
         let row = MessageInsert::of(message);
-        let journal = self.writer.journal_handle();
+        let journal = self.writer.journal();
         self.writer
             .write(move |c| {
                 // After the journaled ones, which may hold the same id.
@@ -102,9 +102,7 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Option<Position>> {
         let row = MessageInsert::of(message);
         let logged = EventInsert::of(entry)?;
-        let Some(journal) = self.writer.journal() else {
-            return Err(not_the_owner());
-        };
+        let journal = self.writer.journal().ok_or_else(not_the_owner)?;
         // The usual way: journaled, then copied into SQLite by the writer
         // with others (see `journal.rs`).
         let (row, logged) = match journal.append(row, logged)? {
@@ -118,7 +116,6 @@ impl MessageStore for SqliteStore {
         };
         // An id that may already be stored: one write, checked against the
         // table, the message and its log entry committed together.
-        let journal = self.writer.journal_handle().ok_or_else(not_the_owner)?;
         self.writer
             .write(move |c| {
                 copy_journaled(&journal, c)?;

@@ -151,13 +151,9 @@ impl Writer {
         Ok(writer)
     }
 
-    /// The chat journal, when this process owns the store.
-    pub(super) fn journal(&self) -> Option<&Journal> {
-        self.0.journal.as_deref()
-    }
-
-    /// The chat journal, for a write to take its log positions from.
-    pub(super) fn journal_handle(&self) -> Option<Arc<Journal>> {
+    /// The chat journal (`None` in a process that does not own the store),
+    /// also for a write to take its log positions from.
+    pub(super) fn journal(&self) -> Option<Arc<Journal>> {
         self.0.journal.clone()
     }
 

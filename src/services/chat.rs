@@ -46,7 +46,8 @@ const DELIVERY_MARK_WINDOW: Duration = Duration::from_millis(100);
 /// per message and per recipient connection, on the delivery path (W1 of
 /// BENCHMARKS.md). Instead, connections hand the ids to this task, which
 /// writes whatever has gathered within [`DELIVERY_MARK_WINDOW`] of the first
-/// one and while its previous write ran: at most ten writes a second, where
+/// one and while its previous write ran, and wakes once per window, not once
+/// per mark: at most ten writes a second, where
 /// one write per message cost a store round trip (and two thread wake-ups)
 /// per message at 500 messages a second (W1 of BENCHMARKS.md). A mark
 /// lost to a crash or a store outage leaves the message undelivered, so the
@@ -57,13 +58,15 @@ fn spawn_delivery_marks(store: Arc<dyn Store>) -> mpsc::UnboundedSender<MessageI
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(DELIVERY_MARK_BATCH);
         while noted.recv_many(&mut batch, DELIVERY_MARK_BATCH).await > 0 {
-            let window = tokio::time::sleep(DELIVERY_MARK_WINDOW);
-            tokio::pin!(window);
-            while batch.len() < DELIVERY_MARK_BATCH {
-                let room = DELIVERY_MARK_BATCH - batch.len();
-                tokio::select! {
-                    () = &mut window => break,
-                    gathered = noted.recv_many(&mut batch, room) => if gathered == 0 { break },
+            if batch.len() < DELIVERY_MARK_BATCH {
+                // Asleep rather than listening: the marks noted meanwhile
+                // wait in the channel without waking this task for each.
+                tokio::time::sleep(DELIVERY_MARK_WINDOW).await;
+                while batch.len() < DELIVERY_MARK_BATCH {
+                    match noted.try_recv() {
+                        Ok(id) => batch.push(id),
+                        Err(_) => break,
+                    }
                 }
             }
             if let Err(error) = store.mark_delivered(&batch).await {

@@ -22,8 +22,8 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -103,7 +103,12 @@ struct Inner {
     store: Arc<dyn Store>,
     hub: Hub,
     /// The newest position published to the hub: a replay reads up to here.
+    /// Moved only under `order`'s lock; read without it.
     published: AtomicU64,
+    /// What is held back for its turn. Locked only by code that does not
+    /// wait: the appender, and a sender publishing its own event that is
+    /// next in line ([`EventLog::logged`]).
+    order: std::sync::Mutex<Order>,
     requests: mpsc::Sender<Record>,
     /// Logged events other processes wrote, as the backplane brings them.
     arrivals: mpsc::Sender<Published>,
@@ -112,6 +117,17 @@ struct Inner {
     written: mpsc::Sender<Published>,
     /// The appender's ends, taken by [`EventLog::start`].
     pending: Mutex<Option<Receivers>>,
+}
+
+/// Logged events held back until their predecessors are published.
+#[derive(Default)]
+struct Order {
+    /// Logged events waiting for their predecessor, by position: other
+    /// processes' as the backplane brought them, and this one's own when
+    /// another process or a concurrent write took the position before.
+    ahead: BTreeMap<u64, Published>,
+    /// When the hole at `published + 1` was first seen.
+    gap_since: Option<Instant>,
 }
 
 /// The appender's ends of its queues.
@@ -140,6 +156,7 @@ impl EventLog {
                 store,
                 hub,
                 published: AtomicU64::new(0),
+                order: std::sync::Mutex::default(),
                 requests,
                 arrivals,
                 written,
@@ -170,8 +187,6 @@ impl EventLog {
         Ok(tokio::spawn(async move {
             Appender {
                 inner,
-                gap_since: None,
-                ahead: BTreeMap::new(),
                 hole_deadline: None,
             }
             .run(receivers)
@@ -227,19 +242,33 @@ impl EventLog {
     /// appended at its position: relayed to the other processes at once, and
     /// published here in position order, as [`record`](Self::record)
     /// publishes. Without a position (the log could not take it) it goes
-    /// out live. Does not wait for the publication.
+    /// out live.
+    ///
+    /// An event next in line (the usual case: positions are handed out in
+    /// the order the writes are made) is published from the caller's task,
+    /// under the order's lock. Handing it to the appender's task instead
+    /// cost a task wake-up, often a thread's, per chat message (W1 of
+    /// BENCHMARKS.md). One behind a hole waits in the appender's queue for
+    /// its turn.
     pub async fn logged(&self, event: Published) {
-        let event = if event.position.is_some() {
-            match self.inner.written.send(event).await {
-                Ok(()) => return,
-                // Only when the appender is gone (shutdown): live is all
-                // there is.
-                Err(mpsc::error::SendError(event)) => event,
+        if event.position.is_none() {
+            self.inner.hub.publish(event.audience, event.event);
+            return;
+        }
+        self.inner.hub.relay(&event);
+        let event = {
+            let mut order = self.inner.order();
+            if event.position == Some(self.inner.published().next()) {
+                self.inner.publish(event);
+                self.inner.publish_held(&mut order);
+                return;
             }
-        } else {
             event
         };
-        self.inner.hub.publish(event.audience, event.event);
+        if let Err(mpsc::error::SendError(event)) = self.inner.written.send(event).await {
+            // Only when the appender is gone (shutdown): live is all there is.
+            self.inner.hub.deliver(event);
+        }
     }
 
     /// A logged event another process wrote, as the backplane brought it:
@@ -413,13 +442,8 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// The task that appends and publishes.
 struct Appender {
     inner: Arc<Inner>,
-    /// When the hole at `published + 1` was first seen.
-    gap_since: Option<Instant>,
-    /// Logged events waiting for their predecessor, by position: other
-    /// processes' as the backplane brought them, and this one's own when
-    /// another process wrote the position before.
-    ahead: BTreeMap<u64, Published>,
-    /// When to stop waiting for the predecessor of `ahead` and read the store.
+    /// When to stop waiting for the predecessor of what `Order` holds back
+    /// and read the store.
     hole_deadline: Option<tokio::time::Instant>,
 }
 
@@ -446,15 +470,16 @@ impl Appender {
                     self.publish_held();
                 }
                 Some(event) = written.recv() => {
-                    self.hold_own(event);
+                    // Relayed already (`logged`).
+                    self.hold(event);
                     while let Ok(event) = written.try_recv() {
-                        self.hold_own(event);
+                        self.hold(event);
                     }
                     self.publish_held();
                 }
                 () = sleep_until(hole_deadline), if hole_deadline.is_some() => {
-                    let last = self.ahead.last_key_value().map_or(0, |(position, _)| *position);
-                    self.catch_up(Position::new(last)).await;
+                    let last = self.inner.last_held();
+                    self.catch_up(last).await;
                     self.hole_deadline = None;
                     self.publish_held();
                 }
@@ -501,47 +526,25 @@ impl Appender {
         let Some(position) = event.position else {
             return;
         };
-        if position > self.published() && self.ahead.len() < AHEAD_LIMIT {
-            self.ahead.insert(position.value(), event);
+        let mut order = self.inner.order();
+        if position > self.inner.published() && order.ahead.len() < AHEAD_LIMIT {
+            order.ahead.insert(position.value(), event);
         }
     }
 
     /// Publishes the held events that are next in line; when a hole stays
     /// in front of the rest, the store is read for it after [`HOLE_WAIT`].
     fn publish_held(&mut self) {
-        while let Some(position) = self.ahead.first_key_value().map(|(position, _)| *position) {
-            let published = self.published().value();
-            if position > published + 1 {
-                // Not in the store either (or the store read would have
-                // filled it): skipped once it is older than any write in
-                // flight can be, as the store reads skip one.
-                let since = *self.gap_since.get_or_insert_with(Instant::now);
-                if since.elapsed() < GAP_PATIENCE {
-                    break;
-                }
-                tracing::error!(
-                    from = published + 1,
-                    to = position,
-                    "positions never arrived nor reached the event log; skipping them"
-                );
-            }
-            let Some(event) = self.ahead.remove(&position) else {
-                break;
-            };
-            if position > published {
-                self.gap_since = None;
-                self.publish(event);
-            }
-        }
-        self.hole_deadline = match (self.ahead.is_empty(), self.hole_deadline) {
-            (true, _) => None,
-            (false, Some(deadline)) => Some(deadline),
-            (false, None) => Some(tokio::time::Instant::now() + HOLE_WAIT),
+        let still_held = {
+            let mut order = self.inner.order();
+            self.inner.publish_held(&mut order);
+            !order.ahead.is_empty()
         };
-    }
-
-    fn published(&self) -> Position {
-        Position::new(self.inner.published.load(Ordering::Acquire))
+        self.hole_deadline = match (still_held, self.hole_deadline) {
+            (false, _) => None,
+            (true, Some(deadline)) => Some(deadline),
+            (true, None) => Some(tokio::time::Instant::now() + HOLE_WAIT),
+        };
     }
 
     /// Starts writing a batch.
@@ -580,14 +583,11 @@ impl Appender {
                     written.push((record.done, position));
                 }
                 self.publish_held();
-                if !self.ahead.is_empty() && !self.inner.hub.is_relayed() {
+                if self.hole_deadline.is_some() && !self.inner.hub.is_relayed() {
                     // Written before ours by another process, and no
                     // backplane to bring it: it is in the store.
-                    let last = self
-                        .ahead
-                        .last_key_value()
-                        .map_or(0, |(position, _)| *position);
-                    self.catch_up(Position::new(last)).await;
+                    let last = self.inner.last_held();
+                    self.catch_up(last).await;
                     self.hole_deadline = None;
                     self.publish_held();
                 }
@@ -610,7 +610,7 @@ impl Appender {
     /// `up_to`, in order, stopping at a hole until it is filled or too old.
     async fn catch_up(&mut self, up_to: Position) {
         loop {
-            let after = self.published();
+            let after = self.inner.published();
             let entries = match self
                 .inner
                 .store
@@ -629,43 +629,100 @@ impl Appender {
                 }
             };
             let read = entries.len();
-            for entry in entries {
-                if entry.position != self.published().next() {
-                    let since = *self.gap_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() < GAP_PATIENCE {
-                        return;
-                    }
-                    tracing::error!(
-                        from = %self.published().next(),
-                        to = %entry.position,
-                        "positions missing from the event log; skipping them"
-                    );
-                }
-                self.gap_since = None;
-                let position = entry.position;
-                match decoded(entry) {
-                    Some(event) => self.publish(event),
-                    None => self
-                        .inner
-                        .published
-                        .store(position.value(), Ordering::Release),
-                }
-            }
-            if read < BATCH {
+            if !self.inner.publish_read(entries) || read < BATCH {
                 return;
             }
         }
+    }
+}
+
+impl Inner {
+    /// The order of publication; poisoning is ignored, as every section
+    /// under this lock leaves it consistent.
+    fn order(&self) -> MutexGuard<'_, Order> {
+        self.order.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn published(&self) -> Position {
+        Position::new(self.published.load(Ordering::Acquire))
+    }
+
+    /// The newest position held back (the start when none is).
+    fn last_held(&self) -> Position {
+        Position::new(
+            self.order()
+                .ahead
+                .last_key_value()
+                .map_or(0, |(position, _)| *position),
+        )
     }
 
     /// Moves the head first, then publishes: a connection that subscribes
     /// and then reads the head may get this event both from its replay and
     /// live (and drops the second copy by its position), never from neither.
+    /// Called with `order` locked, so the head only moves forward.
     fn publish(&self, event: Published) {
         let position = event.position.unwrap_or_default();
-        self.inner
-            .published
-            .store(position.value(), Ordering::Release);
-        self.inner.hub.deliver(event);
+        self.published.store(position.value(), Ordering::Release);
+        self.hub.deliver(event);
+    }
+
+    /// Publishes entries read from the store after the head, in order;
+    /// `false` when a hole stops it (until it is filled or too old).
+    fn publish_read(&self, entries: Vec<LogEntry>) -> bool {
+        let mut order = self.order();
+        for entry in entries {
+            let next = self.published().next();
+            if entry.position < next {
+                // A sender published it meanwhile (`EventLog::logged`).
+                continue;
+            }
+            if entry.position != next {
+                let since = *order.gap_since.get_or_insert_with(Instant::now);
+                if since.elapsed() < GAP_PATIENCE {
+                    return false;
+                }
+                tracing::error!(
+                    from = %next,
+                    to = %entry.position,
+                    "positions missing from the event log; skipping them"
+                );
+            }
+            order.gap_since = None;
+            let position = entry.position;
+            match decoded(entry) {
+                Some(event) => self.publish(event),
+                None => self.published.store(position.value(), Ordering::Release),
+            }
+        }
+        true
+    }
+
+    /// Publishes the held events that are next in line. A hole in front of
+    /// the rest is skipped once it is older than any write in flight can be
+    /// (it is not in the store either, or a store read would have filled it).
+    fn publish_held(&self, order: &mut Order) {
+        while let Some(position) = order.ahead.first_key_value().map(|(position, _)| *position) {
+            let published = self.published().value();
+            if position > published + 1 {
+                let since = *order.gap_since.get_or_insert_with(Instant::now);
+                if since.elapsed() < GAP_PATIENCE {
+                    break;
+                }
+                tracing::error!(
+                    from = published + 1,
+                    to = position,
+                    "positions never arrived nor reached the event log; skipping them"
+                );
+            }
+            let Some(event) = order.ahead.remove(&position) else {
+                break;
+            };
+            if position > published {
+                order.gap_since = None;
+                self.publish(event);
+            }
+        }
     }
 }
 

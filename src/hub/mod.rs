@@ -2,11 +2,12 @@
 //!
 //! An event is published once with the [`Audience`] the publishing service
 //! decided. Delivery is keyed by audience: one channel for everyone, one for
-//! admins, one per connected user (created on first subscription, dropped when
-//! its last subscriber goes), so an event for one user wakes only that user's
-//! subscribers. Channels are bounded `tokio::sync::broadcast` channels: a slow
-//! subscriber falls behind, is told how many events it missed
-//! ([`HubItem::Lagged`]), and never blocks the publisher.
+//! admins (bounded `tokio::sync::broadcast` channels), and for each connected
+//! user one queue per subscriber (created on subscription, dropped with it:
+//! `inbox.rs`), so an event for one user wakes only that user's subscribers,
+//! and a chat message does not wake the connection it was sent from. Every
+//! channel is bounded: a slow subscriber falls behind, is told how many
+//! events it missed ([`HubItem::Lagged`]), and never blocks the publisher.
 //!
 //! Every live connection subscribes to the channels of its audience (the
 //! connection service does). With a [`Relay`] (the backplane, when there
@@ -22,6 +23,7 @@
 //! snapshot).
 
 pub mod codec;
+mod inbox;
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +40,7 @@ use crate::auth::Principal;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Message, MessageId, Order, Position, Product, ProductId, Role, UserId};
+use inbox::Inbox;
 
 /// Who may hear an event. Decided by the service that publishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +146,15 @@ impl Event {
             Event::UserTyping { .. } => "user_typing",
             Event::PresenceChanged { .. } => "presence_changed",
         }
+    }
+
+    /// A chat message sent from `connection` itself: that connection has it
+    /// already (the ack or the mutation's answer), so it is not echoed there.
+    pub fn sent_from(&self, connection: Option<&ConnectionId>) -> bool {
+        matches!(
+            self,
+            Event::MessageSent { origin: Some(sent), .. } if Some(sent) == connection
+        )
     }
 }
 
@@ -257,7 +269,8 @@ struct Inner {
     capacity: usize,
     everyone: broadcast::Sender<Arc<Published>>,
     admins: broadcast::Sender<Arc<Published>>,
-    users: Mutex<HashMap<UserId, broadcast::Sender<Arc<Published>>>>,
+    /// Each connected user's subscribers.
+    users: Mutex<HashMap<UserId, Vec<Arc<Inbox>>>>,
     /// The other processes of the cluster, when there are any.
     relay: Option<Arc<dyn Relay>>,
     /// Told of every event before its subscribers (set up at start-up).
@@ -380,28 +393,47 @@ impl Hub {
     }
 
     fn send_to_user(&self, user_id: &UserId, published: &Arc<Published>) {
-        let sender = self.inner.users().get(user_id).cloned();
-        if let Some(sender) = sender {
-            let _ = sender.send(published.clone());
+        if let Some(inboxes) = self.inner.users().get(user_id) {
+            for inbox in inboxes {
+                inbox.push(published, self.inner.capacity);
+            }
         }
     }
 
     /// Everything a signed-in connection may hear: everyone's events, admins'
     /// events for admins, and its own user's events.
     pub fn subscribe(&self, principal: &Principal) -> Subscription {
+        self.subscribe_connection(principal, None)
+    }
+
+    /// As [`subscribe`](Self::subscribe), for the live connection
+    /// `connection`: the chat messages sent from it are left out.
+    pub fn subscribe_connection(
+        &self,
+        principal: &Principal,
+        connection: Option<ConnectionId>,
+    ) -> Subscription {
         let mut streams = vec![BroadcastStream::new(self.inner.everyone.subscribe())];
         if principal.is_admin() {
             streams.push(BroadcastStream::new(self.inner.admins.subscribe()));
         }
-        streams.push(self.user_stream(&principal.user_id));
-        self.subscription(streams, Some(principal.user_id.clone()))
+        self.subscription(streams, Some((principal.user_id.clone(), connection)))
     }
 
     /// Only the events addressed to one user (per-connection delivery of
     /// chat messages reads this, without waking on broadcasts).
     pub fn subscribe_user(&self, user_id: &UserId) -> Subscription {
-        let streams = vec![self.user_stream(user_id)];
-        self.subscription(streams, Some(user_id.clone()))
+        self.subscribe_user_connection(user_id, None)
+    }
+
+    /// As [`subscribe_user`](Self::subscribe_user), for the live connection
+    /// `connection`: the chat messages sent from it are left out.
+    pub fn subscribe_user_connection(
+        &self,
+        user_id: &UserId,
+        connection: Option<ConnectionId>,
+    ) -> Subscription {
+        self.subscription(Vec::new(), Some((user_id.clone(), connection)))
     }
 
     /// What an anonymous connection may hear: everyone's events only.
@@ -410,22 +442,22 @@ impl Hub {
         self.subscription(streams, None)
     }
 
-    /// A receiver on the user's channel, created on first use.
-    fn user_stream(&self, user_id: &UserId) -> BroadcastStream<Arc<Published>> {
-        let receiver = self
-            .inner
-            .users()
-            .entry(user_id.clone())
-            .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
-            .subscribe();
-        BroadcastStream::new(receiver)
-    }
-
+    /// A subscription to `streams` and, for a user, a queue of its own among
+    /// that user's subscribers.
     fn subscription(
         &self,
         streams: Vec<BroadcastStream<Arc<Published>>>,
-        user: Option<UserId>,
+        user: Option<(UserId, Option<ConnectionId>)>,
     ) -> Subscription {
+        let user = user.map(|(user_id, connection)| {
+            let inbox = Inbox::new(connection);
+            self.inner
+                .users()
+                .entry(user_id.clone())
+                .or_default()
+                .push(inbox.clone());
+            (user_id, inbox)
+        });
         Subscription {
             streams,
             user,
@@ -436,7 +468,7 @@ impl Hub {
         }
     }
 
-    /// Number of users with a live per-user channel (for tests and metrics).
+    /// Number of users with a subscriber (for tests and metrics).
     pub fn user_channels(&self) -> usize {
         self.inner.users().len()
     }
@@ -449,7 +481,7 @@ impl Default for Hub {
 }
 
 impl Inner {
-    fn users(&self) -> MutexGuard<'_, HashMap<UserId, broadcast::Sender<Arc<Published>>>> {
+    fn users(&self) -> MutexGuard<'_, HashMap<UserId, Vec<Arc<Inbox>>>> {
         // The map is only touched by short, non-panicking sections; a poisoned
         // lock still holds a consistent map.
         self.users
@@ -458,11 +490,13 @@ impl Inner {
     }
 }
 
-/// A stream of [`HubItem`]s for one connection. Dropping it releases the
-/// user's channel when it was the last subscriber.
+/// A stream of [`HubItem`]s for one connection. Dropping it leaves its
+/// user's subscribers.
 pub struct Subscription {
+    /// The broadcast channels it hears (everyone's, admins').
     streams: Vec<BroadcastStream<Arc<Published>>>,
-    user: Option<UserId>,
+    /// Its user's events, in a queue of its own.
+    user: Option<(UserId, Arc<Inbox>)>,
     hub: Arc<Inner>,
     /// Round-robin start, so a busy channel cannot starve the others.
     next: usize,
@@ -481,12 +515,27 @@ impl Stream for Subscription {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<HubItem>> {
         let this = &mut *self;
         loop {
-            let count = this.streams.len();
+            // The user's queue comes last in the rotation: index `streams.len()`.
+            let count = this.streams.len() + usize::from(this.user.is_some());
             let mut finished = 0;
             let mut item = None;
             for offset in 0..count {
                 let index = (this.next + offset) % count;
-                match Pin::new(&mut this.streams[index]).poll_next(cx) {
+                let polled = match this.streams.get_mut(index) {
+                    Some(stream) => match Pin::new(stream).poll_next(cx) {
+                        Poll::Ready(Some(Ok(published))) => Poll::Ready(Some(Ok(published))),
+                        Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+                            Poll::Ready(Some(Err(missed)))
+                        }
+                        Poll::Ready(None) => Poll::Ready(None),
+                        Poll::Pending => Poll::Pending,
+                    },
+                    None => match &this.user {
+                        Some((_, inbox)) => inbox.poll_next(cx).map(Some),
+                        None => Poll::Ready(None),
+                    },
+                };
+                match polled {
                     Poll::Ready(Some(ready)) => {
                         this.next = (index + 1) % count;
                         item = Some(ready);
@@ -507,9 +556,7 @@ impl Stream for Subscription {
                     this.recent.push_back(published.clone());
                     return Poll::Ready(Some(HubItem::Event(published)));
                 }
-                Some(Err(BroadcastStreamRecvError::Lagged(missed))) => {
-                    return Poll::Ready(Some(HubItem::Lagged(missed)));
-                }
+                Some(Err(missed)) => return Poll::Ready(Some(HubItem::Lagged(missed))),
                 None if finished == count => return Poll::Ready(None),
                 None => return Poll::Pending,
             }
@@ -519,14 +566,13 @@ impl Stream for Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.streams.clear();
-        if let Some(user) = &self.user {
+        if let Some((user, inbox)) = &self.user {
             let mut users = self.hub.users();
-            if users
-                .get(user)
-                .is_some_and(|sender| sender.receiver_count() == 0)
-            {
-                users.remove(user);
+            if let Some(inboxes) = users.get_mut(user) {
+                inboxes.retain(|kept| !Arc::ptr_eq(kept, inbox));
+                if inboxes.is_empty() {
+                    users.remove(user);
+                }
             }
         }
     }
@@ -710,6 +756,54 @@ mod tests {
         // Told synchronously: before the subscriber has read anything.
         assert_eq!(seen.0.lock().unwrap().len(), 3);
         assert_eq!(next_event(&mut tab).await.event, signed_out(&user.user_id));
+    }
+
+    #[tokio::test]
+    async fn a_chat_message_skips_the_connection_it_was_sent_from_only() {
+        let hub = Hub::default();
+        let sender = principal(Role::User);
+        let recipient = principal(Role::User);
+        let sending_tab = ConnectionId("sending tab".into());
+        let mut origin = hub.subscribe_connection(&sender, Some(sending_tab.clone()));
+        let mut origin_messages =
+            hub.subscribe_user_connection(&sender.user_id, Some(sending_tab.clone()));
+        let mut other_tab = hub.subscribe_connection(&sender, Some(ConnectionId("other".into())));
+        let mut recipient_tab = hub.subscribe(&recipient);
+        let sent = Event::MessageSent {
+            message: Message {
+                id: MessageId::generate(),
+                from: sender.user_id.clone(),
+                to: recipient.user_id.clone(),
+                text: crate::domain::MessageText::parse("hi").unwrap(),
+                seen_at: None,
+                delivered: false,
+                created_at: crate::store::now(),
+            },
+            origin: Some(sending_tab),
+        };
+
+        hub.publish(
+            Audience::Users(vec![recipient.user_id.clone(), sender.user_id.clone()]),
+            sent.clone(),
+        );
+
+        assert_eq!(next_event(&mut recipient_tab).await.event, sent);
+        assert_eq!(next_event(&mut other_tab).await.event, sent);
+        assert!(nothing_pending(&mut origin));
+        assert!(nothing_pending(&mut origin_messages));
+        // Anything else addressed to the sender still reaches that connection.
+        hub.publish(
+            Audience::User(sender.user_id.clone()),
+            signed_out(&sender.user_id),
+        );
+        assert_eq!(
+            next_event(&mut origin).await.event,
+            signed_out(&sender.user_id)
+        );
+        assert_eq!(
+            next_event(&mut origin_messages).await.event,
+            signed_out(&sender.user_id)
+        );
     }
 
     #[tokio::test]

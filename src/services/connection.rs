@@ -181,7 +181,9 @@ impl Connections {
         principal: Principal,
         origin: Option<ConnectionId>,
     ) -> impl Stream<Item = Outbound> + Send + use<> {
-        let live = self.hub.subscribe_user(&principal.user_id);
+        let live = self
+            .hub
+            .subscribe_user_connection(&principal.user_id, origin.clone());
         let state = MessageFeed {
             chat: self.chat.clone(),
             principal,
@@ -237,7 +239,7 @@ impl Connections {
         resume_after: Option<String>,
         undelivered_first: bool,
     ) -> impl Stream<Item = Outbound> + Send + use<> {
-        let live = self.hub.subscribe(&principal);
+        let live = self.hub.subscribe_connection(&principal, origin.clone());
         let state = Feed {
             event_log: self.event_log.clone(),
             chat: undelivered_first.then(|| self.chat.clone()),
@@ -456,7 +458,7 @@ impl Feed {
     }
 
     fn echoes_own_message(&self, published: &Published) -> bool {
-        sent_from(&published.event, self.origin.as_ref())
+        published.event.sent_from(self.origin.as_ref())
     }
 }
 
@@ -471,15 +473,6 @@ fn undelivered(principal: &Principal, message: Message) -> Published {
             message,
             origin: None,
         },
-    )
-}
-
-/// A chat message sent from the connection `origin` itself: that connection
-/// has it already (the ack or the mutation's answer), so it is not echoed.
-fn sent_from(event: &Event, origin: Option<&ConnectionId>) -> bool {
-    matches!(
-        event,
-        Event::MessageSent { origin: Some(sent), .. } if Some(sent) == origin
     )
 }
 
@@ -543,7 +536,7 @@ impl MessageFeed {
                     let Event::MessageSent { message, .. } = &published.event else {
                         continue;
                     };
-                    if !sent_from(&published.event, self.origin.as_ref())
+                    if !published.event.sent_from(self.origin.as_ref())
                         && self.shown.first_time(&message.id)
                     {
                         return Some((Outbound::Event(published), self));

@@ -38,23 +38,35 @@ impl MessageInsert {
         }
     }
 
+    /// Delivered before it reached SQLite: it is inserted as delivered, and
+    /// never enters the index of undelivered messages.
+    pub(super) fn mark_delivered(&mut self) {
+        self.delivered = 1;
+    }
+
     pub(super) fn run(&self, connection: &rusqlite::Connection) -> StoreResult<()> {
-        self.insert(connection, "INSERT")
+        self.insert(
+            connection,
+            "INSERT INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
     }
 
     /// Inserts a journaled message; already there (a journal replayed after
     /// a crash) is no error.
     pub(super) fn run_or_ignore(&self, connection: &rusqlite::Connection) -> StoreResult<()> {
-        self.insert(connection, "INSERT OR IGNORE")
+        self.insert(
+            connection,
+            "INSERT OR IGNORE INTO messages \
+             (id, from_id, to_id, text, seen_at, delivered, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
     }
 
-    fn insert(&self, connection: &rusqlite::Connection, verb: &str) -> StoreResult<()> {
+    fn insert(&self, connection: &rusqlite::Connection, sql: &str) -> StoreResult<()> {
         execute(
             connection,
-            &format!(
-                "{verb} INTO messages (id, from_id, to_id, text, seen_at, delivered, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)"
-            ),
+            sql,
             (
                 &self.id,
                 &self.from,
@@ -66,6 +78,11 @@ impl MessageInsert {
             ),
         )
         .map(drop)
+    }
+
+    #[cfg(test)]
+    pub(super) fn is_delivered(&self) -> bool {
+        self.delivered == 1
     }
 
     #[cfg(test)]

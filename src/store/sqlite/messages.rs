@@ -243,7 +243,13 @@ impl MessageStore for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        let mut ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        if let Some(journal) = self.writer.journal() {
+            journal.mark_delivered(&mut ids);
+            if ids.is_empty() {
+                return Ok(());
+            }
+        }
         self.writer
             .write(move |c| {
                 let mut statement = c

@@ -9,7 +9,10 @@
 //! this one still waits for), events written by other processes sharing the
 //! store as soon as the backplane brings them ([`EventLog::arrived`]), or
 //! when it reads them from the store (every [`POLL_EVERY`], and when an
-//! event's predecessor has not arrived within [`HOLE_WAIT`]). Because
+//! event's predecessor has not arrived within [`HOLE_WAIT`]). A store
+//! write that appended its own entry (a chat message) publishes it from the
+//! writer's task when it is next in line, without a hop to the log's task;
+//! both go through one lock on the order of publication. Because
 //! the hub only ever sees the log's order, a connection can replay from the
 //! store up to [`EventLog::head`] and continue from the hub with no gap and
 //! no duplicate.

@@ -760,6 +760,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn logged_events_are_published_in_position_order_and_the_next_in_line_at_once() {
+        let (log, hub, _dir) = started_log().await;
+        let mut subscriber = hub.subscribe(&Principal {
+            user_id: UserId::generate(),
+            role: Role::User,
+        });
+
+        // Two writes that took positions 1 and 2 finish in the other order.
+        log.logged(written_elsewhere(2)).await;
+        assert_eq!(log.head(), Position::START, "2 waits for 1");
+        log.logged(written_elsewhere(1)).await;
+        assert_eq!(
+            log.head(),
+            Position::new(1),
+            "1 is next in line: published by the caller before it returns"
+        );
+        let mut published = Vec::new();
+        let mut next =
+            async || match tokio::time::timeout(Duration::from_secs(2), subscriber.next()).await {
+                Ok(Some(HubItem::Event(event))) => event.position.unwrap().value(),
+                other => panic!("expected an event, got {other:?}"),
+            };
+        published.push(next().await);
+        published.push(next().await);
+        log.logged(written_elsewhere(3)).await;
+        assert_eq!(log.head(), Position::new(3), "published before returning");
+        published.push(next().await);
+        assert_eq!(published, [1, 2, 3]);
+    }
+
+    #[tokio::test]
     async fn arrivals_from_other_processes_are_published_in_position_order_once() {
         let (log, hub, _dir) = started_log().await;
         let mut subscriber = hub.subscribe(&Principal {

@@ -522,14 +522,11 @@ impl Stream for Subscription {
             for offset in 0..count {
                 let index = (this.next + offset) % count;
                 let polled = match this.streams.get_mut(index) {
-                    Some(stream) => match Pin::new(stream).poll_next(cx) {
-                        Poll::Ready(Some(Ok(published))) => Poll::Ready(Some(Ok(published))),
-                        Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
-                            Poll::Ready(Some(Err(missed)))
-                        }
-                        Poll::Ready(None) => Poll::Ready(None),
-                        Poll::Pending => Poll::Pending,
-                    },
+                    Some(stream) => Pin::new(stream).poll_next(cx).map(|item| {
+                        item.map(|read| {
+                            read.map_err(|BroadcastStreamRecvError::Lagged(missed)| missed)
+                        })
+                    }),
                     None => match &this.user {
                         Some((_, inbox)) => inbox.poll_next(cx).map(Some),
                         None => Poll::Ready(None),

@@ -147,7 +147,7 @@ impl Connections {
                 let undelivered_first = resume_after.is_none();
                 Box::pin(self.events(principal, origin, resume_after, undelivered_first))
             }
-            Wants::EndOnly => Box::pin(self.end_only(&principal)),
+            Wants::EndOnly => Box::pin(self.end_only(&principal, origin)),
         };
         LiveConnection {
             feed,
@@ -196,17 +196,24 @@ impl Connections {
         futures::stream::unfold(state, MessageFeed::next)
     }
 
-    /// Only the end of the principal's session.
-    fn end_only(&self, principal: &Principal) -> impl Stream<Item = Outbound> + Send + use<> {
+    /// Only the end of the principal's session (the connection `origin`'s
+    /// own chat messages do not even wake it).
+    fn end_only(
+        &self,
+        principal: &Principal,
+        origin: Option<ConnectionId>,
+    ) -> impl Stream<Item = Outbound> + Send + use<> {
         let user = principal.user_id.clone();
-        self.hub.subscribe_user(&user).filter_map(move |item| {
-            futures::future::ready(match item {
-                HubItem::Event(published) => {
-                    EndReason::of(&published.event, &user).map(Outbound::Ended)
-                }
-                HubItem::Lagged(_) => None,
+        self.hub
+            .subscribe_user_connection(&user, origin)
+            .filter_map(move |item| {
+                futures::future::ready(match item {
+                    HubItem::Event(published) => {
+                        EndReason::of(&published.event, &user).map(Outbound::Ended)
+                    }
+                    HubItem::Lagged(_) => None,
+                })
             })
-        })
     }
 
     /// Everything a subscriber may hear, live, from the hub (the door keeps

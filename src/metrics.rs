@@ -142,8 +142,14 @@ pub fn event_published(kind: &'static str) {
 /// An event was written to a connection (a GraphQL subscriber, a Socket.IO
 /// socket).
 pub fn event_delivered(door: Door, kind: &'static str) {
+    events_delivered(door, kind, 1);
+}
+
+/// One event was delivered to `subscribers` subscribers at once (a shared
+/// GraphQL subscription converts it once for all of them).
+pub fn events_delivered(door: Door, kind: &'static str, subscribers: u64) {
     metrics::counter!("rtd_events_delivered_total", "door" => door.label(), "kind" => kind)
-        .increment(1);
+        .increment(subscribers);
 }
 
 /// A subscriber fell behind and skipped events.

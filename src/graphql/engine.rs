@@ -43,6 +43,7 @@ use futures::stream::BoxStream;
 use sha2::{Digest as _, Sha256};
 
 use super::error::{PERSISTED_QUERY_NOT_FOUND, add_default_codes};
+use super::shared::Renderers;
 use super::{AppSchema, PERSISTED_QUERIES};
 
 /// How many parsed documents are kept by their text.
@@ -62,6 +63,8 @@ struct Inner {
     persisted: Documents,
     /// Parsed documents by their text.
     parsed: Documents,
+    /// The shared subscriptions running (`shared.rs`).
+    renderers: Renderers,
 }
 
 /// A bounded map from a key to a parsed document. The lock is held only
@@ -121,6 +124,7 @@ impl Engine {
             schema,
             persisted: Documents::new(PERSISTED_QUERIES),
             parsed: Documents::new(PARSED_DOCUMENTS),
+            renderers: Renderers::default(),
         }))
     }
 
@@ -226,17 +230,27 @@ impl Engine {
     /// kept if it is short enough). `None` when it does not parse, which
     /// leaves the parsing, and its error, to async-graphql.
     fn parsed(&self, query: &str) -> Option<ExecutableDocument> {
+        self.parsed_document(query)
+            .map(|document| ExecutableDocument::clone(&document))
+    }
+
+    /// The parsed `query` as kept (parsed now, and kept if it is short
+    /// enough, when it is not); `None` when it does not parse.
+    pub(super) fn parsed_document(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
         let kept = !query.is_empty() && query.len() <= PARSED_DOCUMENT_BYTES;
         if kept && let Some(document) = self.0.parsed.get(query) {
-            return Some(ExecutableDocument::clone(&document));
+            return Some(document);
         }
-        let document = async_graphql::parser::parse_query(query).ok()?;
+        let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
         if kept {
-            self.0
-                .parsed
-                .put(query.to_owned(), Arc::new(document.clone()));
+            self.0.parsed.put(query.to_owned(), document.clone());
         }
         Some(document)
+    }
+
+    /// The shared subscriptions running.
+    pub(super) fn renderers(&self) -> &Renderers {
+        &self.0.renderers
     }
 }
 

@@ -19,6 +19,7 @@ mod node;
 mod orders;
 pub mod routes;
 mod scalars;
+mod shared;
 mod totals;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};

@@ -3,13 +3,15 @@
 //! (`graphql-transport-ws`, and the legacy `graphql-ws` subprotocol,
 //! authenticated in `connection_init`), or the GraphiQL page for a browser.
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
 use async_graphql::{Data, ParseRequestError};
 use async_graphql_axum::{
     GraphQLProtocol, GraphQLRequest, GraphQLWebSocket, rejection::GraphQLRejection,
 };
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
@@ -17,9 +19,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::stream::SplitSink;
 use futures::{SinkExt as _, StreamExt as _};
+use tokio_stream::StreamMap;
 
 use super::engine::MUTATION_OVER_GET;
+use super::shared::{Delivery, Share};
 use super::{Caller, Engine, Method, Stage, loaders};
 use crate::auth::{Principal, bearer_token};
 use crate::client_addr::ClientIp;
@@ -309,6 +314,7 @@ async fn graphql_get(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
+    let sharing = speaks_transport_ws(&parts.headers);
     let engine = state.engine.clone();
     let services = state.services.clone();
     let limits = state.websocket;
@@ -323,8 +329,31 @@ async fn graphql_get(
         // as long as it stays. The Socket.IO door reads with the same size.
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            serve_websocket(socket, engine, protocol, services, limits, ClientIp(client))
+            serve_websocket(
+                socket,
+                engine,
+                protocol,
+                sharing,
+                services,
+                limits,
+                ClientIp(client),
+            )
         })
+}
+
+/// Whether the socket speaks `graphql-transport-ws`: the first of the
+/// client's offered subprotocols that async-graphql knows, as
+/// [`GraphQLProtocol`] picks it.
+fn speaks_transport_ws(headers: &HeaderMap) -> bool {
+    let negotiated = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|offers| {
+            offers
+                .split(',')
+                .find_map(|offer| offer.trim().parse::<WebSocketProtocols>().ok())
+        });
+    negotiated == Some(WebSocketProtocols::GraphQLWS)
 }
 
 /// Read buffer of a GraphQL WebSocket; larger frames are still read whole.
@@ -334,6 +363,8 @@ const WS_READ_BUFFER_BYTES: usize = 4096;
 const CLOSE_FORBIDDEN: u16 = 4403;
 /// Close code of `graphql-transport-ws` when no `connection_init` came in time.
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// Close code of `graphql-transport-ws` for a `subscribe` whose id is taken.
+const CLOSE_SUBSCRIBER_EXISTS: u16 = 4409;
 /// WebSocket close code for a message larger than the server takes.
 const CLOSE_TOO_BIG: u16 = 1009;
 /// Longest one frame may wait to be written: a client that reads nothing
@@ -354,7 +385,27 @@ pub struct WebSocketLimits {
 /// Why the server closes a GraphQL WebSocket itself.
 struct Closing {
     code: u16,
-    reason: &'static str,
+    reason: Cow<'static, str>,
+}
+
+/// The write half of a GraphQL WebSocket, shared by async-graphql's
+/// protocol, the shared subscriptions and the session guard.
+type SharedSink = Arc<tokio::sync::Mutex<SplitSink<WebSocket, Message>>>;
+
+/// Writes one frame. A client that stops reading fills its TCP window, and
+/// the write waits; past [`STALLED_WRITE_TIMEOUT`] the connection ends
+/// instead of holding its subscriptions (which lag, bounded, in the
+/// meantime) for ever.
+async fn write(sink: &SharedSink, message: Message) -> Result<(), axum::Error> {
+    let mut writer = sink.lock().await;
+    match tokio::time::timeout(STALLED_WRITE_TIMEOUT, writer.send(message)).await {
+        Ok(sent) => sent,
+        Err(_) => {
+            tracing::info!("GraphQL WebSocket closed: the client stopped reading");
+            metrics::slow_client_dropped(Door::GraphqlWs);
+            Err(axum::Error::new("the client stopped reading"))
+        }
+    }
 }
 
 /// Serves one GraphQL WebSocket.
@@ -368,10 +419,17 @@ struct Closing {
 /// reconnects with a fresh token. A socket that sends no `connection_init`
 /// in time is closed with 4408, one that sends a message larger than the
 /// limit with 1009; neither touches any other connection.
+///
+/// On `graphql-transport-ws`, a `subscribe` that can share its execution
+/// with other subscribers (`shared.rs`) is taken out of the client's frames
+/// before async-graphql sees them, and served here from the shared payloads;
+/// an id already held by such a subscription is refused with 4409, as the
+/// protocol says. Everything else is async-graphql's.
 async fn serve_websocket(
     socket: WebSocket,
     engine: Engine,
     protocol: GraphQLProtocol,
+    sharing: bool,
     services: Services,
     limits: WebSocketLimits,
     client: ClientIp,
@@ -381,8 +439,19 @@ async fn serve_websocket(
     let (sink, stream) = socket.split();
     let (too_big, mut oversized) = tokio::sync::oneshot::channel::<()>();
     let stream = within_size(stream, limits.max_message_bytes, too_big);
+    let (shared_door, mut commands) = SharedDoor::new(engine.clone(), services.clone(), sharing);
+    let held = shared_door.held.clone();
+    let signed = shared_door.principal.clone();
+    let stream = stream
+        .filter_map(move |item| {
+            std::future::ready(match item {
+                Ok(message) => shared_door.intercept(message).map(Ok),
+                error => Some(error),
+            })
+        })
+        .boxed();
     // Shared, so the session guard can close the socket while GraphQL owns it.
-    let sink = Arc::new(tokio::sync::Mutex::new(sink));
+    let sink: SharedSink = Arc::new(tokio::sync::Mutex::new(sink));
     let graphql_sink = {
         let refused = refused.clone();
         futures::sink::unfold(sink.clone(), move |sink, message: Message| {
@@ -399,20 +468,7 @@ async fn serve_websocket(
                     }
                     other => other,
                 };
-                // A client that stops reading fills its TCP window, and the
-                // write waits; past the timeout the connection ends instead
-                // of holding its subscriptions (which lag, bounded, in the
-                // meantime) for ever.
-                let mut writer = sink.lock().await;
-                match tokio::time::timeout(STALLED_WRITE_TIMEOUT, writer.send(message)).await {
-                    Ok(sent) => sent?,
-                    Err(_) => {
-                        tracing::info!("GraphQL WebSocket closed: the client stopped reading");
-                        metrics::slow_client_dropped(Door::GraphqlWs);
-                        return Err(axum::Error::new("the client stopped reading"));
-                    }
-                }
-                drop(writer);
+                write(&sink, message).await?;
                 Ok::<_, axum::Error>(sink)
             }
         })
@@ -434,6 +490,7 @@ async fn serve_websocket(
                 refused.store(true, Ordering::Release);
                 async_graphql::Error::new(error.to_string())
             })?;
+            let _ = signed.set(principal.clone());
             let _ = signed_in.send((principal.clone(), expires_at));
             let mut data = Data::default();
             data.insert(Caller::Signed(principal));
@@ -444,7 +501,9 @@ async fn serve_websocket(
         match tokio::time::timeout(limits.init_timeout, session).await {
             Ok(Ok((principal, expires_at))) => Closing {
                 code: CLOSE_FORBIDDEN,
-                reason: guard_session(&services, principal, expires_at, connection_for_guard).await,
+                reason: guard_session(&services, principal, expires_at, connection_for_guard)
+                    .await
+                    .into(),
             },
             // Refused: async-graphql closes the socket itself.
             Ok(Err(_)) => std::future::pending().await,
@@ -452,32 +511,196 @@ async fn serve_websocket(
                 metrics::handshake(Door::GraphqlWs, false);
                 Closing {
                     code: CLOSE_INIT_TIMEOUT,
-                    reason: "Connection initialisation timeout",
+                    reason: "Connection initialisation timeout".into(),
                 }
             }
         }
     };
     let too_big_closing = || Closing {
         code: CLOSE_TOO_BIG,
-        reason: "message too big",
+        reason: "message too big".into(),
     };
+    tokio::pin!(serve, guard);
+    let mut feeds = StreamMap::<String, Share>::new();
+    let mut oversized_done = false;
     // An oversized message ends the client's stream, and `serve` may finish
     // in the same poll that fired `oversized`: checked again then.
-    let closing = tokio::select! {
-        biased;
-        Ok(()) = &mut oversized => too_big_closing(),
-        closing = guard => closing,
-        () = serve => match oversized.try_recv() {
-            Ok(()) => too_big_closing(),
-            Err(_) => return,
-        },
+    let closing = loop {
+        tokio::select! {
+            biased;
+            fired = &mut oversized, if !oversized_done => {
+                oversized_done = true;
+                if fired.is_ok() {
+                    break too_big_closing();
+                }
+            }
+            closing = &mut guard => break closing,
+            () = &mut serve => {
+                if !oversized_done && oversized.try_recv().is_ok() {
+                    break too_big_closing();
+                }
+                return;
+            }
+            Some(command) = commands.recv() => match command {
+                SharedCommand::Join(id, share) => {
+                    feeds.insert(id, share);
+                }
+                SharedCommand::Leave(id) => {
+                    // As async-graphql answers a `complete` for its own.
+                    if feeds.remove(&id).is_some()
+                        && write(&sink, Message::Text(complete_frame(&id).into())).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                SharedCommand::Duplicate(id) => {
+                    break Closing {
+                        code: CLOSE_SUBSCRIBER_EXISTS,
+                        reason: format!("Subscriber for {id} already exists").into(),
+                    };
+                }
+            },
+            Some((id, delivery)) = feeds.next(), if !feeds.is_empty() => {
+                let frame = match delivery {
+                    Delivery::Next(payload) => next_frame(&id, &payload),
+                    Delivery::Own(payload) => next_frame(&id, &payload),
+                    Delivery::Complete => {
+                        lock(&held).remove(&id);
+                        complete_frame(&id)
+                    }
+                };
+                if write(&sink, Message::Text(frame.into())).await.is_err() {
+                    return;
+                }
+            }
+        }
     };
     let frame = CloseFrame {
         code: closing.code,
-        reason: closing.reason.into(),
+        reason: closing.reason.as_ref().into(),
     };
     let close = async { sink.lock().await.send(Message::Close(Some(frame))).await };
     let _ = tokio::time::timeout(STALLED_WRITE_TIMEOUT, close).await;
+}
+
+/// What the client's frames ask of the shared subscriptions; carried to the
+/// connection's loop, which owns their feeds.
+enum SharedCommand {
+    /// A `subscribe` joined a shared subscription under this id.
+    Join(String, Share),
+    /// The client's `complete` for a shared subscription.
+    Leave(String),
+    /// A `subscribe` with an id a shared subscription holds (4409).
+    Duplicate(String),
+}
+
+/// Takes the client's frames that concern shared subscriptions out of what
+/// async-graphql reads.
+struct SharedDoor {
+    engine: Engine,
+    services: Services,
+    /// Off for the legacy `graphql-ws` subprotocol: its frames are
+    /// async-graphql's alone.
+    sharing: bool,
+    /// The caller, once `connection_init` was accepted.
+    principal: Arc<OnceLock<Principal>>,
+    /// The ids of this socket's shared subscriptions.
+    held: Arc<Mutex<HashSet<String>>>,
+    commands: tokio::sync::mpsc::UnboundedSender<SharedCommand>,
+}
+
+/// The fields of a client frame the shared subscriptions look at.
+#[derive(serde::Deserialize)]
+struct ClientFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+    payload: Option<async_graphql::Request>,
+}
+
+impl SharedDoor {
+    fn new(
+        engine: Engine,
+        services: Services,
+        sharing: bool,
+    ) -> (Self, tokio::sync::mpsc::UnboundedReceiver<SharedCommand>) {
+        let (commands, received) = tokio::sync::mpsc::unbounded_channel();
+        let door = Self {
+            engine,
+            services,
+            sharing,
+            principal: Arc::default(),
+            held: Arc::default(),
+            commands,
+        };
+        (door, received)
+    }
+
+    /// The message for async-graphql, or `None` when it was served here.
+    fn intercept(&self, message: Message) -> Option<Message> {
+        let Message::Text(text) = &message else {
+            return Some(message);
+        };
+        let concerned =
+            self.sharing && (text.contains("\"subscribe\"") || text.contains("\"complete\""));
+        if !concerned {
+            return Some(message);
+        }
+        let Ok(ClientFrame {
+            kind,
+            id: Some(id),
+            payload,
+        }) = serde_json::from_str::<ClientFrame>(text)
+        else {
+            return Some(message);
+        };
+        let command = match kind.as_str() {
+            "subscribe" if lock(&self.held).contains(&id) => SharedCommand::Duplicate(id),
+            "subscribe" => {
+                let (Some(principal), Some(request)) = (self.principal.get(), payload) else {
+                    return Some(message);
+                };
+                let joined = self.engine.join_shared(principal, request, || {
+                    let mut data = Data::default();
+                    data.insert(Caller::Signed(principal.clone()));
+                    loaders::install(&mut data, &self.services);
+                    data
+                });
+                let Some(share) = joined else {
+                    return Some(message);
+                };
+                lock(&self.held).insert(id.clone());
+                SharedCommand::Join(id, share)
+            }
+            "complete" if lock(&self.held).remove(&id) => SharedCommand::Leave(id),
+            _ => return Some(message),
+        };
+        let _ = self.commands.send(command);
+        None
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A `next` frame of `graphql-transport-ws`, as async-graphql writes one.
+fn next_frame(id: &str, payload: &str) -> String {
+    let id = serde_json::to_string(id).expect("BUG: a string always serialises");
+    let mut frame = String::with_capacity(payload.len() + id.len() + 32);
+    frame.push_str(r#"{"type":"next","id":"#);
+    frame.push_str(&id);
+    frame.push_str(r#","payload":"#);
+    frame.push_str(payload);
+    frame.push('}');
+    frame
+}
+
+/// A `complete` frame of `graphql-transport-ws`.
+fn complete_frame(id: &str) -> String {
+    serde_json::json!({ "type": "complete", "id": id }).to_string()
 }
 
 /// The client's messages up to `max_bytes` each; the first larger one (or

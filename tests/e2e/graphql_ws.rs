@@ -350,3 +350,191 @@ async fn persisted_queries_work_over_the_socket_too() {
         assert_eq!(complete, json!({ "type": "complete", "id": id }));
     }
 }
+
+/// A raw WebSocket to `/graphql` on `graphql-transport-ws`, acknowledged
+/// for `token`.
+async fn transport_socket(app: &TestApp, token: &str) -> Socket {
+    let mut request = app
+        .ws_url()
+        .into_client_request()
+        .expect("a WebSocket request");
+    request.headers_mut().insert(
+        SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("the WebSocket handshake in time")
+        .expect("the WebSocket handshake succeeds");
+    send_json(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "token": token } }),
+    )
+    .await;
+    let ack = next_json(&mut socket, "connection_ack").await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    socket
+}
+
+/// Subscribes to each `(id, query)`, then runs a query on the same socket
+/// and waits for its answer: the socket's frames are handled in order, so
+/// the subscriptions are live by then.
+async fn subscribe_then_sync(socket: &mut Socket, subscriptions: &[(&str, &str)]) {
+    for (id, query) in subscriptions {
+        send_json(
+            socket,
+            json!({ "type": "subscribe", "id": id, "payload": { "query": query } }),
+        )
+        .await;
+    }
+    send_json(
+        socket,
+        json!({ "type": "subscribe", "id": "sync", "payload": { "query": "{ me { id } }" } }),
+    )
+    .await;
+    let answer = next_json(socket, "the sync query's answer").await;
+    assert_eq!(
+        (&answer["type"], &answer["id"]),
+        (&json!("next"), &json!("sync")),
+        "{answer}"
+    );
+    let complete = next_json(socket, "the sync query's complete").await;
+    assert_eq!(complete, json!({ "type": "complete", "id": "sync" }));
+}
+
+/// The next `count` frames, by id.
+async fn next_by_id(
+    socket: &mut Socket,
+    count: usize,
+) -> std::collections::BTreeMap<String, Value> {
+    let mut frames = std::collections::BTreeMap::new();
+    for _ in 0..count {
+        let frame = next_json(socket, "a frame").await;
+        let id = frame["id"].as_str().unwrap_or_default().to_owned();
+        assert!(frames.insert(id, frame.clone()).is_none(), "twice: {frame}");
+    }
+    frames
+}
+
+#[tokio::test]
+async fn subscribers_of_one_document_share_its_answers_each_under_its_own_id() {
+    // Arrange: two subscriptions of one document on Alice's socket, one on
+    // Bob's, one on the admin's (another role: its own execution).
+    const NEW_PRODUCT: &str = "subscription { newProduct { id name price } }";
+    let app = TestApp::spawn().await;
+    let admin = app.login_as_admin().await;
+    let alice = app.register(&unique_email("shared-alice")).await;
+    let bob = app.register(&unique_email("shared-bob")).await;
+    let mut alice_socket = transport_socket(&app, &alice.token).await;
+    let mut bob_socket = transport_socket(&app, &bob.token).await;
+    let mut admin_socket = transport_socket(&app, &admin.token).await;
+    subscribe_then_sync(
+        &mut alice_socket,
+        &[("a1", NEW_PRODUCT), ("a2", NEW_PRODUCT)],
+    )
+    .await;
+    subscribe_then_sync(&mut bob_socket, &[("b1", NEW_PRODUCT)]).await;
+    subscribe_then_sync(&mut admin_socket, &[("c1", NEW_PRODUCT)]).await;
+
+    // Act
+    let first = app
+        .create_product(&admin.token, "Shared Kettle", 21.5, 3)
+        .await;
+
+    // Assert: every subscription gets the product once, under its own id.
+    let expected = |id: &str| {
+        json!({
+            "type": "next",
+            "id": id,
+            "payload": { "data": { "newProduct": {
+                "id": first["id"], "name": "Shared Kettle", "price": 21.5,
+            } } },
+        })
+    };
+    let alice_frames = next_by_id(&mut alice_socket, 2).await;
+    assert_eq!(alice_frames["a1"], expected("a1"));
+    assert_eq!(alice_frames["a2"], expected("a2"));
+    assert_eq!(next_by_id(&mut bob_socket, 1).await["b1"], expected("b1"));
+    assert_eq!(next_by_id(&mut admin_socket, 1).await["c1"], expected("c1"));
+
+    // Act: Alice completes a1; another product follows.
+    send_json(&mut alice_socket, json!({ "type": "complete", "id": "a1" })).await;
+    let completed = next_json(&mut alice_socket, "the complete for a1").await;
+    assert_eq!(completed, json!({ "type": "complete", "id": "a1" }));
+    let second = app
+        .create_product(&admin.token, "Shared Teapot", 9.0, 1)
+        .await;
+
+    // Assert: a1 has ended; a2 and Bob's go on.
+    let alice_frames = next_by_id(&mut alice_socket, 1).await;
+    assert_eq!(
+        alice_frames.keys().collect::<Vec<_>>(),
+        ["a2"],
+        "only a2 after a1 completed: {alice_frames:?}"
+    );
+    assert_eq!(
+        alice_frames["a2"]["payload"]["data"]["newProduct"]["id"],
+        second["id"]
+    );
+    let bob_frames = next_by_id(&mut bob_socket, 1).await;
+    assert_eq!(
+        bob_frames["b1"]["payload"]["data"]["newProduct"]["id"],
+        second["id"]
+    );
+}
+
+#[tokio::test]
+async fn a_subscribe_with_the_id_of_a_running_shared_subscription_closes_the_socket_with_4409() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("shared-dup")).await;
+    let mut socket = transport_socket(&app, &alice.token).await;
+    let subscribe = json!({
+        "type": "subscribe",
+        "id": "same",
+        "payload": { "query": "subscription { productUpdated { id } }" },
+    });
+    subscribe_then_sync(
+        &mut socket,
+        &[("same", "subscription { productUpdated { id } }")],
+    )
+    .await;
+
+    // Act
+    send_json(&mut socket, subscribe).await;
+
+    // Assert
+    match next_incoming(&mut socket).await {
+        Incoming::Closed(code) => assert_eq!(code, Some(4409)),
+        Incoming::Json(frame) => panic!("expected the close, got {frame}"),
+    }
+}
+
+#[tokio::test]
+async fn a_user_asking_for_new_orders_over_the_socket_is_refused_as_before_sharing() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let alice = app.register(&unique_email("shared-forbidden")).await;
+    let mut socket = transport_socket(&app, &alice.token).await;
+
+    // Act
+    send_json(
+        &mut socket,
+        json!({ "type": "subscribe", "id": "o", "payload": { "query": "subscription { newOrder { id } }" } }),
+    )
+    .await;
+
+    // Assert: async-graphql's own answer: an error item, then complete.
+    let refused = next_json(&mut socket, "the refusal").await;
+    assert_eq!(
+        (&refused["type"], &refused["id"]),
+        (&json!("next"), &json!("o")),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+    let complete = next_json(&mut socket, "complete").await;
+    assert_eq!(complete, json!({ "type": "complete", "id": "o" }));
+}

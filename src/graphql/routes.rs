@@ -9,7 +9,7 @@ use async_graphql_axum::{
     GraphQLProtocol, GraphQLRequest, GraphQLWebSocket, rejection::GraphQLRejection,
 };
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -21,7 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::stream::SplitSink;
 use futures::{SinkExt as _, StreamExt as _};
-use tokio_stream::StreamMap;
+use tokio::task::JoinHandle;
 
 use super::engine::MUTATION_OVER_GET;
 use super::shared::{Delivery, Share};
@@ -439,8 +439,11 @@ async fn serve_websocket(
     let (sink, stream) = socket.split();
     let (too_big, mut oversized) = tokio::sync::oneshot::channel::<()>();
     let stream = within_size(stream, limits.max_message_bytes, too_big);
-    let (shared_door, mut commands) = SharedDoor::new(engine.clone(), services.clone(), sharing);
-    let held = shared_door.held.clone();
+    // Shared, so the session guard and the shared subscriptions can write
+    // while GraphQL owns the socket.
+    let sink: SharedSink = Arc::new(tokio::sync::Mutex::new(sink));
+    let (shared_door, mut endings) =
+        SharedDoor::new(engine.clone(), services.clone(), sharing, sink.clone());
     let signed = shared_door.principal.clone();
     let stream = stream
         .filter_map(move |item| {
@@ -450,8 +453,6 @@ async fn serve_websocket(
             })
         })
         .boxed();
-    // Shared, so the session guard can close the socket while GraphQL owns it.
-    let sink: SharedSink = Arc::new(tokio::sync::Mutex::new(sink));
     let graphql_sink = {
         let refused = refused.clone();
         futures::sink::unfold(sink.clone(), move |sink, message: Message| {
@@ -521,7 +522,6 @@ async fn serve_websocket(
         reason: "message too big".into(),
     };
     tokio::pin!(serve, guard);
-    let mut feeds = StreamMap::<String, Share>::new();
     let mut oversized_done = false;
     // An oversized message ends the client's stream, and `serve` may finish
     // in the same poll that fired `oversized`: checked again then.
@@ -541,38 +541,10 @@ async fn serve_websocket(
                 }
                 return;
             }
-            Some(command) = commands.recv() => match command {
-                SharedCommand::Join(id, share) => {
-                    feeds.insert(id, share);
-                }
-                SharedCommand::Leave(id) => {
-                    // As async-graphql answers a `complete` for its own.
-                    if feeds.remove(&id).is_some()
-                        && write(&sink, Message::Text(complete_frame(&id).into())).await.is_err()
-                    {
-                        return;
-                    }
-                }
-                SharedCommand::Duplicate(id) => {
-                    break Closing {
-                        code: CLOSE_SUBSCRIBER_EXISTS,
-                        reason: format!("Subscriber for {id} already exists").into(),
-                    };
-                }
+            Some(ending) = endings.recv() => match ending {
+                Ending::Close(closing) => break closing,
+                Ending::Gone => return,
             },
-            Some((id, delivery)) = feeds.next(), if !feeds.is_empty() => {
-                let frame = match delivery {
-                    Delivery::Next(payload) => next_frame(&id, &payload),
-                    Delivery::Own(payload) => next_frame(&id, &payload),
-                    Delivery::Complete => {
-                        lock(&held).remove(&id);
-                        complete_frame(&id)
-                    }
-                };
-                if write(&sink, Message::Text(frame.into())).await.is_err() {
-                    return;
-                }
-            }
         }
     };
     let frame = CloseFrame {
@@ -583,30 +555,31 @@ async fn serve_websocket(
     let _ = tokio::time::timeout(STALLED_WRITE_TIMEOUT, close).await;
 }
 
-/// What the client's frames ask of the shared subscriptions; carried to the
-/// connection's loop, which owns their feeds.
-enum SharedCommand {
-    /// A `subscribe` joined a shared subscription under this id.
-    Join(String, Share),
-    /// The client's `complete` for a shared subscription.
-    Leave(String),
-    /// A `subscribe` with an id a shared subscription holds (4409).
-    Duplicate(String),
+/// Why a shared subscription ends the whole connection.
+enum Ending {
+    /// Closed with this code and reason (a `subscribe` with an id a shared
+    /// subscription holds: 4409).
+    Close(Closing),
+    /// A write failed or stalled: the client is gone.
+    Gone,
 }
 
 /// Takes the client's frames that concern shared subscriptions out of what
-/// async-graphql reads.
+/// async-graphql reads, and serves those subscriptions: each from a task of
+/// its own that writes its frames, so an event wakes that task alone, not
+/// the connection's protocol and guard.
 struct SharedDoor {
     engine: Engine,
     services: Services,
     /// Off for the legacy `graphql-ws` subprotocol: its frames are
     /// async-graphql's alone.
     sharing: bool,
+    sink: SharedSink,
     /// The caller, once `connection_init` was accepted.
     principal: Arc<OnceLock<Principal>>,
-    /// The ids of this socket's shared subscriptions.
-    held: Arc<Mutex<HashSet<String>>>,
-    commands: tokio::sync::mpsc::UnboundedSender<SharedCommand>,
+    /// This socket's shared subscriptions by id: the tasks writing them.
+    feeds: Mutex<HashMap<String, JoinHandle<()>>>,
+    endings: tokio::sync::mpsc::UnboundedSender<Ending>,
 }
 
 /// The fields of a client frame the shared subscriptions look at.
@@ -623,15 +596,17 @@ impl SharedDoor {
         engine: Engine,
         services: Services,
         sharing: bool,
-    ) -> (Self, tokio::sync::mpsc::UnboundedReceiver<SharedCommand>) {
-        let (commands, received) = tokio::sync::mpsc::unbounded_channel();
+        sink: SharedSink,
+    ) -> (Self, tokio::sync::mpsc::UnboundedReceiver<Ending>) {
+        let (endings, received) = tokio::sync::mpsc::unbounded_channel();
         let door = Self {
             engine,
             services,
             sharing,
+            sink,
             principal: Arc::default(),
-            held: Arc::default(),
-            commands,
+            feeds: Mutex::default(),
+            endings,
         };
         (door, received)
     }
@@ -654,8 +629,14 @@ impl SharedDoor {
         else {
             return Some(message);
         };
-        let command = match kind.as_str() {
-            "subscribe" if lock(&self.held).contains(&id) => SharedCommand::Duplicate(id),
+        let mut feeds = lock(&self.feeds);
+        match kind.as_str() {
+            "subscribe" if feeds.get(&id).is_some_and(|feed| !feed.is_finished()) => {
+                let _ = self.endings.send(Ending::Close(Closing {
+                    code: CLOSE_SUBSCRIBER_EXISTS,
+                    reason: format!("Subscriber for {id} already exists").into(),
+                }));
+            }
             "subscribe" => {
                 let (Some(principal), Some(request)) = (self.principal.get(), payload) else {
                     return Some(message);
@@ -669,14 +650,53 @@ impl SharedDoor {
                 let Some(share) = joined else {
                     return Some(message);
                 };
-                lock(&self.held).insert(id.clone());
-                SharedCommand::Join(id, share)
+                let feed = forward(share, id.clone(), self.sink.clone(), self.endings.clone());
+                feeds.insert(id, tokio::spawn(feed));
             }
-            "complete" if lock(&self.held).remove(&id) => SharedCommand::Leave(id),
+            "complete" if feeds.contains_key(&id) => {
+                let feed = feeds.remove(&id).expect("BUG: looked up just now");
+                feed.abort();
+                // As async-graphql answers a `complete` for its own; after
+                // the feed has stopped, so no `next` follows it.
+                let sink = self.sink.clone();
+                tokio::spawn(async move {
+                    let _ = feed.await;
+                    let _ = write(&sink, Message::Text(complete_frame(&id).into())).await;
+                });
+            }
             _ => return Some(message),
-        };
-        let _ = self.commands.send(command);
+        }
         None
+    }
+}
+
+impl Drop for SharedDoor {
+    /// The connection is over: so are its shared subscriptions.
+    fn drop(&mut self) {
+        for feed in lock(&self.feeds).values() {
+            feed.abort();
+        }
+    }
+}
+
+/// Writes one shared subscription's frames until it completes; a write
+/// that fails ends the connection.
+async fn forward(
+    mut share: Share,
+    id: String,
+    sink: SharedSink,
+    endings: tokio::sync::mpsc::UnboundedSender<Ending>,
+) {
+    while let Some(delivery) = share.next().await {
+        let frame = match delivery {
+            Delivery::Next(payload) => next_frame(&id, &payload),
+            Delivery::Own(payload) => next_frame(&id, &payload),
+            Delivery::Complete => complete_frame(&id),
+        };
+        if write(&sink, Message::Text(frame.into())).await.is_err() {
+            let _ = endings.send(Ending::Gone);
+            return;
+        }
     }
 }
 

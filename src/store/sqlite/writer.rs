@@ -20,8 +20,8 @@
 //! Chat messages take a shorter way to durability: the [`Journal`]. The
 //! writer copies what it journaled into SQLite when a write comes, or
 //! [`APPLY_DELAY`] after the first record waits, whichever is first: at
-//! 500 messages a second, one transaction for a few dozen messages instead
-//! of one each.
+//! 500 messages a second, one transaction for about a hundred messages
+//! instead of one each.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,9 +50,15 @@ const STATEMENT_CACHE: usize = 64;
 /// How long journaled chat messages may wait before the writer copies them
 /// into SQLite when no other write comes first. Longer means fewer
 /// transactions (less CPU per message) and more messages to copy at once;
-/// nothing waits for it: the sender was answered when the message was
-/// journaled, and a read first settles the journal.
-pub(super) const APPLY_DELAY: Duration = Duration::from_millis(50);
+/// no sender waits for it (the sender was answered when the message was
+/// journaled). A read of messages or of the log settles the journal first,
+/// so it may wait for one copy of at most [`APPLY_NOW`] records (a few
+/// milliseconds). 200 ms rather than 50: the writer thread's CPU per
+/// message fell by about a quarter with 50 pairs chatting at 500 messages
+/// a second and by about 40 % with 400 pairs (BENCHMARKS.md, "Issue 12,
+/// shared subscriptions"): fewer commits, and the pages every message
+/// touches (the ends of the table and of the log) written once per batch.
+pub(super) const APPLY_DELAY: Duration = Duration::from_millis(200);
 
 /// One write, run on the writer thread inside the batch's transaction; it
 /// returns what answers its caller once the batch's commit is known.

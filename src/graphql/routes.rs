@@ -397,7 +397,11 @@ type SharedSink = Arc<tokio::sync::Mutex<SplitSink<WebSocket, Message>>>;
 /// instead of holding its subscriptions (which lag, bounded, in the
 /// meantime) for ever.
 async fn write(sink: &SharedSink, message: Message) -> Result<(), axum::Error> {
-    let mut writer = sink.lock().await;
+    // Uncontended (the usual case), without the semaphore's future.
+    let mut writer = match sink.try_lock() {
+        Ok(writer) => writer,
+        Err(_) => sink.lock().await,
+    };
     match tokio::time::timeout(STALLED_WRITE_TIMEOUT, writer.send(message)).await {
         Ok(sent) => sent,
         Err(_) => {
@@ -687,10 +691,11 @@ async fn forward(
     sink: SharedSink,
     endings: tokio::sync::mpsc::UnboundedSender<Ending>,
 ) {
+    let next = next_frame_start(&id);
     while let Some(delivery) = share.next().await {
         let frame = match delivery {
-            Delivery::Next(payload) => next_frame(&id, &payload),
-            Delivery::Own(payload) => next_frame(&id, &payload),
+            Delivery::Next(payload) => next_frame(&next, &payload),
+            Delivery::Own(payload) => next_frame(&next, &payload),
             Delivery::Complete => complete_frame(&id),
         };
         if write(&sink, Message::Text(frame.into())).await.is_err() {
@@ -706,13 +711,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A `next` frame of `graphql-transport-ws`, as async-graphql writes one.
-fn next_frame(id: &str, payload: &str) -> String {
+/// The start of subscription `id`'s `next` frames, up to their payload:
+/// made once per subscription.
+fn next_frame_start(id: &str) -> String {
     let id = serde_json::to_string(id).expect("BUG: a string always serialises");
-    let mut frame = String::with_capacity(payload.len() + id.len() + 32);
-    frame.push_str(r#"{"type":"next","id":"#);
-    frame.push_str(&id);
-    frame.push_str(r#","payload":"#);
+    format!(r#"{{"type":"next","id":{id},"payload":"#)
+}
+
+/// A `next` frame of `graphql-transport-ws`, as async-graphql writes one.
+fn next_frame(start: &str, payload: &str) -> String {
+    let mut frame = String::with_capacity(start.len() + payload.len() + 1);
+    frame.push_str(start);
     frame.push_str(payload);
     frame.push('}');
     frame

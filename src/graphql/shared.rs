@@ -29,20 +29,17 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context, Poll};
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection,
 };
 use async_graphql::{Data, Executor as _, PathSegment, Pos, Request, Response, ServerError};
-use futures::{FutureExt as _, Stream, StreamExt as _};
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::task::AbortHandle;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::Engine;
 use super::live::{AUDIENCE, lagged_error};
@@ -249,11 +246,11 @@ pub enum Delivery {
     Complete,
 }
 
-/// One subscriber's share of a renderer: a stream of [`Delivery`], ending
-/// after [`Delivery::Complete`]. Dropping the last share of a renderer
-/// stops it.
+/// One subscriber's share of a renderer: its [`Delivery`]s, one at a
+/// time, ending after [`Delivery::Complete`]. Dropping the last share of a
+/// renderer stops it.
 pub struct Share {
-    payloads: BroadcastStream<Payload>,
+    payloads: broadcast::Receiver<Payload>,
     root: Root,
     completed: bool,
     _renderer: Arc<Renderer>,
@@ -262,11 +259,29 @@ pub struct Share {
 impl Share {
     fn new(payloads: broadcast::Receiver<Payload>, renderer: Arc<Renderer>, root: Root) -> Self {
         Self {
-            payloads: BroadcastStream::new(payloads),
+            payloads,
             root,
             completed: false,
             _renderer: renderer,
         }
+    }
+
+    /// The next delivery; `None` after [`Delivery::Complete`].
+    pub async fn next(&mut self) -> Option<Delivery> {
+        if self.completed {
+            return None;
+        }
+        Some(match self.payloads.recv().await {
+            Ok(payload) => Delivery::Next(payload),
+            Err(RecvError::Lagged(missed)) => {
+                metrics::lagged(Door::GraphqlWs);
+                Delivery::Own(lagged_payload(&self.root, missed))
+            }
+            Err(RecvError::Closed) => {
+                self.completed = true;
+                Delivery::Complete
+            }
+        })
     }
 }
 
@@ -277,28 +292,6 @@ fn lagged_payload(root: &Root, missed: u64) -> String {
     error.path = vec![PathSegment::Field(root.response_key.clone())];
     serde_json::to_string(&Response::from_errors(vec![error]))
         .expect("BUG: a GraphQL response always serialises")
-}
-
-impl Stream for Share {
-    type Item = Delivery;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
-        if self.completed {
-            return Poll::Ready(None);
-        }
-        match self.payloads.poll_next_unpin(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(payload))) => Poll::Ready(Some(Delivery::Next(payload))),
-            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
-                metrics::lagged(Door::GraphqlWs);
-                Poll::Ready(Some(Delivery::Own(lagged_payload(&self.root, missed))))
-            }
-            Poll::Ready(None) => {
-                self.completed = true;
-                Poll::Ready(Some(Delivery::Complete))
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use async_graphql_axum::{
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
@@ -446,7 +446,7 @@ async fn serve_websocket(
     // Shared, so the session guard and the shared subscriptions can write
     // while GraphQL owns the socket.
     let sink: SharedSink = Arc::new(tokio::sync::Mutex::new(sink));
-    let (shared_door, mut endings) =
+    let (mut shared_door, mut endings) =
         SharedDoor::new(engine.clone(), services.clone(), sharing, sink.clone());
     let signed = shared_door.principal.clone();
     let stream = stream
@@ -525,31 +525,20 @@ async fn serve_websocket(
         code: CLOSE_TOO_BIG,
         reason: "message too big".into(),
     };
-    tokio::pin!(serve, guard);
-    let mut oversized_done = false;
     // An oversized message ends the client's stream, and `serve` may finish
     // in the same poll that fired `oversized`: checked again then.
-    let closing = loop {
-        tokio::select! {
-            biased;
-            fired = &mut oversized, if !oversized_done => {
-                oversized_done = true;
-                if fired.is_ok() {
-                    break too_big_closing();
-                }
-            }
-            closing = &mut guard => break closing,
-            () = &mut serve => {
-                if !oversized_done && oversized.try_recv().is_ok() {
-                    break too_big_closing();
-                }
-                return;
-            }
-            Some(ending) = endings.recv() => match ending {
-                Ending::Close(closing) => break closing,
-                Ending::Gone => return,
-            },
-        }
+    let closing = tokio::select! {
+        biased;
+        Ok(()) = &mut oversized => too_big_closing(),
+        closing = guard => closing,
+        () = serve => match oversized.try_recv() {
+            Ok(()) => too_big_closing(),
+            Err(_) => return,
+        },
+        Some(ending) = endings.recv() => match ending {
+            Ending::Close(closing) => closing,
+            Ending::Gone => return,
+        },
     };
     let frame = CloseFrame {
         code: closing.code,
@@ -582,7 +571,7 @@ struct SharedDoor {
     /// The caller, once `connection_init` was accepted.
     principal: Arc<OnceLock<Principal>>,
     /// This socket's shared subscriptions by id: the tasks writing them.
-    feeds: Mutex<HashMap<String, JoinHandle<()>>>,
+    feeds: HashMap<String, JoinHandle<()>>,
     endings: tokio::sync::mpsc::UnboundedSender<Ending>,
 }
 
@@ -609,14 +598,14 @@ impl SharedDoor {
             sharing,
             sink,
             principal: Arc::default(),
-            feeds: Mutex::default(),
+            feeds: HashMap::new(),
             endings,
         };
         (door, received)
     }
 
     /// The message for async-graphql, or `None` when it was served here.
-    fn intercept(&self, message: Message) -> Option<Message> {
+    fn intercept(&mut self, message: Message) -> Option<Message> {
         let Message::Text(text) = &message else {
             return Some(message);
         };
@@ -633,7 +622,7 @@ impl SharedDoor {
         else {
             return Some(message);
         };
-        let mut feeds = lock(&self.feeds);
+        let feeds = &mut self.feeds;
         match kind.as_str() {
             "subscribe" if feeds.get(&id).is_some_and(|feed| !feed.is_finished()) => {
                 let _ = self.endings.send(Ending::Close(Closing {
@@ -677,7 +666,7 @@ impl SharedDoor {
 impl Drop for SharedDoor {
     /// The connection is over: so are its shared subscriptions.
     fn drop(&mut self) {
-        for feed in lock(&self.feeds).values() {
+        for feed in self.feeds.values() {
             feed.abort();
         }
     }
@@ -695,7 +684,6 @@ async fn forward(
     while let Some(delivery) = share.next().await {
         let frame = match delivery {
             Delivery::Next(payload) => next_frame(&next, &payload),
-            Delivery::Own(payload) => next_frame(&next, &payload),
             Delivery::Complete => complete_frame(&id),
         };
         if write(&sink, Message::Text(frame.into())).await.is_err() {
@@ -703,12 +691,6 @@ async fn forward(
             return;
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The start of subscription `id`'s `next` frames, up to their payload:

@@ -238,10 +238,9 @@ fn shared_root(document: &ExecutableDocument, operation_name: Option<&str>) -> O
 /// What one subscriber gets from a shared subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// The next payload.
+    /// The next payload (a `LAGGED` error item of this subscriber's own
+    /// when it fell behind).
     Next(Payload),
-    /// A payload of this subscriber's own: a `LAGGED` error item.
-    Own(String),
     /// The execution ended: the subscription is complete.
     Complete,
 }
@@ -275,7 +274,7 @@ impl Share {
             Ok(payload) => Delivery::Next(payload),
             Err(RecvError::Lagged(missed)) => {
                 metrics::lagged(Door::GraphqlWs);
-                Delivery::Own(lagged_payload(&self.root, missed))
+                Delivery::Next(lagged_payload(&self.root, missed).into())
             }
             Err(RecvError::Closed) => {
                 self.completed = true;

@@ -152,24 +152,40 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// A raw WebSocket to `/graphql` offering only the legacy `graphql-ws`
 /// subprotocol; asserts the server picked it.
 async fn legacy_socket(app: &TestApp) -> Socket {
+    socket_speaking(app, "graphql-ws").await
+}
+
+/// A raw WebSocket to `/graphql` offering only `protocol`; asserts the
+/// server picked it.
+async fn socket_speaking(app: &TestApp, protocol: &'static str) -> Socket {
     let mut request = app
         .ws_url()
         .into_client_request()
         .expect("a WebSocket request");
-    request.headers_mut().insert(
-        SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static("graphql-ws"),
-    );
+    request
+        .headers_mut()
+        .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
     let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
         .await
         .expect("the WebSocket handshake in time")
         .expect("the WebSocket handshake succeeds");
     assert_eq!(
         response.headers().get(SEC_WEBSOCKET_PROTOCOL),
-        Some(&HeaderValue::from_static("graphql-ws")),
-        "the server speaks the legacy subprotocol"
+        Some(&HeaderValue::from_static(protocol)),
+        "the server speaks {protocol}"
     );
     socket
+}
+
+/// Sends `connection_init` with `token` and asserts it is acknowledged.
+async fn sign_in(socket: &mut Socket, token: &str) {
+    send_json(
+        socket,
+        json!({ "type": "connection_init", "payload": { "token": token } }),
+    )
+    .await;
+    let ack = next_json(socket, "connection_ack").await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
 }
 
 async fn send_json(socket: &mut Socket, message: Value) {
@@ -226,13 +242,7 @@ async fn the_legacy_graphql_ws_subprotocol_authenticates_and_runs_me() {
     let app = TestApp::spawn().await;
     let alice = app.register(&unique_email("gqlws-legacy")).await;
     let mut socket = legacy_socket(&app).await;
-    send_json(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "token": alice.token } }),
-    )
-    .await;
-    let ack = next_json(&mut socket, "connection_ack").await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    sign_in(&mut socket, &alice.token).await;
 
     // Act
     send_json(
@@ -301,13 +311,7 @@ async fn persisted_queries_work_over_the_socket_too() {
     let app = TestApp::spawn().await;
     let alice = app.register(&unique_email("gqlws-apq")).await;
     let mut socket = legacy_socket(&app).await;
-    send_json(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "token": alice.token } }),
-    )
-    .await;
-    let ack = next_json(&mut socket, "connection_ack").await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    sign_in(&mut socket, &alice.token).await;
     let query = "query Me { me { id } }";
     let hash = hex::encode(Sha256::digest(query.as_bytes()));
     let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
@@ -354,25 +358,8 @@ async fn persisted_queries_work_over_the_socket_too() {
 /// A raw WebSocket to `/graphql` on `graphql-transport-ws`, acknowledged
 /// for `token`.
 async fn transport_socket(app: &TestApp, token: &str) -> Socket {
-    let mut request = app
-        .ws_url()
-        .into_client_request()
-        .expect("a WebSocket request");
-    request.headers_mut().insert(
-        SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
-        .await
-        .expect("the WebSocket handshake in time")
-        .expect("the WebSocket handshake succeeds");
-    send_json(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "token": token } }),
-    )
-    .await;
-    let ack = next_json(&mut socket, "connection_ack").await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let mut socket = socket_speaking(app, "graphql-transport-ws").await;
+    sign_in(&mut socket, token).await;
     socket
 }
 

@@ -250,8 +250,10 @@ impl MessageStore for SqliteStore {
                 return Ok(());
             }
         }
+        // Marks that missed the journal ride with its next copy: a
+        // redelivery is all a lost or late mark costs (at-least-once).
         self.writer
-            .write(move |c| {
+            .write_when_due(move |c| {
                 let mut statement = c
                     .prepare_cached(
                         "UPDATE messages SET delivered = 1 WHERE id = ? AND delivered = 0",

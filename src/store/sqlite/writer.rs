@@ -20,11 +20,11 @@
 //! Chat messages take a shorter way to durability: the [`Journal`]. The
 //! writer copies what it journaled into SQLite when a write comes, or
 //! [`APPLY_DELAY`] after the first record waits, whichever is first: at
-//! 500 messages a second, one transaction for about a hundred messages
+//! 500 messages a second, one transaction for several hundred messages
 //! instead of one each.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak, mpsc};
 use std::time::{Duration, Instant};
 
@@ -52,13 +52,15 @@ const STATEMENT_CACHE: usize = 64;
 /// transactions (less CPU per message) and more messages to copy at once;
 /// no sender waits for it (the sender was answered when the message was
 /// journaled). A read of messages or of the log settles the journal first,
-/// so it may wait for one copy of at most [`APPLY_NOW`] records (a few
-/// milliseconds). 200 ms rather than 50: the writer thread's CPU per
-/// message fell by about a quarter with 50 pairs chatting at 500 messages
-/// a second and by about 40 % with 400 pairs (BENCHMARKS.md, "Issue 12,
-/// shared subscriptions"): fewer commits, and the pages every message
-/// touches (the ends of the table and of the log) written once per batch.
-pub(super) const APPLY_DELAY: Duration = Duration::from_millis(200);
+/// so it may wait for one copy of at most [`APPLY_NOW`] records (about
+/// 12 ms). A second rather than 200 ms: a batch writes each page it
+/// touched once, and the pages of the two thread indexes are spread over
+/// the conversations, so a longer batch writes each of them once for more
+/// messages. The writer thread's CPU per message fell from 22 to 24 µs to
+/// 12 to 14 µs with 50 pairs chatting at 500 messages a second
+/// (BENCHMARKS.md, "Issue 12, the writer's batches"); from 50 ms to 200 ms
+/// it had fallen by about a quarter.
+pub(super) const APPLY_DELAY: Duration = Duration::from_secs(1);
 
 /// One write, run on the writer thread inside the batch's transaction; it
 /// returns what answers its caller once the batch's commit is known.
@@ -71,6 +73,9 @@ type Answer = Box<dyn FnOnce(Result<(), &str>) + Send>;
 enum Command {
     /// Run a write in the next batch.
     Write(Job),
+    /// Run a write in the batch that copies the journal next, within
+    /// [`APPLY_DELAY`]: it starts no transaction of its own.
+    WhenDue(Job),
     /// Journaled records wait: copy them within [`APPLY_DELAY`] (at once
     /// when [`APPLY_NOW`] wait).
     Apply,
@@ -101,6 +106,26 @@ struct Shared {
     /// tests, and in production by nothing but a debugger.
     #[cfg_attr(not(test), allow(dead_code))]
     commits: Arc<AtomicU64>,
+    /// Writes queued with [`Writer::write_when_due`] and not yet answered:
+    /// a read settles them too.
+    deferred: Arc<AtomicUsize>,
+}
+
+/// One write queued to wait for its batch, counted in [`Shared::deferred`]
+/// until it is answered (or dropped unanswered, the thread gone).
+struct Deferred(Arc<AtomicUsize>);
+
+impl Deferred {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Deferred(count.clone())
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Writer {
@@ -148,6 +173,7 @@ impl Writer {
             jobs,
             journal,
             commits,
+            deferred: Arc::default(),
         }));
         if let Ok(path) = std::fs::canonicalize(path) {
             let mut running = running();
@@ -169,12 +195,17 @@ impl Writer {
         let _ = self.0.jobs.send(Command::Apply);
     }
 
-    /// Waits until every record journaled so far is in SQLite: what a read
-    /// of messages or of the log does first. Free when none waits.
+    /// Waits until every record journaled so far, and every write queued
+    /// with [`write_when_due`](Self::write_when_due), is in SQLite: what a
+    /// read of messages or of the log does first (a delivery mark must be
+    /// seen by the next replay of undelivered messages). Free when none
+    /// waits.
     pub(super) async fn settle(&self) -> StoreResult<()> {
-        match &self.0.journal {
-            Some(journal) if !journal.settled() => self.write(|_| Ok(())).await,
-            _ => Ok(()),
+        let journaled = self.0.journal.as_ref().is_some_and(|j| !j.settled());
+        if journaled || self.0.deferred.load(Ordering::SeqCst) > 0 {
+            self.write(|_| Ok(())).await
+        } else {
+            Ok(())
         }
     }
 
@@ -192,6 +223,36 @@ impl Writer {
         T: Send + 'static,
         W: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.queue(write, Command::Write, None).await
+    }
+
+    /// Runs `write` like [`write`](Self::write), but in the next batch that
+    /// is due anyway (journaled records to copy, another write), at the
+    /// latest after [`APPLY_DELAY`]: for a write nobody is waiting to read
+    /// back at once. Why: each delivery mark that missed its message in the
+    /// journal (the message was taken for copying meanwhile) started a
+    /// transaction of its own, and with it a commit that wrote the pages of
+    /// the batch's indexes again (about 8 extra commits a second beside 5
+    /// batches at 500 messages a second, W1 of BENCHMARKS.md).
+    pub(super) async fn write_when_due<T, W>(&self, write: W) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let deferred = Deferred::new(&self.0.deferred);
+        self.queue(write, Command::WhenDue, Some(deferred)).await
+    }
+
+    async fn queue<T, W>(
+        &self,
+        write: W,
+        command: fn(Job) -> Command,
+        deferred: Option<Deferred>,
+    ) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |connection| {
             let outcome = in_savepoint(connection, write);
@@ -205,12 +266,10 @@ impl Writer {
                 // The caller may have gone (a dropped request); the write
                 // stands either way.
                 let _ = reply.send(outcome);
+                drop(deferred);
             })
         });
-        self.0
-            .jobs
-            .send(Command::Write(job))
-            .map_err(|_| stopped())?;
+        self.0.jobs.send(command(job)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -292,6 +351,13 @@ impl Batches<'_> {
             };
             match next {
                 Ok(Command::Write(job)) => jobs.push(job),
+                Ok(Command::WhenDue(job)) => {
+                    jobs.push(job);
+                    if jobs.len() < BATCH {
+                        due.get_or_insert_with(|| Instant::now() + APPLY_DELAY);
+                        continue;
+                    }
+                }
                 Ok(Command::Apply) => {
                     let waiting = self.journal.map_or(0, Journal::waiting);
                     if waiting < APPLY_NOW {
@@ -308,7 +374,7 @@ impl Batches<'_> {
             }
             while jobs.len() < BATCH {
                 match queue.try_recv() {
-                    Ok(Command::Write(job)) => jobs.push(job),
+                    Ok(Command::Write(job) | Command::WhenDue(job)) => jobs.push(job),
                     Ok(Command::Apply) => {}
                     Err(_) => break,
                 }
@@ -562,5 +628,37 @@ mod tests {
         }
         assert_eq!(rows(&dir), 5);
         assert_eq!(writer.commits(), 2, "the five queued writes in one commit");
+    }
+
+    #[tokio::test]
+    async fn a_write_when_due_waits_for_the_next_batch_and_starts_none_of_its_own() {
+        let (writer, dir) = writer();
+        let started = Instant::now();
+        let mut deferred = Box::pin(writer.write_when_due(|c| insert(c, "later")));
+        assert!(futures::poll!(&mut deferred).is_pending());
+        // A write that wants its commit now takes the deferred one along.
+        writer.write(|c| insert(c, "now")).await.unwrap();
+        deferred.await.unwrap();
+        assert_eq!(rows(&dir), 2);
+        assert_eq!(writer.commits(), 1, "both writes in one commit");
+        assert!(
+            started.elapsed() < APPLY_DELAY,
+            "it did not wait for its delay"
+        );
+
+        // Alone, it is committed once its delay is over.
+        writer.write_when_due(|c| insert(c, "alone")).await.unwrap();
+        assert!(started.elapsed() >= APPLY_DELAY);
+        assert_eq!((rows(&dir), writer.commits()), (3, 2));
+
+        // A read settles it at once.
+        let waiting = Instant::now();
+        let mut deferred = Box::pin(writer.write_when_due(|c| insert(c, "read")));
+        assert!(futures::poll!(&mut deferred).is_pending());
+        writer.settle().await.unwrap();
+        assert_eq!(rows(&dir), 4);
+        assert!(waiting.elapsed() < APPLY_DELAY);
+        deferred.await.unwrap();
+        assert_eq!(writer.0.deferred.load(Ordering::SeqCst), 0);
     }
 }

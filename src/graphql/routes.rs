@@ -648,14 +648,17 @@ impl SharedDoor {
             }
             "complete" if feeds.contains_key(&id) => {
                 let feed = feeds.remove(&id).expect("BUG: looked up just now");
-                feed.abort();
-                // As async-graphql answers a `complete` for its own; after
-                // the feed has stopped, so no `next` follows it.
-                let sink = self.sink.clone();
-                tokio::spawn(async move {
-                    let _ = feed.await;
-                    let _ = write(&sink, Message::Text(complete_frame(&id).into())).await;
-                });
+                // A feed that finished has written its own `complete`.
+                if !feed.is_finished() {
+                    feed.abort();
+                    // As async-graphql answers a `complete` for its own;
+                    // after the feed has stopped, so no `next` follows it.
+                    let sink = self.sink.clone();
+                    tokio::spawn(async move {
+                        let _ = feed.await;
+                        let _ = write(&sink, Message::Text(complete_frame(&id).into())).await;
+                    });
+                }
             }
             _ => return Some(message),
         }

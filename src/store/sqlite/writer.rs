@@ -223,7 +223,7 @@ impl Writer {
         T: Send + 'static,
         W: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        self.queue(write, Command::Write, None).await
+        self.queue(write, None).await
     }
 
     /// Runs `write` like [`write`](Self::write), but in the next batch that
@@ -240,19 +240,21 @@ impl Writer {
         W: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let deferred = Deferred::new(&self.0.deferred);
-        self.queue(write, Command::WhenDue, Some(deferred)).await
+        self.queue(write, Some(deferred)).await
     }
 
-    async fn queue<T, W>(
-        &self,
-        write: W,
-        command: fn(Job) -> Command,
-        deferred: Option<Deferred>,
-    ) -> StoreResult<T>
+    /// Queues `write`: for the batch due anyway when it is `deferred`, else
+    /// for the next one.
+    async fn queue<T, W>(&self, write: W, deferred: Option<Deferred>) -> StoreResult<T>
     where
         T: Send + 'static,
         W: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        let command = if deferred.is_some() {
+            Command::WhenDue
+        } else {
+            Command::Write
+        };
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |connection| {
             let outcome = in_savepoint(connection, write);
